@@ -1,0 +1,157 @@
+//! Proof-of-work hashes of real mainnet block headers (tests/data/mainnet_headers.txt).
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly on a bad fixture"
+)]
+
+use hashing::{Algorithm, Difficulty, HashOptions, PowHash, PowHasher, Target};
+use sha2::{Digest, Sha256};
+
+struct Vector {
+    algorithm: Algorithm,
+    chain: String,
+    height: u64,
+    pow_hash: PowHash,
+    header: Vec<u8>,
+}
+
+fn vectors() -> Vec<Vector> {
+    include_str!("data/mainnet_headers.txt")
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [algorithm, chain, height, pow_hash, header] = fields[..] else {
+                panic!("malformed vector line: {line}");
+            };
+            Vector {
+                algorithm: algorithm.parse().unwrap(),
+                chain: chain.to_owned(),
+                height: height.parse().unwrap(),
+                pow_hash: pow_hash.parse().unwrap(),
+                header: hex::decode(header).unwrap(),
+            }
+        })
+        .collect()
+}
+
+fn bits_of(header: &[u8]) -> u32 {
+    u32::from_le_bytes(header[72..76].try_into().unwrap())
+}
+
+#[test]
+fn every_supported_algorithm_hashes_real_mainnet_headers() {
+    let vectors = vectors();
+    for algorithm in Algorithm::ALL {
+        let Some(_) = vectors.iter().find(|v| v.algorithm == *algorithm) else {
+            // blake2s has no real-block vector yet; see the crate docs and its own test below.
+            assert_eq!(
+                *algorithm,
+                Algorithm::Blake2s,
+                "no mainnet vector for {algorithm}"
+            );
+            continue;
+        };
+    }
+    for vector in &vectors {
+        assert_eq!(
+            vector.header.len(),
+            80,
+            "{} {}",
+            vector.chain,
+            vector.height
+        );
+        let hasher = PowHasher::new(vector.algorithm, &HashOptions::default()).unwrap();
+        let hash = hasher.hash(&vector.header).unwrap();
+        assert_eq!(
+            hash, vector.pow_hash,
+            "{} block {}",
+            vector.chain, vector.height
+        );
+        let network = Target::from_compact(bits_of(&vector.header)).unwrap();
+        assert!(
+            network.is_met_by(&hash),
+            "{} block {} does not meet its own bits",
+            vector.chain,
+            vector.height
+        );
+    }
+}
+
+#[test]
+fn scrypt_family_block_ids_are_the_sha256d_of_the_header() {
+    for vector in vectors().iter().filter(|v| v.algorithm.is_memory_hard()) {
+        let id = PowHash::from_internal(Sha256::digest(Sha256::digest(&vector.header)).into());
+        assert_ne!(id, vector.pow_hash);
+        if vector.chain == "vertcoin" {
+            assert_eq!(
+                id.to_string(),
+                "4d96a915f49d40b1e5c2844d1ee2dccb90013a990ccea12c492d22110489f0c4"
+            );
+        }
+    }
+}
+
+#[test]
+fn scrypt_n_uses_the_n_in_force_at_the_header_time() {
+    let vertcoin = vectors()
+        .into_iter()
+        .find(|v| v.chain == "vertcoin")
+        .unwrap();
+    // The genesis (2014-01-10) is after the 2048 activation and before 4096's: N = 2048.
+    // Plain scrypt (N = 1024) must not reproduce its hash.
+    let scrypt = PowHasher::new(Algorithm::Scrypt, &HashOptions::default()).unwrap();
+    assert_ne!(scrypt.hash(&vertcoin.header).unwrap(), vertcoin.pow_hash);
+    let n2048 = HashOptions {
+        scrypt_n: Some(2048),
+        ..HashOptions::default()
+    };
+    let scrypt_2048 = PowHasher::new(Algorithm::Scrypt, &n2048).unwrap();
+    assert_eq!(
+        scrypt_2048.hash(&vertcoin.header).unwrap(),
+        vertcoin.pow_hash
+    );
+}
+
+#[test]
+fn bits_decode_to_the_published_network_difficulty() {
+    // Bitcoin block 125552: bits 1a44b9f2, difficulty 244112.48777434 as bitcoind reports it.
+    let btc = Target::from_compact(0x1a44b9f2).unwrap();
+    let difficulty = btc.difficulty(Algorithm::Sha256d).get();
+    assert!(
+        (difficulty - 244_112.487_774_34).abs() < 1e-6,
+        "{difficulty}"
+    );
+    assert_eq!(btc.to_compact(), 0x1a44b9f2);
+
+    // Litecoin block 29255: bits 1d018ea7. Daemons report difficulty on Bitcoin's scale
+    // (0xffff / 0x018ea7); NOMP's scrypt share scale is 2^16 times that.
+    let ltc = Target::from_compact(0x1d018ea7).unwrap();
+    let daemon_scale = 65535.0 / f64::from(0x018ea7);
+    let sha_scale = ltc.difficulty(Algorithm::Sha256d).get();
+    assert!(
+        (sha_scale / daemon_scale - 1.0).abs() < 1e-15,
+        "{sha_scale} vs {daemon_scale}"
+    );
+    let share_scale = ltc.difficulty(Algorithm::Scrypt).get();
+    assert!(
+        (share_scale / (daemon_scale * 65536.0) - 1.0).abs() < 1e-15,
+        "{share_scale}"
+    );
+}
+
+#[test]
+fn block_hash_difficulty_is_diff1_over_hash() {
+    let vectors = vectors();
+    let btc = vectors.iter().find(|v| v.height == 125552).unwrap();
+    let achieved = Difficulty::of_hash(&btc.pow_hash, Algorithm::Sha256d).get();
+    // 0xffff·2^208 / 0x1e8d6829a8a21adc5d38d0a473b144b6765798e61f98bd1d, computed with floats.
+    let expected = 65535.0 * 2f64.powi(208) / 7.491_419_484_733_922e56_f64;
+    assert!(
+        (achieved / expected - 1.0).abs() < 1e-9,
+        "{achieved} vs {expected}"
+    );
+    // It exceeds the block's network difficulty, as a valid block must.
+    assert!(achieved > 244_112.487_774_34);
+}

@@ -1,0 +1,459 @@
+//! One miner connection: framing, dispatch, difficulty, shares.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use hashing::Difficulty;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_util::codec::{Framed, LinesCodec, LinesCodecError};
+use tokio_util::sync::CancellationToken;
+
+use crate::ban::ShareTally;
+use crate::coinbase::EXTRANONCE2_SIZE;
+use crate::events::{PoolEvent, ShareEvent};
+use crate::job::{Job, JobId};
+use crate::pool::{Shared, submit_block};
+use crate::protocol::{
+    MAX_LINE_LENGTH, Request, codes, error_line, notification_line, result_line,
+};
+use crate::validate::{MinerState, Reject, Submission, ValidShare, validate_share};
+use crate::vardiff::Vardiff;
+
+/// Whether to keep the connection after a message.
+enum Flow {
+    Continue,
+    Close,
+}
+
+struct Miner {
+    peer: SocketAddr,
+    local_port: u16,
+    port_index: usize,
+    started: Instant,
+    subscribed: bool,
+    extranonce1: [u8; 4],
+    authorized: HashSet<String>,
+    difficulty: Difficulty,
+    pending_difficulty: Option<Difficulty>,
+    previous_difficulty: Option<(Difficulty, JobId)>,
+    vardiff: Option<Vardiff>,
+    tally: ShareTally,
+    version_mask: u32,
+    last_submit: Instant,
+    unknown_method_logged: bool,
+}
+
+type Lines = Framed<TcpStream, LinesCodec>;
+
+pub(crate) async fn handle_connection(
+    shared: Arc<Shared>,
+    port_index: usize,
+    socket: TcpStream,
+    peer: SocketAddr,
+    mut jobs: watch::Receiver<Option<Arc<Job>>>,
+    cancel: CancellationToken,
+) {
+    let port = &shared.options.ports[port_index];
+    let local_port = socket.local_addr().map_or(port.bind.port(), |a| a.port());
+    let _ = socket.set_nodelay(true);
+    let mut lines = Framed::new(socket, LinesCodec::new_with_max_length(MAX_LINE_LENGTH));
+    let mut broadcast = shared.broadcast.subscribe();
+    let now = Instant::now();
+    let mut miner = Miner {
+        peer,
+        local_port,
+        port_index,
+        started: now,
+        subscribed: false,
+        extranonce1: shared.next_extranonce1(),
+        authorized: HashSet::new(),
+        difficulty: port.difficulty,
+        pending_difficulty: None,
+        previous_difficulty: None,
+        vardiff: port.vardiff.map(Vardiff::new),
+        tally: ShareTally::default(),
+        version_mask: 0,
+        last_submit: now,
+        unknown_method_logged: false,
+    };
+    let timeout = shared.options.connection_timeout;
+    loop {
+        let zombie_at = tokio::time::Instant::from_std(miner.last_submit + timeout);
+        let flow = tokio::select! {
+            () = cancel.cancelled() => Flow::Close,
+            () = tokio::time::sleep_until(zombie_at) => {
+                tracing::info!(%peer, ?timeout, "disconnecting a miner that has not submitted (zombie)");
+                Flow::Close
+            }
+            line = lines.next() => match line {
+                Some(Ok(line)) => handle_line(&shared, &mut miner, &mut lines, &jobs, &line).await,
+                Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
+                    tracing::warn!(%peer, limit = MAX_LINE_LENGTH, "disconnecting a flooding miner (line too long)");
+                    Flow::Close
+                }
+                Some(Err(LinesCodecError::Io(error))) => {
+                    tracing::debug!(%peer, %error, "connection error");
+                    Flow::Close
+                }
+                None => Flow::Close,
+            },
+            changed = jobs.changed(), if miner.subscribed => match changed {
+                Ok(()) => {
+                    let job = jobs.borrow_and_update().clone();
+                    match job {
+                        Some(job) => send_job(&mut miner, &mut lines, &job).await,
+                        None => Flow::Continue,
+                    }
+                }
+                Err(_) => Flow::Close,
+            },
+            message = broadcast.recv() => match message {
+                Ok(line) => send(&mut lines, line).await,
+                Err(_) => Flow::Continue,
+            },
+        };
+        if matches!(flow, Flow::Close) {
+            break;
+        }
+    }
+}
+
+async fn send(lines: &mut Lines, line: String) -> Flow {
+    match lines.send(line).await {
+        Ok(()) => Flow::Continue,
+        Err(_) => Flow::Close,
+    }
+}
+
+/// Applies a pending difficulty, then sends the job: the new difficulty counts for this
+/// and later jobs, the old one still for shares of earlier jobs.
+async fn send_job(miner: &mut Miner, lines: &mut Lines, job: &Job) -> Flow {
+    if let Some(next) = miner.pending_difficulty.take() {
+        miner.previous_difficulty = Some((miner.difficulty, job.id));
+        miner.difficulty = next;
+        if let Flow::Close = send(
+            lines,
+            notification_line("mining.set_difficulty", json!([next.get()])),
+        )
+        .await
+        {
+            return Flow::Close;
+        }
+    }
+    send(
+        lines,
+        notification_line("mining.notify", job.notify_params().clone()),
+    )
+    .await
+}
+
+async fn handle_line(
+    shared: &Arc<Shared>,
+    miner: &mut Miner,
+    lines: &mut Lines,
+    jobs: &watch::Receiver<Option<Arc<Job>>>,
+    line: &str,
+) -> Flow {
+    let line = line.trim();
+    if line.is_empty() {
+        return Flow::Continue;
+    }
+    let request: Request = match serde_json::from_str(line) {
+        Ok(request) => request,
+        Err(error) => {
+            tracing::warn!(peer = %miner.peer, %error, "disconnecting a miner that sent malformed JSON");
+            send(
+                lines,
+                error_line(&Value::Null, codes::OTHER, "malformed JSON"),
+            )
+            .await;
+            return Flow::Close;
+        }
+    };
+    let id = request.id.clone();
+    match request.method.as_str() {
+        "mining.subscribe" => {
+            miner.subscribed = true;
+            let subscription = hex::encode(miner.extranonce1);
+            let result = json!([
+                [
+                    ["mining.set_difficulty", subscription],
+                    ["mining.notify", subscription]
+                ],
+                hex::encode(miner.extranonce1),
+                EXTRANONCE2_SIZE,
+            ]);
+            if let Flow::Close = send(lines, result_line(&id, result)).await {
+                return Flow::Close;
+            }
+            let difficulty =
+                notification_line("mining.set_difficulty", json!([miner.difficulty.get()]));
+            if let Flow::Close = send(lines, difficulty).await {
+                return Flow::Close;
+            }
+            let current = jobs.borrow().clone();
+            match current {
+                Some(job) => {
+                    send(
+                        lines,
+                        notification_line("mining.notify", job.notify_params().clone()),
+                    )
+                    .await
+                }
+                None => Flow::Continue,
+            }
+        }
+        "mining.authorize" => {
+            let worker = string_param(&request.params, 0).unwrap_or_default();
+            let password = string_param(&request.params, 1).unwrap_or_default();
+            let ok = !worker.is_empty()
+                && shared
+                    .authorizer
+                    .authorize(worker, password, miner.peer.ip())
+                    .await;
+            if ok {
+                miner.authorized.insert(worker.to_owned());
+            } else {
+                tracing::info!(peer = %miner.peer, worker, "authorisation refused");
+            }
+            send(lines, result_line(&id, json!(ok))).await
+        }
+        "mining.submit" => handle_submit(shared, miner, lines, &id, &request.params).await,
+        "mining.get_transactions" => {
+            send(
+                lines,
+                error_line(
+                    &id,
+                    codes::OTHER,
+                    "mining.get_transactions is not supported",
+                ),
+            )
+            .await
+        }
+        "mining.extranonce.subscribe" => send(lines, result_line(&id, json!(true))).await,
+        "mining.suggest_difficulty" => {
+            let suggested = request
+                .params
+                .first()
+                .and_then(Value::as_f64)
+                .and_then(|d| Difficulty::new(d).ok());
+            if let Some(suggested) = suggested {
+                miner.pending_difficulty = Some(clamp_to_port(shared, miner, suggested));
+            }
+            send(lines, result_line(&id, json!(suggested.is_some()))).await
+        }
+        "mining.configure" => {
+            let result = configure(shared, miner, &request.params);
+            send(lines, result_line(&id, result)).await
+        }
+        method => {
+            if !miner.unknown_method_logged {
+                tracing::info!(peer = %miner.peer, method, "unknown stratum method");
+                miner.unknown_method_logged = true;
+            }
+            send(lines, error_line(&id, codes::OTHER, "unknown method")).await
+        }
+    }
+}
+
+fn string_param(params: &[Value], index: usize) -> Option<&str> {
+    params.get(index).and_then(Value::as_str)
+}
+
+fn clamp_to_port(shared: &Shared, miner: &Miner, difficulty: Difficulty) -> Difficulty {
+    match &shared.options.ports[miner.port_index].vardiff {
+        Some(v) => {
+            Difficulty::new(difficulty.get().clamp(v.min_diff, v.max_diff)).unwrap_or(difficulty)
+        }
+        None => difficulty,
+    }
+}
+
+/// BIP310 `mining.configure`: version rolling within the coin's mask; other extensions off.
+fn configure(shared: &Shared, miner: &mut Miner, params: &[Value]) -> Value {
+    let extensions: Vec<&str> = params
+        .first()
+        .and_then(Value::as_array)
+        .map_or_else(Vec::new, |list| {
+            list.iter().filter_map(Value::as_str).collect()
+        });
+    let mut result = serde_json::Map::new();
+    for extension in extensions {
+        if extension == "version-rolling" && shared.options.version_mask != 0 {
+            let requested = params
+                .get(1)
+                .and_then(|options| options.get("version-rolling.mask"))
+                .and_then(Value::as_str)
+                .and_then(|mask| u32::from_str_radix(mask, 16).ok())
+                .unwrap_or(u32::MAX);
+            miner.version_mask = requested & shared.options.version_mask;
+            result.insert("version-rolling".into(), json!(true));
+            result.insert(
+                "version-rolling.mask".into(),
+                json!(format!("{:08x}", miner.version_mask)),
+            );
+        } else {
+            result.insert(extension.into(), json!(false));
+        }
+    }
+    Value::Object(result)
+}
+
+async fn handle_submit(
+    shared: &Arc<Shared>,
+    miner: &mut Miner,
+    lines: &mut Lines,
+    id: &Value,
+    params: &[Value],
+) -> Flow {
+    if !miner.subscribed {
+        return send(
+            lines,
+            error_line(id, codes::NOT_SUBSCRIBED, "not subscribed"),
+        )
+        .await;
+    }
+    let fields: Vec<&str> = (0..5).filter_map(|i| string_param(params, i)).collect();
+    let [worker, job_id, extranonce2, ntime, nonce] = fields[..] else {
+        return send(
+            lines,
+            error_line(
+                id,
+                codes::OTHER,
+                "mining.submit needs worker, job id, extranonce2, ntime and nonce",
+            ),
+        )
+        .await;
+    };
+    if !miner.authorized.contains(worker) {
+        return send(
+            lines,
+            error_line(id, codes::UNAUTHORIZED, "unauthorized worker"),
+        )
+        .await;
+    }
+    miner.last_submit = Instant::now();
+    let job = JobId::parse(job_id).and_then(|job_id| shared.job(job_id));
+    let state = MinerState {
+        extranonce1: miner.extranonce1,
+        difficulty: miner.difficulty,
+        previous_difficulty: miner.previous_difficulty,
+        version_mask: miner.version_mask,
+        now: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as u32),
+    };
+    let version_bits = string_param(params, 5).map(str::to_owned);
+    let owned = [job_id, extranonce2, ntime, nonce].map(str::to_owned);
+    let height = job.as_ref().map_or(0, |job| job.height());
+    let result = if shared.options.algorithm.is_memory_hard() {
+        // Memory-hard hashes run on the blocking pool, at most a few at a time, so the
+        // reactor threads keep serving other miners.
+        let _permit = shared.hash_slots.acquire().await;
+        let hashing = Arc::clone(shared);
+        tokio::task::spawn_blocking(move || {
+            let submission = Submission {
+                job_id: &owned[0],
+                extranonce2: &owned[1],
+                ntime: &owned[2],
+                nonce: &owned[3],
+                version_bits: version_bits.as_deref(),
+            };
+            validate_share(job.as_deref(), &submission, &state, &hashing.hasher)
+        })
+        .await
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
+    } else {
+        let submission = Submission {
+            job_id,
+            extranonce2,
+            ntime,
+            nonce,
+            version_bits: version_bits.as_deref(),
+        };
+        validate_share(job.as_deref(), &submission, &state, &shared.hasher)
+    };
+
+    let reply = match &result {
+        Ok(_) => result_line(id, json!(true)),
+        Err(reject) => error_line(id, reject.code(), &reject.to_string()),
+    };
+    let flow = send(lines, reply).await;
+    report_share(shared, miner, worker, height, &result);
+
+    let elapsed = miner.started.elapsed();
+    if let Some(vardiff) = &mut miner.vardiff {
+        let current = miner.pending_difficulty.unwrap_or(miner.difficulty);
+        if let Some(next) = vardiff.on_share(elapsed, current, shared.network_difficulty()) {
+            miner.pending_difficulty = Some(next);
+        }
+    }
+    if let Some(banning) = &shared.options.banning {
+        if miner.tally.record(result.is_ok(), banning) {
+            tracing::warn!(peer = %miner.peer, worker, "banning an IP for too many invalid shares");
+            shared
+                .bans
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .ban(miner.peer.ip(), Instant::now());
+            return Flow::Close;
+        }
+    }
+    flow
+}
+
+fn report_share(
+    shared: &Arc<Shared>,
+    miner: &Miner,
+    worker: &str,
+    height: u64,
+    result: &Result<ValidShare, Reject>,
+) {
+    let (difficulty, share_difficulty, block_hash, error) = match result {
+        Ok(share) => (
+            share.difficulty.get(),
+            share.share_difficulty.get(),
+            share.block.as_ref().map(|b| b.hash.clone()),
+            None,
+        ),
+        Err(reject) => {
+            let reached = match reject {
+                Reject::LowDifficulty { share_difficulty } => *share_difficulty,
+                _ => 0.0,
+            };
+            (
+                miner.difficulty.get(),
+                reached,
+                None,
+                Some(reject.to_string()),
+            )
+        }
+    };
+    shared.events.send(PoolEvent::Share(ShareEvent {
+        worker: worker.to_owned(),
+        ip: miner.peer.ip(),
+        port: miner.local_port,
+        height,
+        difficulty,
+        share_difficulty,
+        block_hash,
+        error,
+        time: SystemTime::now(),
+    }));
+    if let Ok(ValidShare {
+        block: Some(candidate),
+        ..
+    }) = result
+    {
+        tokio::spawn(submit_block(
+            Arc::clone(shared),
+            worker.to_owned(),
+            candidate.clone(),
+        ));
+    }
+}

@@ -1,0 +1,441 @@
+//! A running pool: template source → jobs → ports → events.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use coin_daemon::{
+    DaemonGroup, P2pOptions, SubmitOutcome, TemplateOptions, TemplateSource, TemplateWaker,
+    WakeSource, spawn_block_notify,
+};
+use hashing::{Algorithm, Difficulty, HashOptions, HashingError, PowHasher};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Authorizer;
+use crate::ban::{BanList, BanOptions};
+use crate::coinbase::CoinbaseOptions;
+use crate::connection::handle_connection;
+use crate::events::{BlockEvent, EventSink, PoolEvent};
+use crate::job::{Job, JobId};
+use crate::validate::BlockCandidate;
+use crate::vardiff::VardiffOptions;
+
+/// Jobs kept for late shares; older ones answer "job not found".
+const KEPT_JOBS: usize = 16;
+
+/// One stratum port.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortOptions {
+    /// Where to listen (port 0 picks a free one).
+    pub bind: SocketAddr,
+    /// The starting difficulty.
+    pub difficulty: Difficulty,
+    /// Variable difficulty, if enabled on this port.
+    pub vardiff: Option<VardiffOptions>,
+}
+
+/// Everything a pool needs besides its daemons.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// The coin's proof-of-work algorithm.
+    pub algorithm: Algorithm,
+    /// Its hashing parameters (scrypt N, time table).
+    pub hash_options: HashOptions,
+    /// What the coinbase pays.
+    pub coinbase: CoinbaseOptions,
+    /// The stratum ports.
+    pub ports: Vec<PortOptions>,
+    /// Template polling.
+    pub template: TemplateOptions,
+    /// Disconnect a miner that has not submitted for this long (`connectionTimeout`).
+    pub connection_timeout: Duration,
+    /// IP banning, if enabled.
+    pub banning: Option<BanOptions>,
+    /// Distinguishes this instance's extranonce1 values from other front-ends' (0–31).
+    pub instance_id: u8,
+    /// Header version bits miners may roll (BIP310); 0 disables version rolling.
+    pub version_mask: u32,
+    /// Capacity of the event channel.
+    pub event_capacity: usize,
+    /// A P2P peer for instant block notifications, if configured.
+    pub p2p: Option<P2pOptions>,
+}
+
+/// Why a pool could not start.
+#[derive(Debug, Error)]
+pub enum PoolError {
+    /// A port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The hashing parameters are invalid.
+    #[error("hashing: {0}")]
+    Hashing(#[from] HashingError),
+}
+
+/// State shared by the pool's tasks and connections.
+pub(crate) struct Shared {
+    pub(crate) options: PoolOptions,
+    pub(crate) hasher: PowHasher,
+    pub(crate) daemons: Arc<DaemonGroup>,
+    pub(crate) authorizer: Arc<dyn Authorizer>,
+    pub(crate) jobs: RwLock<JobRegistry>,
+    pub(crate) bans: Mutex<BanList>,
+    pub(crate) events: EventSink,
+    pub(crate) waker: TemplateWaker,
+    pub(crate) hash_slots: Semaphore,
+    pub(crate) broadcast: broadcast::Sender<String>,
+    extranonce_counter: AtomicU32,
+}
+
+impl Shared {
+    /// A fresh extranonce1: the instance id in the top 5 bits, a counter below, so that
+    /// several front-ends sharing a store never hand out the same value.
+    pub(crate) fn next_extranonce1(&self) -> [u8; 4] {
+        let counter = self.extranonce_counter.fetch_add(1, Ordering::Relaxed) & 0x07ff_ffff;
+        (u32::from(self.options.instance_id & 0x1f) << 27 | counter).to_be_bytes()
+    }
+
+    pub(crate) fn job(&self, id: JobId) -> Option<Arc<Job>> {
+        self.jobs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .jobs
+            .get(&id)
+            .cloned()
+    }
+
+    /// The network difficulty of the current job, in share units.
+    pub(crate) fn network_difficulty(&self) -> Option<Difficulty> {
+        let registry = self.jobs.read().unwrap_or_else(|p| p.into_inner());
+        let latest = registry.order.back()?;
+        Some(
+            registry
+                .jobs
+                .get(latest)?
+                .network_target
+                .difficulty(self.options.algorithm),
+        )
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct JobRegistry {
+    jobs: HashMap<JobId, Arc<Job>>,
+    order: VecDeque<JobId>,
+}
+
+impl JobRegistry {
+    fn insert(&mut self, job: Arc<Job>) {
+        if job.clean {
+            self.jobs.clear();
+            self.order.clear();
+        }
+        self.order.push_back(job.id);
+        self.jobs.insert(job.id, job);
+        while self.order.len() > KEPT_JOBS {
+            if let Some(old) = self.order.pop_front() {
+                self.jobs.remove(&old);
+            }
+        }
+    }
+}
+
+/// A started pool. Dropping it does not stop it: cancel its token or call
+/// [`RunningPool::shutdown`].
+pub struct RunningPool {
+    /// Share and block events.
+    pub events: mpsc::Receiver<PoolEvent>,
+    /// The bound address of each port, in configured order.
+    pub ports: Vec<SocketAddr>,
+    /// The current job (after the first template).
+    pub jobs: watch::Receiver<Option<Arc<Job>>>,
+    /// Wakes the template source (blocknotify).
+    pub waker: TemplateWaker,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl std::fmt::Debug for RunningPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningPool")
+            .field("ports", &self.ports)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningPool {
+    /// Sends `client.show_message` to every connected miner.
+    pub fn show_message(&self, text: &str) {
+        let line =
+            crate::protocol::notification_line("client.show_message", serde_json::json!([text]));
+        let _ = self.shared.broadcast.send(line);
+    }
+
+    /// Lifts a ban at once.
+    pub fn unban(&self, ip: std::net::IpAddr) -> bool {
+        self.shared
+            .bans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unban(ip)
+    }
+
+    /// The banned IPs.
+    pub fn banned(&self) -> Vec<std::net::IpAddr> {
+        self.shared
+            .bans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entries()
+            .map(|(ip, _)| ip)
+            .collect()
+    }
+
+    /// Events lost because the consumer lagged (see the events channel), since the last
+    /// one delivered.
+    pub fn lost_events(&self) -> u64 {
+        self.shared.events.lost()
+    }
+
+    /// Stops accepting, closes connections and waits for the pool's tasks.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Starts a pool on the current tokio runtime: binds its ports, polls templates, turns
+/// them into jobs, serves miners and reports events, until `cancel` is cancelled.
+pub async fn start_pool(
+    options: PoolOptions,
+    daemons: Arc<DaemonGroup>,
+    authorizer: Arc<dyn Authorizer>,
+    cancel: CancellationToken,
+) -> Result<RunningPool, PoolError> {
+    let hasher = PowHasher::new(options.algorithm, &options.hash_options)?;
+    let mut listeners = Vec::new();
+    for port in &options.ports {
+        let listener = TcpListener::bind(port.bind)
+            .await
+            .map_err(|source| PoolError::Bind {
+                addr: port.bind,
+                source,
+            })?;
+        listeners.push(listener);
+    }
+    let ports = listeners
+        .iter()
+        .map(|l| l.local_addr())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| PoolError::Bind {
+            addr: options.ports[0].bind,
+            source,
+        })?;
+
+    let source = TemplateSource::spawn(
+        daemons.clone(),
+        options.template.clone(),
+        cancel.child_token(),
+    );
+    let (event_tx, events) = mpsc::channel(options.event_capacity.max(1));
+    let (job_tx, jobs) = watch::channel(None);
+    let hash_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let shared = Arc::new(Shared {
+        hasher,
+        daemons,
+        authorizer,
+        jobs: RwLock::new(JobRegistry::default()),
+        bans: Mutex::new(BanList::default()),
+        events: EventSink::new(event_tx),
+        waker: source.waker.clone(),
+        hash_slots: Semaphore::new(hash_threads * 2),
+        broadcast: broadcast::channel(64).0,
+        extranonce_counter: AtomicU32::new(0),
+        options,
+    });
+
+    let mut tasks = JoinSet::new();
+    tasks.spawn(manage_jobs(
+        shared.clone(),
+        source.updates.clone(),
+        job_tx,
+        cancel.clone(),
+    ));
+    if let Some(p2p) = shared.options.p2p.clone() {
+        let notify = spawn_block_notify(p2p, source.waker.clone(), cancel.clone());
+        tasks.spawn(async move {
+            let _ = notify.await;
+        });
+    }
+    if let Some(banning) = shared.options.banning {
+        tasks.spawn(purge_bans(shared.clone(), banning, cancel.clone()));
+    }
+    for (index, listener) in listeners.into_iter().enumerate() {
+        tasks.spawn(accept_loop(
+            shared.clone(),
+            index,
+            listener,
+            jobs.clone(),
+            cancel.clone(),
+        ));
+    }
+    Ok(RunningPool {
+        events,
+        ports,
+        jobs,
+        waker: source.waker,
+        shared,
+        cancel,
+        tasks,
+    })
+}
+
+async fn manage_jobs(
+    shared: Arc<Shared>,
+    mut templates: watch::Receiver<Option<coin_daemon::TemplateUpdate>>,
+    jobs: watch::Sender<Option<Arc<Job>>>,
+    cancel: CancellationToken,
+) {
+    let mut next_id = 1u64;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = templates.changed() => if changed.is_err() { return },
+        }
+        let Some(update) = templates.borrow_and_update().clone() else {
+            continue;
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as u32);
+        match Job::new(
+            JobId(next_id),
+            update.template.clone(),
+            &shared.options.coinbase,
+            update.new_block,
+            now,
+        ) {
+            Ok(job) => {
+                next_id += 1;
+                let job = Arc::new(job);
+                shared
+                    .jobs
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(job.clone());
+                tracing::debug!(job = %job.id, height = job.height(), clean = job.clean, "new job");
+                jobs.send_replace(Some(job));
+            }
+            Err(error) => {
+                tracing::error!(%error, height = update.template.height, "cannot build a job from the template")
+            }
+        }
+    }
+}
+
+async fn purge_bans(shared: Arc<Shared>, banning: BanOptions, cancel: CancellationToken) {
+    let mut interval =
+        tokio::time::interval(banning.purge_interval.max(Duration::from_millis(100)));
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = interval.tick() => {
+                shared.bans.lock().unwrap_or_else(|p| p.into_inner()).purge(Instant::now(), &banning);
+            }
+        }
+    }
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    port_index: usize,
+    listener: TcpListener,
+    jobs: watch::Receiver<Option<Arc<Job>>>,
+    cancel: CancellationToken,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        let (socket, peer) = tokio::select! {
+            () = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        if let Some(banning) = &shared.options.banning {
+            let left = shared
+                .bans
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remaining(peer.ip(), Instant::now(), banning);
+            if let Some(left) = left {
+                tracing::info!(ip = %peer.ip(), ?left, "refused a banned IP");
+                continue;
+            }
+        }
+        connections.spawn(handle_connection(
+            shared.clone(),
+            port_index,
+            socket,
+            peer,
+            jobs.clone(),
+            cancel.clone(),
+        ));
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+/// Submits a block candidate to every daemon, confirms it with `getblock`, reports it,
+/// and asks for a fresh template.
+pub(crate) async fn submit_block(shared: Arc<Shared>, worker: String, candidate: BlockCandidate) {
+    let outcomes = shared.daemons.submit_block(&candidate.block_hex).await;
+    let mut reasons = Vec::new();
+    for (index, outcome) in outcomes.iter().enumerate() {
+        match outcome {
+            Ok(SubmitOutcome::Accepted) => {}
+            Ok(SubmitOutcome::Rejected { reason }) => {
+                reasons.push(format!("{}: {reason}", shared.daemons.label(index)))
+            }
+            Err(error) => reasons.push(error.to_string()),
+        }
+    }
+    let on_chain = match shared.daemons.get_block(&candidate.hash).await {
+        Ok(info) => info.confirmations >= 0,
+        Err(error) => {
+            reasons.push(error.to_string());
+            false
+        }
+    };
+    let reason = (!on_chain).then(|| reasons.join("; "));
+    if on_chain {
+        tracing::info!(height = candidate.height, hash = %candidate.hash, %worker, "block accepted");
+    } else {
+        tracing::warn!(height = candidate.height, hash = %candidate.hash, reason = ?reason, "block rejected");
+    }
+    shared.events.send(PoolEvent::Block(BlockEvent {
+        worker,
+        height: candidate.height,
+        hash: candidate.hash,
+        coinbase_txid: candidate.coinbase_txid,
+        accepted: on_chain,
+        reason,
+    }));
+    shared.waker.wake(WakeSource::Manual);
+}

@@ -1,0 +1,252 @@
+//! Share validation: a pure function of a job, a submission and the miner's state.
+
+use std::fmt;
+
+use hashing::{Difficulty, PowHash, PowHasher};
+
+use crate::coinbase::EXTRANONCE2_SIZE;
+use crate::job::{Job, JobId, ShareKey};
+use crate::serialize::sha256d;
+
+/// How far past the submit time a share's ntime may be (node-stratum-pool: 2 hours).
+const MAX_NTIME_AHEAD: u32 = 7200;
+
+/// The fields of `mining.submit`, as the miner sent them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submission<'a> {
+    /// The job id (hex).
+    pub job_id: &'a str,
+    /// extranonce2 (hex, 2 × [`EXTRANONCE2_SIZE`] characters).
+    pub extranonce2: &'a str,
+    /// ntime (8 hex characters, big-endian value).
+    pub ntime: &'a str,
+    /// nonce (8 hex characters, big-endian value).
+    pub nonce: &'a str,
+    /// Rolled version bits (BIP310), when the miner negotiated version rolling.
+    pub version_bits: Option<&'a str>,
+}
+
+/// What the pool knows about the submitting connection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MinerState {
+    /// The connection's extranonce1.
+    pub extranonce1: [u8; 4],
+    /// The current difficulty.
+    pub difficulty: Difficulty,
+    /// The difficulty before the last retarget, with the first job sent after it: shares
+    /// of earlier jobs may still meet only the previous difficulty.
+    pub previous_difficulty: Option<(Difficulty, JobId)>,
+    /// Version bits the miner may roll (0 without BIP310 version rolling).
+    pub version_mask: u32,
+    /// Unix time of the submission.
+    pub now: u32,
+}
+
+/// Why a share was refused, with node-stratum-pool's error codes and messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reject {
+    /// 21: the job id is unknown or expired.
+    JobNotFound,
+    /// 20: extranonce2 of the wrong size.
+    Extranonce2Size,
+    /// 20: ntime not 8 hex characters.
+    NtimeSize,
+    /// 20: ntime before the template's time or more than 2 h past the submit time.
+    NtimeOutOfRange,
+    /// 20: nonce not 8 hex characters.
+    NonceSize,
+    /// 20: rolled version bits outside the negotiated mask.
+    VersionBits,
+    /// 22: the same share was already submitted for this job.
+    Duplicate,
+    /// 23: the hash does not meet the miner's difficulty.
+    LowDifficulty {
+        /// The difficulty the hash reached.
+        share_difficulty: f64,
+    },
+}
+
+impl Reject {
+    /// The stratum error code.
+    pub fn code(&self) -> i64 {
+        match self {
+            Reject::JobNotFound => 21,
+            Reject::Duplicate => 22,
+            Reject::LowDifficulty { .. } => 23,
+            _ => 20,
+        }
+    }
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reject::JobNotFound => f.write_str("job not found"),
+            Reject::Extranonce2Size => f.write_str("incorrect size of extranonce2"),
+            Reject::NtimeSize => f.write_str("incorrect size of ntime"),
+            Reject::NtimeOutOfRange => f.write_str("ntime out of range"),
+            Reject::NonceSize => f.write_str("incorrect size of nonce"),
+            Reject::VersionBits => f.write_str("version bits outside the negotiated mask"),
+            Reject::Duplicate => f.write_str("duplicate share"),
+            Reject::LowDifficulty { share_difficulty } => {
+                write!(f, "low difficulty share of {share_difficulty}")
+            }
+        }
+    }
+}
+
+/// A share that met the miner's difficulty.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidShare {
+    /// The difficulty credited: the miner's, or the previous one for a late share.
+    pub difficulty: Difficulty,
+    /// The difficulty the hash actually reached.
+    pub share_difficulty: Difficulty,
+    /// Present when the hash also meets the network target.
+    pub block: Option<BlockCandidate>,
+}
+
+/// A share that is a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockCandidate {
+    /// The block id (display hex): the proof-of-work hash, or the header's sha256d for the
+    /// scrypt family and blake2s.
+    pub hash: String,
+    /// The coinbase txid (display hex).
+    pub coinbase_txid: String,
+    /// The serialized block (hex) for `submitblock`.
+    pub block_hex: String,
+    /// Its height.
+    pub height: u64,
+}
+
+/// Checks a submission against its job in node-stratum-pool's order (job, extranonce2,
+/// ntime, nonce, duplicates, then the hash). `job` is `None` when the id is unknown.
+///
+/// A hash meets a difficulty exactly when it is at or below that difficulty's target (no
+/// 1 % tolerance as node-stratum-pool has: both sides compute the same integer target).
+pub fn validate_share(
+    job: Option<&Job>,
+    submission: &Submission<'_>,
+    miner: &MinerState,
+    hasher: &PowHasher,
+) -> Result<ValidShare, Reject> {
+    let job = job.ok_or(Reject::JobNotFound)?;
+    let extranonce2 =
+        decode_exact(submission.extranonce2, EXTRANONCE2_SIZE).ok_or(Reject::Extranonce2Size)?;
+    let ntime = parse_u32(submission.ntime).ok_or(Reject::NtimeSize)?;
+    if ntime < job.template.cur_time || ntime > miner.now.saturating_add(MAX_NTIME_AHEAD) {
+        return Err(Reject::NtimeOutOfRange);
+    }
+    let nonce = parse_u32(submission.nonce).ok_or(Reject::NonceSize)?;
+    let version = match submission.version_bits {
+        None => job.version,
+        Some(bits) => {
+            let bits = parse_u32(bits).ok_or(Reject::VersionBits)?;
+            if bits & !miner.version_mask != 0 {
+                return Err(Reject::VersionBits);
+            }
+            (job.version & !miner.version_mask) | bits
+        }
+    };
+    let key = ShareKey {
+        extranonce1: miner.extranonce1,
+        extranonce2: extranonce2.clone(),
+        ntime,
+        nonce,
+        version,
+    };
+    if !job.record(key) {
+        return Err(Reject::Duplicate);
+    }
+
+    let coinbase = job.coinbase(&miner.extranonce1, &extranonce2);
+    let header = job.header(&coinbase, ntime, nonce, version);
+    let hash = hasher.hash(&header).expect("headers are 80 bytes");
+    let algorithm = hasher.algorithm();
+    let share_difficulty = Difficulty::of_hash(&hash, algorithm);
+
+    let block = job.network_target.is_met_by(&hash).then(|| {
+        let id = if algorithm.block_id_is_pow_hash() {
+            hash
+        } else {
+            PowHash::from_internal(sha256d(&header))
+        };
+        BlockCandidate {
+            hash: id.to_string(),
+            coinbase_txid: PowHash::from_internal(sha256d(&coinbase)).to_string(),
+            block_hex: hex::encode(job.block(&header, &coinbase)),
+            height: job.height(),
+        }
+    });
+    let difficulty = if block.is_some() || miner.difficulty.target(algorithm).is_met_by(&hash) {
+        miner.difficulty
+    } else {
+        match miner.previous_difficulty {
+            Some((previous, first_new_job))
+                if job.id < first_new_job && previous.target(algorithm).is_met_by(&hash) =>
+            {
+                previous
+            }
+            _ => {
+                return Err(Reject::LowDifficulty {
+                    share_difficulty: share_difficulty.get(),
+                });
+            }
+        }
+    };
+    Ok(ValidShare {
+        difficulty,
+        share_difficulty,
+        block,
+    })
+}
+
+/// Decodes hex that must be exactly `len` bytes.
+fn decode_exact(text: &str, len: usize) -> Option<Vec<u8>> {
+    (text.len() == 2 * len)
+        .then(|| hex::decode(text).ok())
+        .flatten()
+}
+
+/// An 8-hex-character big-endian u32.
+fn parse_u32(text: &str) -> Option<u32> {
+    (text.len() == 8 && text.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| u32::from_str_radix(text, 16).ok())
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_messages_match_node_stratum_pool() {
+        assert_eq!(
+            (Reject::JobNotFound.code(), Reject::JobNotFound.to_string()),
+            (21, "job not found".into())
+        );
+        assert_eq!(
+            (Reject::Duplicate.code(), Reject::Duplicate.to_string()),
+            (22, "duplicate share".into())
+        );
+        let low = Reject::LowDifficulty {
+            share_difficulty: 0.5,
+        };
+        assert_eq!(
+            (low.code(), low.to_string()),
+            (23, "low difficulty share of 0.5".into())
+        );
+        assert_eq!(Reject::NtimeOutOfRange.code(), 20);
+    }
+
+    #[test]
+    fn hex_fields_must_have_their_exact_size() {
+        assert_eq!(parse_u32("0000000a"), Some(10));
+        assert_eq!(parse_u32("a"), None);
+        assert_eq!(parse_u32("+000000a"), None);
+        assert_eq!(decode_exact("00000000", 4), Some(vec![0; 4]));
+        assert_eq!(decode_exact("000000", 4), None);
+        assert_eq!(decode_exact("zzzzzzzz", 4), None);
+    }
+}

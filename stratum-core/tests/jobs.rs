@@ -1,0 +1,449 @@
+//! Jobs rebuilt against a real mainnet block, and the coinbases jobs build.
+
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
+
+use std::sync::Arc;
+
+use coin_daemon::{BlockTemplate, CoinbaseAux, Payee, TemplateTransaction};
+use hashing::{Algorithm, Difficulty, HashOptions, PowHash, PowHasher};
+use stratum_core::{
+    AddressFormat, CoinbaseOptions, Job, JobId, MinerState, Reject, RewardRecipient, Submission,
+    merkle_branch, merkle_root, output_script, validate_share,
+};
+
+fn sha256d(data: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(Sha256::digest(data)).into()
+}
+
+/// A parsed transaction: the input scripts and the (value, script) outputs.
+type Parsed = (Vec<Vec<u8>>, Vec<(u64, Vec<u8>)>);
+
+/// Minimal reader of legacy (non-witness) transactions, enough to split a block.
+struct Reader<'a>(&'a [u8], usize);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> &[u8] {
+        let out = &self.0[self.1..self.1 + n];
+        self.1 += n;
+        out
+    }
+    fn varint(&mut self) -> u64 {
+        match self.take(1)[0] {
+            0xfd => u64::from(u16::from_le_bytes(self.take(2).try_into().unwrap())),
+            0xfe => u64::from(u32::from_le_bytes(self.take(4).try_into().unwrap())),
+            0xff => u64::from_le_bytes(self.take(8).try_into().unwrap()),
+            n => u64::from(n),
+        }
+    }
+    /// Reads one transaction; returns (inputs' scripts, outputs).
+    fn transaction(&mut self) -> Parsed {
+        self.take(4);
+        let inputs = (0..self.varint())
+            .map(|_| {
+                self.take(36);
+                let len = self.varint() as usize;
+                let script = self.take(len).to_vec();
+                self.take(4);
+                script
+            })
+            .collect();
+        let outputs = (0..self.varint())
+            .map(|_| {
+                let value = u64::from_le_bytes(self.take(8).try_into().unwrap());
+                let len = self.varint() as usize;
+                (value, self.take(len).to_vec())
+            })
+            .collect();
+        self.take(4);
+        (inputs, outputs)
+    }
+}
+
+fn block_100000() -> Vec<u8> {
+    let text = include_str!("data/bitcoin_block_100000.hex");
+    hex::decode(text.lines().find(|l| !l.starts_with('#')).unwrap()).unwrap()
+}
+
+/// Splits a block into its header and transactions.
+fn split_block(block: &[u8]) -> ([u8; 80], Vec<Vec<u8>>) {
+    let mut reader = Reader(block, 80);
+    let count = reader.varint();
+    let txs = (0..count)
+        .map(|_| {
+            let start = reader.1;
+            reader.transaction();
+            block[start..reader.1].to_vec()
+        })
+        .collect();
+    (block[..80].try_into().unwrap(), txs)
+}
+
+fn template(transactions: Vec<TemplateTransaction>) -> BlockTemplate {
+    BlockTemplate {
+        version: 1,
+        previous_block_hash: "000000000002d01c1fccc21636b607dfd930d31d01c3a62104612a1719011250"
+            .into(),
+        transactions,
+        coinbase_value: 5_000_000_000,
+        bits: "1b04864c".into(),
+        target: "0000000000004864c000000000000000000000000000000000000000000000000".into(),
+        height: 100_000,
+        cur_time: 1_293_623_863,
+        min_time: None,
+        coinbase_aux: CoinbaseAux::default(),
+        default_witness_commitment: None,
+        rules: Vec::new(),
+        long_poll_id: None,
+        masternode: Vec::new(),
+        masternode_payments_started: false,
+        masternode_payments_enforced: false,
+        superblock: Vec::new(),
+        payee: None,
+        payee_amount: None,
+    }
+}
+
+fn options(pool_address: &str) -> CoinbaseOptions {
+    CoinbaseOptions {
+        pool_script: output_script(pool_address, &AddressFormat::bitcoin()).unwrap(),
+        recipients: Vec::new(),
+        signature: b"/nomp-rs/".to_vec(),
+        proof_of_stake: false,
+        tx_message: None,
+        address_format: AddressFormat::bitcoin(),
+    }
+}
+
+#[test]
+fn block_100000_is_rebuilt_exactly_from_its_template_data() {
+    let block = block_100000();
+    let (header, txs) = split_block(&block);
+    let txids: Vec<[u8; 32]> = txs.iter().map(|tx| sha256d(tx)).collect();
+    assert_eq!(
+        PowHash::from_internal(txids[0]).to_string(),
+        "8c14f0db3df150123e6f3dbbf30f8b955a8249b62ac1d1ff16284aefa3d06d87"
+    );
+
+    // The merkle branch of the coinbase folds to the block's merkle root.
+    let root = merkle_root(&txids[0], &merkle_branch(&txids[1..]));
+    assert_eq!(
+        PowHash::from_internal(root).to_string(),
+        "f3e94742aca4b5ef85488dc37c06c3282295ffec960994b2c0d5ac2a25a95766"
+    );
+
+    // A job from the template data, given the block's own coinbase, nonce and time,
+    // yields the block's header, hash and bytes.
+    let others = txs[1..]
+        .iter()
+        .map(|tx| TemplateTransaction {
+            data: hex::encode(tx),
+            txid: None,
+            hash: None,
+            fee: None,
+        })
+        .collect();
+    let job = Job::new(
+        JobId(1),
+        Arc::new(template(others)),
+        &options("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"),
+        true,
+        1_293_623_863,
+    )
+    .unwrap();
+    let rebuilt = job.header(&txs[0], 1_293_623_863, 274_148_111, 1);
+    assert_eq!(rebuilt, header);
+    assert_eq!(
+        PowHash::from_internal(sha256d(&rebuilt)).to_string(),
+        "000000000003ba27aa200b1cecaad478d2b00432346c3f1f3986da1afd33e506"
+    );
+    assert!(
+        job.network_target
+            .is_met_by(&PowHash::from_internal(sha256d(&rebuilt)))
+    );
+    assert_eq!(job.block(&rebuilt, &txs[0]), block);
+}
+
+#[test]
+fn job_coinbase_pays_pool_payees_and_recipients_and_commits_witnesses() {
+    let mut template = template(Vec::new());
+    template.height = 227_836;
+    template.coinbase_aux.flags = "062f503253482f".into();
+    template.payee = Some("3P14159f73E4gFr7JterCCQh9QjiTjiZrG".into());
+    template.payee_amount = Some(1_000_000_000);
+    template.masternode = vec![Payee {
+        payee: None,
+        script: Some("51".into()),
+        amount: 7,
+    }];
+    template.default_witness_commitment = Some(format!("6a24aa21a9ed{}", "ab".repeat(32)));
+    let mut options = options("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa");
+    let fee_script = output_script(
+        "BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4",
+        &AddressFormat::bitcoin(),
+    )
+    .unwrap();
+    options.recipients = vec![RewardRecipient {
+        script: fee_script.clone(),
+        percent: 1.5,
+    }];
+
+    let job = Job::new(JobId(2), Arc::new(template), &options, true, 1_700_000_000).unwrap();
+    let coinbase = job.coinbase(&[1, 2, 3, 4], &[5, 6, 7, 8]);
+    let (inputs, outputs) = Reader(&coinbase, 0).transaction();
+
+    let script = &inputs[0];
+    assert_eq!(
+        &script[..4],
+        &[0x03, 0xfc, 0x79, 0x03],
+        "BIP34 height 227836 first"
+    );
+    assert_eq!(
+        &script[4..11],
+        hex::decode("062f503253482f").unwrap().as_slice(),
+        "then the flags"
+    );
+    assert!(
+        script.windows(9).any(|w| w == [8, 1, 2, 3, 4, 5, 6, 7, 8]),
+        "an 8-byte extranonce push"
+    );
+    assert!(script.ends_with(b"\x09/nomp-rs/"), "and the signature last");
+
+    let rest = 5_000_000_000 - 1_000_000_000 - 7;
+    let fee = rest * 15 / 1000;
+    assert_eq!(
+        outputs[0],
+        (rest - fee, options.pool_script.clone()),
+        "pool first, with the remainder"
+    );
+    assert_eq!(outputs[1].0, 1_000_000_000);
+    assert_eq!(
+        hex::encode(&outputs[1].1),
+        "a914e9c3dd0c07aac76179ebc76a6c78d4d67c6c160a87"
+    );
+    assert_eq!(outputs[2], (7, vec![0x51]));
+    assert_eq!(outputs[3], (fee, fee_script));
+    assert_eq!(outputs[4].0, 0);
+    assert!(hex::encode(&outputs[4].1).starts_with("6a24aa21a9ed"));
+    assert_eq!(outputs.iter().map(|(v, _)| v).sum::<u64>(), 5_000_000_000);
+
+    // In the block, the coinbase carries the witness reserved value; its txid does not.
+    let header = job.header(&coinbase, 1_700_000_000, 0, 1);
+    let block = job.block(&header, &coinbase);
+    assert_eq!(
+        &block[81..87],
+        &[1, 0, 0, 0, 0x00, 0x01],
+        "segwit marker and flag"
+    );
+    assert_eq!(block.len(), 81 + coinbase.len() + 2 + 34);
+}
+
+#[test]
+fn proof_of_stake_and_message_coinbases_have_their_extra_fields() {
+    let template = template(Vec::new());
+    let mut options = options("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa");
+    options.proof_of_stake = true;
+    options.tx_message = Some("hello".into());
+    let job = Job::new(JobId(3), Arc::new(template), &options, false, 1).unwrap();
+    let coinbase = job.coinbase(&[0; 4], &[0; 4]);
+    assert_eq!(
+        &coinbase[..4],
+        &2u32.to_le_bytes(),
+        "message coins use version 2"
+    );
+    assert_eq!(
+        &coinbase[4..8],
+        &1_293_623_863u32.to_le_bytes(),
+        "POS time follows the version"
+    );
+    assert!(coinbase.ends_with(b"\x05hello"));
+    assert_eq!(job.notify_params()[8], false);
+    assert_eq!(job.notify_params()[0], "3");
+}
+
+#[test]
+fn recipients_over_the_whole_reward_are_refused() {
+    let mut options = options("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa");
+    options.recipients = vec![
+        RewardRecipient {
+            script: vec![0x51],
+            percent: 60.0,
+        },
+        RewardRecipient {
+            script: vec![0x52],
+            percent: 41.0,
+        },
+    ];
+    let error = Job::new(JobId(4), Arc::new(template(Vec::new())), &options, true, 1).unwrap_err();
+    assert!(error.to_string().contains("101%"), "{error}");
+}
+
+fn sha256_hasher() -> PowHasher {
+    PowHasher::new(Algorithm::Sha256d, &HashOptions::default()).unwrap()
+}
+
+fn job_with_bits(bits: &str) -> Job {
+    let mut template = template(Vec::new());
+    template.bits = bits.into();
+    Job::new(
+        JobId(9),
+        Arc::new(template),
+        &options("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"),
+        true,
+        1_293_623_863,
+    )
+    .unwrap()
+}
+
+fn miner(difficulty: f64) -> MinerState {
+    MinerState {
+        extranonce1: [0xaa, 0xbb, 0xcc, 0xdd],
+        difficulty: Difficulty::new(difficulty).unwrap(),
+        previous_difficulty: None,
+        version_mask: 0x1fff_e000,
+        now: 1_293_623_900,
+    }
+}
+
+fn submission<'a>(nonce: &'a str) -> Submission<'a> {
+    Submission {
+        job_id: "9",
+        extranonce2: "00000001",
+        ntime: "4d1b2237",
+        nonce,
+        version_bits: None,
+    }
+}
+
+#[test]
+fn malformed_and_repeated_submissions_are_refused_with_their_reason() {
+    let job = job_with_bits("1b04864c");
+    let hasher = sha256_hasher();
+    let easy = miner(1e-12);
+    let check = |s: Submission<'_>| validate_share(Some(&job), &s, &easy, &hasher);
+
+    assert_eq!(
+        validate_share(None, &submission("00000000"), &easy, &hasher),
+        Err(Reject::JobNotFound)
+    );
+    assert_eq!(
+        check(Submission {
+            extranonce2: "0001",
+            ..submission("00000000")
+        }),
+        Err(Reject::Extranonce2Size)
+    );
+    assert_eq!(
+        check(Submission {
+            extranonce2: "0000000g",
+            ..submission("00000000")
+        }),
+        Err(Reject::Extranonce2Size)
+    );
+    assert_eq!(
+        check(Submission {
+            ntime: "4d1b22",
+            ..submission("00000000")
+        }),
+        Err(Reject::NtimeSize)
+    );
+    // Before the template's time, and more than two hours after the submit time.
+    assert_eq!(
+        check(Submission {
+            ntime: "4d1b2236",
+            ..submission("00000000")
+        }),
+        Err(Reject::NtimeOutOfRange)
+    );
+    let late = format!("{:08x}", 1_293_623_900 + 7201);
+    assert_eq!(
+        check(Submission {
+            ntime: &late,
+            ..submission("00000000")
+        }),
+        Err(Reject::NtimeOutOfRange)
+    );
+    assert_eq!(check(submission("0000")), Err(Reject::NonceSize));
+    assert_eq!(
+        check(Submission {
+            version_bits: Some("00000001"),
+            ..submission("00000000")
+        }),
+        Err(Reject::VersionBits)
+    );
+
+    let valid = check(submission("00000001")).unwrap();
+    assert!(
+        valid.block.is_none(),
+        "bits 1b04864c are far harder than a random hash"
+    );
+    assert_eq!(check(submission("00000001")), Err(Reject::Duplicate));
+    // Rolled version bits inside the mask make a different share.
+    assert!(
+        check(Submission {
+            version_bits: Some("00002000"),
+            ..submission("00000001")
+        })
+        .is_ok()
+    );
+}
+
+#[test]
+fn share_below_the_miners_difficulty_is_low_unless_the_previous_one_applies() {
+    let job = job_with_bits("1b04864c");
+    let hasher = sha256_hasher();
+    let hard = miner(1e15);
+    let Err(Reject::LowDifficulty { share_difficulty }) =
+        validate_share(Some(&job), &submission("00000002"), &hard, &hasher)
+    else {
+        panic!("a random hash cannot reach difficulty 1e15");
+    };
+    assert!(share_difficulty > 0.0 && share_difficulty < 1e15);
+
+    // Retargeted after this job was sent: the previous, easier difficulty still counts.
+    let retargeted = MinerState {
+        previous_difficulty: Some((Difficulty::new(1e-12).unwrap(), JobId(10))),
+        ..hard
+    };
+    let share = validate_share(Some(&job), &submission("00000003"), &retargeted, &hasher).unwrap();
+    assert_eq!(share.difficulty.get(), 1e-12);
+    // For jobs sent after the retarget it does not.
+    let later = MinerState {
+        previous_difficulty: Some((Difficulty::new(1e-12).unwrap(), JobId(9))),
+        ..hard
+    };
+    assert!(matches!(
+        validate_share(Some(&job), &submission("00000004"), &later, &hasher),
+        Err(Reject::LowDifficulty { .. })
+    ));
+}
+
+#[test]
+fn share_meeting_the_network_target_is_a_block_candidate() {
+    // Regtest bits: about half of all hashes are blocks.
+    let job = job_with_bits("207fffff");
+    let hasher = sha256_hasher();
+    let candidate = (0u32..64)
+        .find_map(|n| {
+            validate_share(
+                Some(&job),
+                &submission(&format!("{n:08x}")),
+                &miner(1.0),
+                &hasher,
+            )
+            .ok()?
+            .block
+        })
+        .expect("some nonce of 64 meets a 1-in-2 target");
+    let header = hex::decode(&candidate.block_hex[..160]).unwrap();
+    assert_eq!(
+        PowHash::from_internal(sha256d(&header)).to_string(),
+        candidate.hash
+    );
+    assert_eq!(candidate.height, 100_000);
+    let coinbase = job.coinbase(&[0xaa, 0xbb, 0xcc, 0xdd], &[0, 0, 0, 1]);
+    assert_eq!(
+        PowHash::from_internal(sha256d(&coinbase)).to_string(),
+        candidate.coinbase_txid
+    );
+}

@@ -1,0 +1,113 @@
+//! End to end: a test miner mines through the pool on a regtest pair and finds blocks.
+
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
+
+mod common;
+
+use std::time::Duration;
+
+use hashing::Algorithm;
+use serde_json::Value;
+use stratum_core::{AddressFormat, PoolEvent, output_script};
+use testkit::TestMiner;
+
+/// Satoshis from a JSON amount in coins (test-side arithmetic, independent of the pool).
+fn sats(value: &Value) -> u64 {
+    (value.as_f64().unwrap() * 1e8).round() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn miner_finds_blocks_that_pay_the_pool_and_its_fee_recipient() {
+    let mut pool = common::start(|_| {}).await;
+    let start_height = pool.pair.pool_node().block_count();
+    let worker = format!("{}.rig1", pool.pair.other_node().new_address());
+    let miner = TestMiner::start(pool.pool.ports[0], &worker, Algorithm::Sha256d);
+
+    let mut accepted = Vec::new();
+    while accepted.len() < 3 {
+        let event = common::next_event(
+            &mut pool.pool,
+            Duration::from_secs(60),
+            |e| matches!(e, PoolEvent::Block(block) if block.accepted),
+        )
+        .await;
+        if let PoolEvent::Block(block) = event {
+            assert_eq!(block.worker, worker);
+            accepted.push(block);
+        }
+    }
+    assert!(miner.accepted() >= 3);
+    assert!(
+        pool.pair.pool_node().block_count() >= start_height + 3,
+        "the chain grew"
+    );
+
+    let format = AddressFormat::testnet();
+    let pool_script = hex::encode(output_script(&pool.pool_address, &format).unwrap());
+    let fee_script = hex::encode(output_script(&pool.fee_address, &format).unwrap());
+    for block in &accepted {
+        let info = pool.pair.pool_node().cli(&["getblock", &block.hash]);
+        assert_eq!(info["height"], block.height);
+        assert_eq!(info["tx"][0], block.coinbase_txid.as_str());
+        let coinbase = pool
+            .pair
+            .pool_node()
+            .cli(&["getrawtransaction", &block.coinbase_txid, "1"]);
+        let outputs: Vec<(u64, String)> = coinbase["vout"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    sats(&o["value"]),
+                    o["scriptPubKey"]["hex"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        // Regtest reward below height 150: 50 coins, no fees in these blocks.
+        let reward = 5_000_000_000u64;
+        let fee = reward * 2 / 100;
+        assert_eq!(
+            outputs,
+            vec![
+                (reward - fee, pool_script.clone()),
+                (fee, fee_script.clone())
+            ]
+        );
+    }
+    drop(miner);
+    pool.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_share_is_reported_with_worker_and_difficulty() {
+    let mut pool = common::start(|_| {}).await;
+    let worker = pool.pair.other_node().new_address();
+    let miner = TestMiner::start(pool.pool.ports[0], &worker, Algorithm::Sha256d);
+    let event = common::next_event(&mut pool.pool, Duration::from_secs(30), |e| {
+        matches!(e, PoolEvent::Share(_))
+    })
+    .await;
+    let PoolEvent::Share(share) = event else {
+        unreachable!()
+    };
+    assert!(share.is_valid(), "{share:?}");
+    assert_eq!(share.worker, worker);
+    assert_eq!(share.difficulty, common::EASY);
+    assert!(share.share_difficulty >= common::EASY);
+    assert_eq!(share.ip.to_string(), "127.0.0.1");
+    assert_eq!(share.port, pool.pool.ports[0].port());
+    assert!(share.height >= 102);
+    drop(miner);
+    pool.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_an_invalid_address_is_not_authorised() {
+    let pool = common::start(|_| {}).await;
+    let miner = TestMiner::start(pool.pool.ports[0], "not-an-address.rig", Algorithm::Sha256d);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!miner.authorized());
+    assert_eq!(miner.accepted(), 0);
+    pool.cancel.cancel();
+}

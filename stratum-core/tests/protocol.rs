@@ -1,0 +1,316 @@
+//! Every bad input gets node-stratum-pool's answer, over a raw TCP connection.
+
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hashing::{Algorithm, HashOptions, PowHasher, Target};
+use serde_json::{Value, json};
+use stratum_core::{MiningJob, PoolEvent};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// A miner speaking raw JSON lines.
+struct Raw {
+    lines: Lines<BufReader<OwnedReadHalf>>,
+    write: OwnedWriteHalf,
+    next_id: u64,
+    job: Option<MiningJob>,
+    extranonce1: Vec<u8>,
+}
+
+impl Raw {
+    async fn connect(addr: SocketAddr) -> Raw {
+        let (read, write) = TcpStream::connect(addr).await.unwrap().into_split();
+        Raw {
+            lines: BufReader::new(read).lines(),
+            write,
+            next_id: 1,
+            job: None,
+            extranonce1: Vec::new(),
+        }
+    }
+
+    async fn send_line(&mut self, text: &str) -> std::io::Result<()> {
+        self.write.write_all(text.as_bytes()).await?;
+        self.write.write_all(b"\n").await
+    }
+
+    /// The next line, or `None` when the server closed the connection.
+    async fn next_message(&mut self) -> Option<Value> {
+        let line = tokio::time::timeout(Duration::from_secs(10), self.lines.next_line())
+            .await
+            .expect("no answer");
+        let value: Value = serde_json::from_str(&line.ok()??).unwrap();
+        if value["method"] == "mining.notify" {
+            self.job = MiningJob::from_params(&value["params"]);
+        }
+        Some(value)
+    }
+
+    /// Sends a request and returns the answer with its id, recording notifications.
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send_line(&json!({"id": id, "method": method, "params": params}).to_string())
+            .await
+            .unwrap();
+        loop {
+            let message = self.next_message().await.expect("connection closed");
+            if message["id"] == id {
+                return message;
+            }
+        }
+    }
+
+    async fn subscribe(&mut self) {
+        let answer = self.call("mining.subscribe", json!(["raw"])).await;
+        self.extranonce1 = hex::decode(answer["result"][1].as_str().unwrap()).unwrap();
+        while self.job.is_none() {
+            self.next_message().await.expect("no job after subscribing");
+        }
+    }
+
+    /// A nonce whose hash does (or does not) meet `target` for extranonce2 `en2`.
+    fn nonce_where(&self, en2: &[u8], meets: bool, target: Target) -> u32 {
+        let hasher = PowHasher::new(Algorithm::Sha256d, &HashOptions::default()).unwrap();
+        let job = self.job.as_ref().unwrap();
+        (0u32..)
+            .find(|n| {
+                let hash = hasher
+                    .hash(&job.header(&self.extranonce1, en2, job.ntime, *n))
+                    .unwrap();
+                target.is_met_by(&hash) == meets
+            })
+            .unwrap()
+    }
+
+    fn submit_params(&self, worker: &str, en2: &str, ntime: u32, nonce: u32) -> Value {
+        let job = self.job.as_ref().unwrap();
+        json!([
+            worker,
+            job.job_id,
+            en2,
+            format!("{ntime:08x}"),
+            format!("{nonce:08x}")
+        ])
+    }
+
+    /// Whether the server closes the connection within `within` (reading past any lines).
+    async fn is_closed_within(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            match tokio::time::timeout(deadline - Instant::now(), self.lines.next_line()).await {
+                Ok(Ok(Some(_))) => continue,
+                Ok(_) => return true,
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+}
+
+fn error_of(answer: &Value) -> (i64, String) {
+    (
+        answer["error"][0].as_i64().unwrap(),
+        answer["error"][1].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_node_stratum_pool_answers() {
+    // A share difficulty no random hash reaches: only block candidates are valid.
+    let mut pool =
+        common::start(|o| o.ports[0].difficulty = hashing::Difficulty::new(1e12).unwrap()).await;
+    let worker = pool.pair.other_node().new_address();
+    let mut raw = Raw::connect(pool.pool.ports[0]).await;
+
+    let unknown = raw.call("mining.nonsense", json!([])).await;
+    assert_eq!(error_of(&unknown), (20, "unknown method".into()));
+    let early = raw
+        .call(
+            "mining.submit",
+            json!([worker, "1", "00000000", "00000000", "00000000"]),
+        )
+        .await;
+    assert_eq!(error_of(&early), (25, "not subscribed".into()));
+
+    raw.subscribe().await;
+    let job = raw.job.clone().unwrap();
+    let unauthorised = raw
+        .call(
+            "mining.submit",
+            raw.submit_params(&worker, "00000001", job.ntime, 0),
+        )
+        .await;
+    assert_eq!(error_of(&unauthorised), (24, "unauthorized worker".into()));
+    assert_eq!(
+        raw.call("mining.authorize", json!([worker, "x"])).await["result"],
+        true
+    );
+
+    let short = raw
+        .call(
+            "mining.submit",
+            raw.submit_params(&worker, "0001", job.ntime, 0),
+        )
+        .await;
+    assert_eq!(
+        error_of(&short),
+        (20, "incorrect size of extranonce2".into())
+    );
+    let mut unknown_job = raw.submit_params(&worker, "00000001", job.ntime, 0);
+    unknown_job[1] = json!("abcdef");
+    assert_eq!(
+        error_of(&raw.call("mining.submit", unknown_job).await),
+        (21, "job not found".into())
+    );
+    let stale_time = raw
+        .call(
+            "mining.submit",
+            raw.submit_params(&worker, "00000001", job.ntime - 1, 0),
+        )
+        .await;
+    assert_eq!(error_of(&stale_time), (20, "ntime out of range".into()));
+
+    let network = Target::from_compact(job.bits).unwrap();
+    let en2 = [0u8, 0, 0, 2];
+    let low = raw.nonce_where(&en2, false, network);
+    let answer = raw
+        .call(
+            "mining.submit",
+            raw.submit_params(&worker, "00000002", job.ntime, low),
+        )
+        .await;
+    let (code, message) = error_of(&answer);
+    assert_eq!(code, 23);
+    assert!(message.starts_with("low difficulty share of "), "{message}");
+
+    // On regtest a valid share is a block, whose new job soon retires this one: send the
+    // share twice in one write so the copy is judged against the same job.
+    let block = raw.nonce_where(&en2, true, network);
+    let params = raw.submit_params(&worker, "00000002", job.ntime, block);
+    let twice = format!(
+        "{}\n{}",
+        json!({"id": 50, "method": "mining.submit", "params": params}),
+        json!({"id": 51, "method": "mining.submit", "params": params})
+    );
+    raw.send_line(&twice).await.unwrap();
+    let mut answers = Vec::new();
+    while answers.len() < 2 {
+        let message = raw.next_message().await.unwrap();
+        if message["id"] == 50 || message["id"] == 51 {
+            answers.push(message);
+        }
+    }
+    assert_eq!(answers[0]["result"], true, "{}", answers[0]);
+    assert_eq!(answers[0]["error"], Value::Null);
+    assert_eq!(error_of(&answers[1]), (22, "duplicate share".into()));
+
+    let transactions = raw.call("mining.get_transactions", json!([])).await;
+    assert_eq!(error_of(&transactions).0, 20);
+    let configure = raw
+        .call(
+            "mining.configure",
+            json!([["version-rolling"], {"version-rolling.mask": "ffffffff"}]),
+        )
+        .await;
+    assert_eq!(
+        configure["result"],
+        json!({"version-rolling": true, "version-rolling.mask": "1fffe000"})
+    );
+
+    // Each share, valid or not, became an event; the block candidate was submitted.
+    let block_event = common::next_event(&mut pool.pool, Duration::from_secs(20), |e| {
+        matches!(e, PoolEvent::Block(_))
+    })
+    .await;
+    let PoolEvent::Block(block_event) = block_event else {
+        unreachable!()
+    };
+    assert!(block_event.accepted, "{block_event:?}");
+
+    raw.send_line("{this is not json").await.unwrap();
+    let answer = loop {
+        let message = raw
+            .next_message()
+            .await
+            .expect("an error before the disconnect");
+        if message.get("method").is_none() {
+            break message;
+        }
+    };
+    assert_eq!(error_of(&answer), (20, "malformed JSON".into()));
+    assert!(raw.is_closed_within(Duration::from_secs(2)).await);
+    pool.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_kb_line_without_newline_is_a_flood_and_disconnects() {
+    let pool = common::start(|_| {}).await;
+    let mut raw = Raw::connect(pool.pool.ports[0]).await;
+    // The server may close before all of it is written; either way the connection ends.
+    let _ = raw.write.write_all(&vec![b'a'; 100 * 1024]).await;
+    assert!(raw.is_closed_within(Duration::from_secs(5)).await);
+    pool.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_invalid_shares_bans_the_ip_until_the_ban_expires() {
+    let pool = common::start(|o| o.banning = Some(common::quick_bans())).await;
+    let worker = pool.pair.other_node().new_address();
+    let mut raw = Raw::connect(pool.pool.ports[0]).await;
+    raw.subscribe().await;
+    raw.call("mining.authorize", json!([worker, "x"])).await;
+    let ntime = raw.job.as_ref().unwrap().ntime;
+    for _ in 0..4 {
+        let answer = raw
+            .call("mining.submit", raw.submit_params(&worker, "01", ntime, 0))
+            .await;
+        assert_eq!(error_of(&answer).0, 20);
+    }
+    // The fifth invalid share reaches the check threshold: answered, then banned.
+    raw.send_line(&json!({"id": 99, "method": "mining.submit", "params": raw.submit_params(&worker, "01", ntime, 0)}).to_string())
+        .await
+        .unwrap();
+    assert!(raw.is_closed_within(Duration::from_secs(3)).await);
+    let banned_at = Instant::now();
+    assert_eq!(
+        pool.pool.banned(),
+        vec!["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+
+    let mut refused = Raw::connect(pool.pool.ports[0]).await;
+    assert!(
+        refused.is_closed_within(Duration::from_secs(1)).await,
+        "a banned IP is refused at connect"
+    );
+
+    tokio::time::sleep(
+        Duration::from_secs(2).saturating_sub(banned_at.elapsed()) + Duration::from_millis(300),
+    )
+    .await;
+    let mut welcome = Raw::connect(pool.pool.ports[0]).await;
+    welcome.subscribe().await;
+    assert!(welcome.job.is_some(), "served again after the ban expired");
+    pool.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_is_dropped_after_the_connection_timeout() {
+    let pool = common::start(|o| o.connection_timeout = Duration::from_secs(1)).await;
+    let mut raw = Raw::connect(pool.pool.ports[0]).await;
+    raw.subscribe().await;
+    let started = Instant::now();
+    assert!(raw.is_closed_within(Duration::from_secs(4)).await);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(800),
+        "closed too early: {waited:?}"
+    );
+    pool.cancel.cancel();
+}

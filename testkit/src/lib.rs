@@ -1,0 +1,35 @@
+//! Real servers for nomp-rs tests, private to each test.
+//!
+//! Each server runs as a child process on free loopback ports with its data in a temporary
+//! directory, and is stopped (and its directory removed) when the handle is dropped, so
+//! `cargo test` needs no running services and tests can run in parallel.
+//!
+//! - [`RedisServer`]: `redis-server` with persistence off.
+//! - [`MariaDb`]: `mariadbd` on a fresh data directory, with a database created.
+//! - [`RegtestPair`]: two connected Bitcoin SV regtest nodes, 101 blocks mined so the first
+//!   node's wallet can spend.
+//! - [`TestMiner`]: a CPU miner on the stratum-core client, for end-to-end pool tests.
+//!
+//! A missing binary is a panic that names it and the setup command (`scripts/test.sh` or
+//! `scripts/install-deps.sh`), never a skipped test. Children are also asked to die with the
+//! thread that started them, so a test killed mid-way leaves nothing behind.
+//!
+//! ```no_run
+//! let redis = testkit::RedisServer::start();
+//! println!("connect to {}", redis.url());
+//! // redis-server stops when `redis` is dropped.
+//! ```
+
+mod binaries;
+mod mariadb;
+mod miner;
+mod process;
+mod redis;
+mod regtest;
+
+pub use binaries::{NODE_BIN_DIR_ENV, node_bin_dir};
+pub use mariadb::MariaDb;
+pub use miner::TestMiner;
+pub use process::free_port;
+pub use redis::RedisServer;
+pub use regtest::{RegtestNode, RegtestPair};

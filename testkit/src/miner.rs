@@ -1,0 +1,154 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hashing::{Algorithm, Difficulty, HashOptions, PowHasher};
+use stratum_core::{ClientError, MiningJob, Notification, StratumClient};
+
+/// Nonces tried between looks at the server's notifications.
+const BATCH: u32 = 256;
+
+/// A CPU miner for tests: connects to a stratum port with the crate's client, subscribes,
+/// authorises `worker`, and submits every share that meets the current difficulty, until
+/// dropped. Runs on its own thread with its own runtime, so sync and async tests alike
+/// can use it.
+#[derive(Debug)]
+pub struct TestMiner {
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    authorized: AtomicBool,
+}
+
+impl TestMiner {
+    /// Starts mining on `pool` as `worker` with `algorithm`.
+    pub fn start(pool: SocketAddr, worker: &str, algorithm: Algorithm) -> TestMiner {
+        let stats = Arc::new(Stats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (worker, thread_stats, thread_stop) = (worker.to_owned(), stats.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("testkit: cannot build the miner's runtime");
+            if let Err(error) =
+                runtime.block_on(mine(pool, &worker, algorithm, &thread_stats, &thread_stop))
+            {
+                if !thread_stop.load(Ordering::Relaxed) {
+                    eprintln!("testkit miner stopped: {error}");
+                }
+            }
+        });
+        TestMiner {
+            stats,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Shares the pool accepted.
+    pub fn accepted(&self) -> u64 {
+        self.stats.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Shares the pool refused.
+    pub fn rejected(&self) -> u64 {
+        self.stats.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Whether the pool authorised the worker.
+    pub fn authorized(&self) -> bool {
+        self.stats.authorized.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `count` shares were accepted; false after `timeout`.
+    pub fn wait_for_accepted(&self, count: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.accepted() < count {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+}
+
+impl Drop for TestMiner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn mine(
+    pool: SocketAddr,
+    worker: &str,
+    algorithm: Algorithm,
+    stats: &Stats,
+    stop: &AtomicBool,
+) -> Result<(), ClientError> {
+    let hasher = PowHasher::new(algorithm, &HashOptions::default()).expect("default options");
+    let (client, mut notifications) = StratumClient::connect(pool, Duration::from_secs(10)).await?;
+    let subscription = client.subscribe("nomp-rs testkit miner").await?;
+    if !client.authorize(worker, "x").await? {
+        return Err(ClientError::Protocol(format!(
+            "worker {worker} was not authorised"
+        )));
+    }
+    stats.authorized.store(true, Ordering::Relaxed);
+    let mut job: Option<MiningJob> = None;
+    let mut difficulty = Difficulty::ONE;
+    let mut extranonce2 = 0u32;
+    let mut nonce = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        while let Ok(notification) = notifications.try_recv() {
+            match notification {
+                Notification::Notify(next) => {
+                    job = Some(next);
+                    extranonce2 = extranonce2.wrapping_add(1);
+                    nonce = 0;
+                }
+                Notification::SetDifficulty(d) => {
+                    difficulty = Difficulty::new(d).unwrap_or(difficulty)
+                }
+                Notification::Other { .. } => {}
+            }
+        }
+        let Some(current) = &job else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let target = difficulty.target(algorithm);
+        let en2 = extranonce2.to_be_bytes()[4 - subscription.extranonce2_size.min(4)..].to_vec();
+        for _ in 0..BATCH {
+            let header = current.header(&subscription.extranonce1, &en2, current.ntime, nonce);
+            let hash = hasher.hash(&header).expect("80-byte header");
+            if target.is_met_by(&hash) {
+                match client
+                    .submit(worker, &current.job_id, &en2, current.ntime, nonce)
+                    .await
+                {
+                    Ok(()) => stats.accepted.fetch_add(1, Ordering::Relaxed),
+                    Err(ClientError::Stratum { .. }) => {
+                        stats.rejected.fetch_add(1, Ordering::Relaxed)
+                    }
+                    Err(error) => return Err(error),
+                };
+            }
+            nonce = nonce.wrapping_add(1);
+        }
+        tokio::task::yield_now().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! Each testkit server starts, answers a real client, and leaves no process after drop.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly on a bad fixture"
+)]
+
+use std::path::Path;
+
+use testkit::{MariaDb, RedisServer, RegtestPair};
+
+fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn redis_ping(url: &str) -> redis::RedisResult<String> {
+    let client = redis::Client::open(url)?;
+    let mut connection = client.get_connection()?;
+    redis::cmd("PING").query(&mut connection)
+}
+
+#[test]
+fn redis_server_answers_ping_and_is_gone_after_drop() {
+    let redis = RedisServer::start();
+    assert_eq!(redis_ping(&redis.url()).unwrap(), "PONG");
+    let pid = redis.pid().unwrap();
+    assert!(process_exists(pid));
+    drop(redis);
+    assert!(
+        !process_exists(pid),
+        "redis-server {pid} outlived its handle"
+    );
+}
+
+#[test]
+fn redis_server_can_be_stopped_and_started_on_the_same_port() {
+    let mut redis = RedisServer::start();
+    let port = redis.port();
+    redis.stop();
+    assert!(redis_ping(&redis.url()).is_err());
+    redis.start_again();
+    assert_eq!(redis.port(), port);
+    assert_eq!(redis_ping(&redis.url()).unwrap(), "PONG");
+}
+
+#[test]
+fn two_redis_servers_get_different_ports() {
+    let a = RedisServer::start();
+    let b = RedisServer::start();
+    assert_ne!(a.port(), b.port());
+}
+
+async fn select_one(url: &str) -> Result<Option<i64>, mysql_async::Error> {
+    use mysql_async::prelude::Queryable;
+    let pool = mysql_async::Pool::new(url);
+    let mut conn = pool.get_conn().await?;
+    let one = conn.query_first("SELECT 1").await?;
+    drop(conn);
+    pool.disconnect().await?;
+    Ok(one)
+}
+
+#[tokio::test]
+async fn mariadb_answers_select_1_in_its_database_and_is_gone_after_drop() {
+    let db = MariaDb::start();
+    assert_eq!(select_one(&db.url()).await.unwrap(), Some(1));
+    db.execute("CREATE TABLE probe (id INT PRIMARY KEY)");
+    db.execute("INSERT INTO probe VALUES (7)");
+    let pid = db.pid().unwrap();
+    drop(db);
+    assert!(!process_exists(pid), "mariadbd {pid} outlived its handle");
+}
+
+#[tokio::test]
+async fn mariadb_keeps_its_data_across_a_restart() {
+    use mysql_async::prelude::Queryable;
+    let mut db = MariaDb::start();
+    db.execute("CREATE TABLE kept (id INT PRIMARY KEY)");
+    db.execute("INSERT INTO kept VALUES (42)");
+    db.stop();
+    assert!(select_one(&db.url()).await.is_err());
+    db.start_again();
+    let pool = mysql_async::Pool::new(db.url().as_str());
+    let mut conn = pool.get_conn().await.unwrap();
+    let kept: Option<i64> = conn.query_first("SELECT id FROM kept").await.unwrap();
+    assert_eq!(kept, Some(42));
+    drop(conn);
+    pool.disconnect().await.unwrap();
+}
+
+#[test]
+fn regtest_pair_serves_block_templates_and_is_gone_after_drop() {
+    let pair = RegtestPair::start();
+    let pool = pair.pool_node();
+    assert_eq!(pool.block_count(), 101);
+    assert!(
+        pool.cli(&["getbalance"]).as_f64().unwrap() >= 50.0,
+        "pool wallet is funded"
+    );
+
+    let template = pool.cli(&["getblocktemplate"]);
+    assert_eq!(template["height"], 102);
+    assert_eq!(
+        template["previousblockhash"],
+        pool.cli(&["getbestblockhash"])
+    );
+    assert_eq!(template["bits"], "207fffff");
+    assert!(template["coinbasevalue"].as_u64().unwrap() > 0);
+
+    let mined = pair.mine_on_other(2);
+    assert_eq!(mined.len(), 2);
+    assert_eq!(pool.block_count(), 103);
+    assert_eq!(pool.cli(&["getbestblockhash"]), mined[1].as_str());
+
+    let pids = [pool.pid().unwrap(), pair.other_node().pid().unwrap()];
+    drop(pair);
+    for pid in pids {
+        assert!(!process_exists(pid), "bitcoind {pid} outlived its handle");
+    }
+}
+
+#[test]
+fn regtest_node_restarts_with_its_chain_and_rejoins_its_peer() {
+    let mut pair = RegtestPair::start();
+    pair.node_mut(0).stop();
+    assert!(pair.pool_node().try_cli(&["getblockcount"]).is_err());
+    pair.mine_on_other(1);
+    pair.node_mut(0).start_again();
+    // The other node reconnects and relays the block mined while node 0 was down.
+    pair.wait_for_sync();
+    assert_eq!(pair.pool_node().block_count(), 102);
+}
