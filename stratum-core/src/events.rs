@@ -1,6 +1,7 @@
 //! What the pool reports: every share and every block candidate.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
@@ -62,48 +63,116 @@ pub enum PoolEvent {
     Block(BlockEvent),
 }
 
-/// Sends events without ever waiting: when the consumer lags so far that the channel is
-/// full, the event is counted as lost and an error is logged (once per run of losses),
-/// so a slow consumer can neither stall miners nor lose events unnoticed.
+/// Sends events without ever waiting and without losing any.
+///
+/// Events go straight into the bounded channel while it has room. When the consumer lags
+/// and the channel is full, they queue in memory behind it, in order, and a forwarding task
+/// feeds them into the channel as it drains; while that backlog exists every new event
+/// joins it, so order is kept. Miners never wait on a slow consumer and no event is dropped:
+/// the cost is memory, and the backlog's start and end are logged.
 #[derive(Debug)]
 pub(crate) struct EventSink {
     sender: mpsc::Sender<PoolEvent>,
-    lost: AtomicU64,
+    overflow: mpsc::UnboundedSender<PoolEvent>,
+    backlog: Arc<AtomicU64>,
 }
 
 impl EventSink {
+    /// A sink into `sender`; spawns its forwarding task on the current runtime.
     pub(crate) fn new(sender: mpsc::Sender<PoolEvent>) -> Self {
+        let (overflow, queued) = mpsc::unbounded_channel();
+        let backlog = Arc::new(AtomicU64::new(0));
+        tokio::spawn(forward_backlog(queued, sender.clone(), backlog.clone()));
         EventSink {
             sender,
-            lost: AtomicU64::new(0),
+            overflow,
+            backlog,
         }
     }
 
     pub(crate) fn send(&self, event: PoolEvent) {
-        match self.sender.try_send(event) {
-            Ok(()) => {
-                let lost = self.lost.swap(0, Ordering::Relaxed);
-                if lost > 0 {
-                    tracing::error!(
-                        lost,
-                        "pool events were lost while the event consumer lagged"
-                    );
-                }
+        let event = if self.backlog.load(Ordering::Acquire) == 0 {
+            match self.sender.try_send(event) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+                Err(mpsc::error::TrySendError::Full(event)) => event,
             }
-            Err(mpsc::error::TrySendError::Full(event)) => {
-                if self.lost.fetch_add(1, Ordering::Relaxed) == 0 {
-                    tracing::error!(
-                        ?event,
-                        "pool event channel is full: the consumer lags; counting lost events"
-                    );
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        } else {
+            event
+        };
+        if self.backlog.fetch_add(1, Ordering::AcqRel) == 0 {
+            tracing::warn!("pool event consumer lags: queueing events in memory until it catches up");
+        }
+        if self.overflow.send(event).is_err() {
+            self.backlog.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
-    /// Events lost since the last one delivered.
-    pub(crate) fn lost(&self) -> u64 {
-        self.lost.load(Ordering::Relaxed)
+    /// Events queued behind the full channel, not yet handed to the consumer.
+    pub(crate) fn backlog(&self) -> u64 {
+        self.backlog.load(Ordering::Acquire)
+    }
+}
+
+/// Moves queued events into the channel as the consumer makes room, then lowers the
+/// backlog count, so the sink sends directly again only once the queue is empty.
+async fn forward_backlog(
+    mut queued: mpsc::UnboundedReceiver<PoolEvent>,
+    sender: mpsc::Sender<PoolEvent>,
+    backlog: Arc<AtomicU64>,
+) {
+    let mut peak = 0;
+    while let Some(event) = queued.recv().await {
+        peak = peak.max(backlog.load(Ordering::Acquire));
+        if sender.send(event).await.is_err() {
+            return;
+        }
+        if backlog.fetch_sub(1, Ordering::AcqRel) == 1 {
+            tracing::info!(peak, "pool event consumer caught up");
+            peak = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn share(n: u64) -> PoolEvent {
+        PoolEvent::Share(ShareEvent {
+            worker: format!("w{n}"),
+            ip: IpAddr::from([127, 0, 0, 1]),
+            port: 3333,
+            height: n,
+            difficulty: 1.0,
+            share_difficulty: 1.0,
+            block_hash: None,
+            error: None,
+            time: SystemTime::UNIX_EPOCH,
+        })
+    }
+
+    fn height(event: PoolEvent) -> u64 {
+        match event {
+            PoolEvent::Share(share) => share.height,
+            PoolEvent::Block(block) => block.height,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lagging_consumer_gets_every_event_in_order() {
+        let (sender, mut receiver) = mpsc::channel(4);
+        let sink = EventSink::new(sender);
+        for n in 0..1000 {
+            sink.send(share(n));
+        }
+        assert!(sink.backlog() > 0, "the channel of 4 must have overflowed");
+        for n in 0..1000 {
+            assert_eq!(height(receiver.recv().await.unwrap()), n);
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(sink.backlog(), 0);
+        sink.send(share(1000));
+        assert_eq!(height(receiver.try_recv().unwrap()), 1000);
     }
 }

@@ -203,10 +203,10 @@ impl RunningPool {
             .collect()
     }
 
-    /// Events lost because the consumer lagged (see the events channel), since the last
-    /// one delivered.
-    pub fn lost_events(&self) -> u64 {
-        self.shared.events.lost()
+    /// Events queued in memory behind the full events channel because its consumer lags.
+    /// None is ever dropped; this is how far behind the consumer is.
+    pub fn event_backlog(&self) -> u64 {
+        self.shared.events.backlog()
     }
 
     /// Stops accepting, closes connections and waits for the pool's tasks.
