@@ -3,13 +3,15 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
 use hashing::Difficulty;
 use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::{Framed, LinesCodec, LinesCodecError};
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +23,7 @@ use crate::pool::{Shared, submit_block};
 use crate::protocol::{
     MAX_LINE_LENGTH, Request, codes, error_line, notification_line, result_line,
 };
+use crate::proxy::read_proxy_header;
 use crate::validate::{MinerState, Reject, Submission, ValidShare, validate_share};
 use crate::vardiff::Vardiff;
 
@@ -48,19 +51,70 @@ struct Miner {
     unknown_method_logged: bool,
 }
 
-type Lines = Framed<TcpStream, LinesCodec>;
+/// How long a PROXY header or a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(crate) async fn handle_connection(
+/// Takes an accepted socket through the PROXY header (when the pool expects one), the ban
+/// check on the miner's real address and the TLS handshake (on TLS ports), then serves it.
+pub(crate) async fn serve(
     shared: Arc<Shared>,
     port_index: usize,
-    socket: TcpStream,
-    peer: SocketAddr,
-    mut jobs: watch::Receiver<Option<Arc<Job>>>,
+    mut socket: TcpStream,
+    mut peer: SocketAddr,
+    jobs: watch::Receiver<Option<Arc<Job>>>,
     cancel: CancellationToken,
 ) {
     let port = &shared.options.ports[port_index];
     let local_port = socket.local_addr().map_or(port.bind.port(), |a| a.port());
     let _ = socket.set_nodelay(true);
+    if shared.options.proxy_protocol {
+        let header = tokio::select! {
+            () = cancel.cancelled() => return,
+            header = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_proxy_header(&mut socket)) => header,
+        };
+        match header {
+            Ok(Ok(Some(source))) => peer = source,
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%peer, %error, "dropping a connection without a valid PROXY header");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(%peer, "dropping a connection that sent no PROXY header in time");
+                return;
+            }
+        }
+    }
+    if let Some(left) = shared.ban_remaining(peer.ip()) {
+        tracing::info!(ip = %peer.ip(), ?left, "refused a banned IP");
+        return;
+    }
+    let Some(tls) = port.tls.clone() else {
+        return handle_connection(shared, port_index, socket, peer, local_port, jobs, cancel).await;
+    };
+    let handshake = tokio::select! {
+        () = cancel.cancelled() => return,
+        handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(tls).accept(socket)) => handshake,
+    };
+    match handshake {
+        Ok(Ok(stream)) => {
+            handle_connection(shared, port_index, stream, peer, local_port, jobs, cancel).await
+        }
+        Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake failed"),
+        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+    }
+}
+
+async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: Arc<Shared>,
+    port_index: usize,
+    socket: S,
+    peer: SocketAddr,
+    local_port: u16,
+    mut jobs: watch::Receiver<Option<Arc<Job>>>,
+    cancel: CancellationToken,
+) {
+    let port = &shared.options.ports[port_index];
     let mut lines = Framed::new(socket, LinesCodec::new_with_max_length(MAX_LINE_LENGTH));
     let mut broadcast = shared.broadcast.subscribe();
     let now = Instant::now();
@@ -123,7 +177,10 @@ pub(crate) async fn handle_connection(
     }
 }
 
-async fn send(lines: &mut Lines, line: String) -> Flow {
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    lines: &mut Framed<S, LinesCodec>,
+    line: String,
+) -> Flow {
     match lines.send(line).await {
         Ok(()) => Flow::Continue,
         Err(_) => Flow::Close,
@@ -132,7 +189,11 @@ async fn send(lines: &mut Lines, line: String) -> Flow {
 
 /// Applies a pending difficulty, then sends the job: the new difficulty counts for this
 /// and later jobs, the old one still for shares of earlier jobs.
-async fn send_job(miner: &mut Miner, lines: &mut Lines, job: &Job) -> Flow {
+async fn send_job<S: AsyncRead + AsyncWrite + Unpin>(
+    miner: &mut Miner,
+    lines: &mut Framed<S, LinesCodec>,
+    job: &Job,
+) -> Flow {
     if let Some(next) = miner.pending_difficulty.take() {
         miner.previous_difficulty = Some((miner.difficulty, job.id));
         miner.difficulty = next;
@@ -152,10 +213,10 @@ async fn send_job(miner: &mut Miner, lines: &mut Lines, job: &Job) -> Flow {
     .await
 }
 
-async fn handle_line(
+async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Arc<Shared>,
     miner: &mut Miner,
-    lines: &mut Lines,
+    lines: &mut Framed<S, LinesCodec>,
     jobs: &watch::Receiver<Option<Arc<Job>>>,
     line: &str,
 ) -> Flow {
@@ -304,10 +365,10 @@ fn configure(shared: &Shared, miner: &mut Miner, params: &[Value]) -> Value {
     Value::Object(result)
 }
 
-async fn handle_submit(
+async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Arc<Shared>,
     miner: &mut Miner,
-    lines: &mut Lines,
+    lines: &mut Framed<S, LinesCodec>,
     id: &Value,
     params: &[Value],
 ) -> Flow {

@@ -33,4 +33,10 @@ pub enum StratumError {
         /// Its length.
         len: usize,
     },
+    /// A TLS certificate or key that cannot serve a port.
+    #[error("TLS: {reason}")]
+    Tls {
+        /// What is wrong (which PEM block, or what rustls refused).
+        reason: String,
+    },
 }

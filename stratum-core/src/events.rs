@@ -101,7 +101,9 @@ impl EventSink {
             event
         };
         if self.backlog.fetch_add(1, Ordering::AcqRel) == 0 {
-            tracing::warn!("pool event consumer lags: queueing events in memory until it catches up");
+            tracing::warn!(
+                "pool event consumer lags: queueing events in memory until it catches up"
+            );
         }
         if self.overflow.send(event).is_err() {
             self.backlog.fetch_sub(1, Ordering::AcqRel);

@@ -12,7 +12,9 @@ mod job;
 mod merkle;
 mod pool;
 pub mod protocol;
+mod proxy;
 mod serialize;
+mod tls;
 mod validate;
 mod vardiff;
 
@@ -29,5 +31,8 @@ pub use events::{BlockEvent, PoolEvent, ShareEvent};
 pub use job::{Job, JobId, header_bytes, serialize_block};
 pub use merkle::{merkle_branch, merkle_root};
 pub use pool::{PoolError, PoolOptions, PortOptions, RunningPool, start_pool};
+pub use proxy::{ProxyError, ProxyParse, parse_proxy_header};
+pub use tls::tls_config_from_pem;
+pub use tokio_rustls::rustls;
 pub use validate::{BlockCandidate, MinerState, Reject, Submission, ValidShare, validate_share};
 pub use vardiff::{Vardiff, VardiffOptions};

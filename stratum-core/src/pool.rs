@@ -1,7 +1,7 @@
 //! A running pool: template source → jobs → ports → events.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,12 +15,13 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
+use tokio_rustls::rustls;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authorizer;
 use crate::ban::{BanList, BanOptions};
 use crate::coinbase::CoinbaseOptions;
-use crate::connection::handle_connection;
+use crate::connection::serve;
 use crate::events::{BlockEvent, EventSink, PoolEvent};
 use crate::job::{Job, JobId};
 use crate::validate::BlockCandidate;
@@ -30,7 +31,7 @@ use crate::vardiff::VardiffOptions;
 const KEPT_JOBS: usize = 16;
 
 /// One stratum port.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct PortOptions {
     /// Where to listen (port 0 picks a free one).
     pub bind: SocketAddr,
@@ -38,6 +39,8 @@ pub struct PortOptions {
     pub difficulty: Difficulty,
     /// Variable difficulty, if enabled on this port.
     pub vardiff: Option<VardiffOptions>,
+    /// Serve stratum over TLS with this configuration (see [`crate::tls_config_from_pem`]).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Everything a pool needs besides its daemons.
@@ -65,6 +68,9 @@ pub struct PoolOptions {
     pub event_capacity: usize,
     /// A P2P peer for instant block notifications, if configured.
     pub p2p: Option<P2pOptions>,
+    /// Every connection starts with a PROXY protocol header (v1 or v2) naming the miner's
+    /// real address (`tcpProxyProtocol`); bans and events then use that address.
+    pub proxy_protocol: bool,
 }
 
 /// Why a pool could not start.
@@ -113,6 +119,15 @@ impl Shared {
             .jobs
             .get(&id)
             .cloned()
+    }
+
+    /// The time left on `ip`'s ban, if banning is on and it is banned.
+    pub(crate) fn ban_remaining(&self, ip: IpAddr) -> Option<Duration> {
+        let banning = self.options.banning.as_ref()?;
+        self.bans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remaining(ip, Instant::now(), banning)
     }
 
     /// The network difficulty of the current job, in share units.
@@ -379,18 +394,7 @@ async fn accept_loop(
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
-        if let Some(banning) = &shared.options.banning {
-            let left = shared
-                .bans
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remaining(peer.ip(), Instant::now(), banning);
-            if let Some(left) = left {
-                tracing::info!(ip = %peer.ip(), ?left, "refused a banned IP");
-                continue;
-            }
-        }
-        connections.spawn(handle_connection(
+        connections.spawn(serve(
             shared.clone(),
             port_index,
             socket,

@@ -10,14 +10,19 @@ use std::time::{Duration, Instant};
 use hashing::{Algorithm, HashOptions, PowHasher, Target};
 use serde_json::{Value, json};
 use stratum_core::{MiningJob, PoolEvent};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, Lines, ReadHalf, WriteHalf,
+};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// Any byte stream to the pool: plain TCP or TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// A miner speaking raw JSON lines.
 struct Raw {
-    lines: Lines<BufReader<OwnedReadHalf>>,
-    write: OwnedWriteHalf,
+    lines: Lines<BufReader<ReadHalf<Box<dyn Io>>>>,
+    write: WriteHalf<Box<dyn Io>>,
     next_id: u64,
     job: Option<MiningJob>,
     extranonce1: Vec<u8>,
@@ -25,7 +30,19 @@ struct Raw {
 
 impl Raw {
     async fn connect(addr: SocketAddr) -> Raw {
-        let (read, write) = TcpStream::connect(addr).await.unwrap().into_split();
+        Raw::over(TcpStream::connect(addr).await.unwrap())
+    }
+
+    /// After `preamble` (a PROXY header) has been written to a fresh connection.
+    async fn connect_with(addr: SocketAddr, preamble: &[u8]) -> Raw {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(preamble).await.unwrap();
+        Raw::over(stream)
+    }
+
+    fn over(stream: impl Io + 'static) -> Raw {
+        let boxed: Box<dyn Io> = Box::new(stream);
+        let (read, write) = tokio::io::split(boxed);
         Raw {
             lines: BufReader::new(read).lines(),
             write,
@@ -312,5 +329,119 @@ async fn a_silent_connection_is_dropped_after_the_connection_timeout() {
         waited >= Duration::from_millis(800),
         "closed too early: {waited:?}"
     );
+    pool.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_header_names_the_miner_and_bans_follow_that_address() {
+    let mut pool = common::start(|o| {
+        o.proxy_protocol = true;
+        o.banning = Some(common::quick_bans());
+    })
+    .await;
+    let worker = pool.pair.other_node().new_address();
+    let port = pool.pool.ports[0];
+
+    // Version 2 header, IPv4 203.0.113.7:4444, with the subscribe in the same segment.
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    v2.extend([
+        0x21, 0x11, 0, 12, 203, 0, 113, 7, 127, 0, 0, 1, 0x11, 0x5c, 0x0d, 0x05,
+    ]);
+    let mut miner = Raw::connect_with(port, &v2).await;
+    miner.subscribe().await;
+    miner.call("mining.authorize", json!([worker, "x"])).await;
+    let ntime = miner.job.as_ref().unwrap().ntime;
+    let share = miner
+        .call(
+            "mining.submit",
+            miner.submit_params(&worker, "01", ntime, 0),
+        )
+        .await;
+    assert_eq!(error_of(&share).0, 20);
+    let event = common::next_event(&mut pool.pool, Duration::from_secs(5), |e| {
+        matches!(e, PoolEvent::Share(_))
+    })
+    .await;
+    let PoolEvent::Share(share) = event else {
+        unreachable!()
+    };
+    assert_eq!(share.ip, "203.0.113.7".parse::<std::net::IpAddr>().unwrap());
+
+    // Enough invalid shares ban 203.0.113.7, not the proxy's own 127.0.0.1.
+    for _ in 0..4 {
+        let _ = miner
+            .send_line(&json!({"id": 50, "method": "mining.submit", "params": miner.submit_params(&worker, "01", ntime, 0)}).to_string())
+            .await;
+    }
+    assert!(miner.is_closed_within(Duration::from_secs(3)).await);
+    assert_eq!(
+        pool.pool.banned(),
+        vec!["203.0.113.7".parse::<std::net::IpAddr>().unwrap()]
+    );
+    let v1_banned = b"PROXY TCP4 203.0.113.7 127.0.0.1 5000 3333\r\n";
+    let mut refused = Raw::connect_with(port, v1_banned).await;
+    assert!(
+        refused.is_closed_within(Duration::from_secs(2)).await,
+        "banned behind the proxy"
+    );
+    let v1_other = b"PROXY TCP4 198.51.100.1 127.0.0.1 5000 3333\r\n";
+    let mut other = Raw::connect_with(port, v1_other).await;
+    other.subscribe().await;
+    assert!(
+        other.job.is_some(),
+        "another address behind the same proxy is served"
+    );
+
+    // A miner that skips the header is dropped.
+    let mut plain = Raw::connect(port).await;
+    plain
+        .send_line(r#"{"id":1,"method":"mining.subscribe","params":[]}"#)
+        .await
+        .unwrap();
+    assert!(plain.is_closed_within(Duration::from_secs(2)).await);
+    pool.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_port_serves_stratum_to_a_client_that_trusts_its_certificate() {
+    use std::sync::Arc;
+    use stratum_core::rustls::{ClientConfig, RootCertStore, pki_types::ServerName};
+
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let config =
+        stratum_core::tls_config_from_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+            .unwrap();
+    let pool = common::start(|o| o.ports[0].tls = Some(config)).await;
+    let port = pool.pool.ports[0];
+
+    let mut roots = RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let client = ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = TcpStream::connect(port).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let mut miner = Raw::over(tls);
+    miner.subscribe().await;
+    assert_eq!(miner.extranonce1.len(), 4);
+    let worker = pool.pair.other_node().new_address();
+    let answer = miner.call("mining.authorize", json!([worker, "x"])).await;
+    assert_eq!(answer["result"], true);
+
+    // Plain stratum on the TLS port gets nothing but a closed connection.
+    let mut plain = Raw::connect(port).await;
+    plain
+        .send_line(r#"{"id":1,"method":"mining.subscribe","params":[]}"#)
+        .await
+        .unwrap();
+    assert!(plain.is_closed_within(Duration::from_secs(3)).await);
     pool.cancel.cancel();
 }

@@ -51,6 +51,7 @@ pub(crate) fn options(pool_address: &str, fee_address: &str, difficulty: f64) ->
             bind: "127.0.0.1:0".parse().unwrap(),
             difficulty: Difficulty::new(difficulty).unwrap(),
             vardiff: None,
+            tls: None,
         }],
         template: TemplateOptions {
             refresh_interval: Duration::from_millis(200),
@@ -62,6 +63,7 @@ pub(crate) fn options(pool_address: &str, fee_address: &str, difficulty: f64) ->
         version_mask: 0x1fff_e000,
         event_capacity: 4096,
         p2p: None,
+        proxy_protocol: false,
     }
 }
 
