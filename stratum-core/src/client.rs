@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
 
-use crate::job::header_bytes;
+use crate::job::{header_bytes, notify_prevhash};
 use crate::merkle::merkle_root;
 use crate::protocol::MAX_LINE_LENGTH;
 use crate::serialize::sha256d;
@@ -75,11 +75,7 @@ impl MiningJob {
         let bytes = |i: usize| hex::decode(p.get(i)?.as_str()?).ok();
         let word = |i: usize| u32::from_str_radix(p.get(i)?.as_str()?, 16).ok();
         let notify_prev: [u8; 32] = bytes(1)?.try_into().ok()?;
-        // Stratum's prevhash reverses the order of the internal hash's 4-byte words.
-        let mut previous_hash = [0u8; 32];
-        for (i, chunk) in notify_prev.chunks(4).enumerate() {
-            previous_hash[28 - 4 * i..32 - 4 * i].copy_from_slice(chunk);
-        }
+        let previous_hash = notify_prevhash(&notify_prev);
         let branch = p
             .get(4)?
             .as_array()?

@@ -39,6 +39,21 @@ pub struct CoinbaseOptions {
     pub address_format: AddressFormat,
 }
 
+impl CoinbaseOptions {
+    /// Pays everything to `pool_script`, with no recipients, no extra fields and the
+    /// signature `/nomp-rs/`.
+    pub fn new(pool_script: Vec<u8>, address_format: AddressFormat) -> Self {
+        CoinbaseOptions {
+            pool_script,
+            recipients: Vec::new(),
+            signature: b"/nomp-rs/".to_vec(),
+            proof_of_stake: false,
+            tx_message: None,
+            address_format,
+        }
+    }
+}
+
 /// A coinbase with a gap for `extranonce1 ‖ extranonce2`: `coinb1 ‖ en1 ‖ en2 ‖ coinb2`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoinbaseParts {

@@ -217,12 +217,14 @@ pub fn serialize_block(header: &[u8; 80], coinbase: &[u8], transactions: &[Vec<u
     block
 }
 
-/// Stratum's prevhash: the display-order hash with the bytes of each 4-byte word swapped,
-/// which is the internal order with the word order reversed.
-fn notify_prevhash(internal: &[u8; 32]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for (i, word) in internal.chunks(4).enumerate() {
-        out[28 - 4 * i..32 - 4 * i].copy_from_slice(word);
+/// Stratum's prevhash: the internal-order hash with the bytes of each 4-byte word swapped,
+/// which reads as the display-order hash with its word order reversed (so a mainnet hash
+/// ends in zeros). Miners swap each word back to get the header's bytes; the swap is its
+/// own inverse, so the client decodes with the same function.
+pub(crate) fn notify_prevhash(hash: &[u8; 32]) -> [u8; 32] {
+    let mut out = *hash;
+    for word in out.chunks_mut(4) {
+        word.reverse();
     }
     out
 }
@@ -247,13 +249,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn notify_prevhash_swaps_each_word_of_the_display_hash() {
+    fn notify_prevhash_reverses_the_word_order_of_the_display_hash() {
+        // What cgminer-family miners expect: swapping each word's bytes back gives the
+        // header's internal-order bytes, and the display hash's leading zeros come last.
         let display = "000000000002d01c1fccc21636b607dfd930d31d01c3a62104612a1719011250";
         let internal = hash_from_display(display).unwrap();
+        let notify = notify_prevhash(&internal);
         assert_eq!(
-            hex::encode(notify_prevhash(&internal)),
-            "000000001cd0020016c2cc1fdf07b6361dd330d921a6c301172a610450120119"
+            hex::encode(notify),
+            "1901125004612a1701c3a621d930d31d36b607df1fccc2160002d01c00000000"
         );
+        assert_eq!(notify_prevhash(&notify), internal);
     }
 
     #[test]

@@ -73,6 +73,40 @@ pub struct PoolOptions {
     pub proxy_protocol: bool,
 }
 
+impl PortOptions {
+    /// A plain TCP port at a fixed starting `difficulty`, without vardiff or TLS.
+    pub fn new(bind: SocketAddr, difficulty: Difficulty) -> Self {
+        PortOptions {
+            bind,
+            difficulty,
+            vardiff: None,
+            tls: None,
+        }
+    }
+}
+
+impl PoolOptions {
+    /// Options with NOMP's defaults for everything but the coin and the ports: templates
+    /// polled every second and refreshed after 55 s, zombies dropped after 600 s, no
+    /// banning, version rolling within BIP320's `0x1fffe000`, no P2P peer, no PROXY header.
+    pub fn new(algorithm: Algorithm, coinbase: CoinbaseOptions, ports: Vec<PortOptions>) -> Self {
+        PoolOptions {
+            algorithm,
+            hash_options: HashOptions::default(),
+            coinbase,
+            ports,
+            template: TemplateOptions::default(),
+            connection_timeout: Duration::from_secs(600),
+            banning: None,
+            instance_id: 0,
+            version_mask: 0x1fff_e000,
+            event_capacity: 4096,
+            p2p: None,
+            proxy_protocol: false,
+        }
+    }
+}
+
 /// Why a pool could not start.
 #[derive(Debug, Error)]
 pub enum PoolError {
@@ -195,6 +229,17 @@ impl RunningPool {
     pub fn show_message(&self, text: &str) {
         let line =
             crate::protocol::notification_line("client.show_message", serde_json::json!([text]));
+        let _ = self.shared.broadcast.send(line);
+    }
+
+    /// Sends `client.reconnect` to every connected miner: reconnect to `host:port` after
+    /// `wait` (both `None`: to this same server, e.g. before a restart).
+    pub fn reconnect_miners(&self, host: Option<&str>, port: Option<u16>, wait: Duration) {
+        let params = match (host, port) {
+            (None, None) => serde_json::json!([]),
+            _ => serde_json::json!([host.unwrap_or_default(), port.unwrap_or(0), wait.as_secs()]),
+        };
+        let line = crate::protocol::notification_line("client.reconnect", params);
         let _ = self.shared.broadcast.send(line);
     }
 

@@ -162,6 +162,37 @@ fn block_100000_is_rebuilt_exactly_from_its_template_data() {
             .is_met_by(&PowHash::from_internal(sha256d(&rebuilt)))
     );
     assert_eq!(job.block(&rebuilt, &txs[0]), block);
+
+    // A miner sees only the notify params. Assembled as cgminer-family miners do (the
+    // fields' hex concatenated, then every 4-byte word byte-swapped), they give the same
+    // header, so the prevhash and version byte orders are the ones real miners expect.
+    let params = job.notify_params();
+    let field = |i: usize| params[i].as_str().unwrap().to_owned();
+    let mut root = sha256d(&txs[0]);
+    for step in params[4].as_array().unwrap() {
+        let step = hex::decode(step.as_str().unwrap()).unwrap();
+        root = sha256d(&[&root[..], &step].concat());
+    }
+    let word_swapped_root: String = root
+        .chunks(4)
+        .map(|w| hex::encode(w.iter().rev().copied().collect::<Vec<u8>>()))
+        .collect();
+    let getwork = hex::decode(format!(
+        "{}{}{}{:08x}{}{:08x}",
+        field(5),
+        field(1),
+        word_swapped_root,
+        1_293_623_863u32,
+        field(6),
+        274_148_111u32
+    ))
+    .unwrap();
+    let from_notify: Vec<u8> = getwork
+        .chunks(4)
+        .flat_map(|w| w.iter().rev().copied().collect::<Vec<u8>>())
+        .collect();
+    assert_eq!(from_notify, header);
+    assert!(field(1).ends_with("00000000"), "{}", field(1));
 }
 
 #[test]
