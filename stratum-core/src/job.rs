@@ -8,7 +8,7 @@ use coin_daemon::BlockTemplate;
 use hashing::Target;
 use serde_json::{Value, json};
 
-use crate::coinbase::{CoinbaseOptions, CoinbaseParts, build_coinbase};
+use crate::coinbase::{CoinbaseOptions, CoinbaseParts, EXTRANONCE2_SIZE, build_coinbase};
 use crate::error::StratumError;
 use crate::merkle::{merkle_branch, merkle_root};
 use crate::serialize::{hash_from_display, sha256d, write_varint};
@@ -37,7 +37,7 @@ impl JobId {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ShareKey {
     pub(crate) extranonce1: [u8; 4],
-    pub(crate) extranonce2: Vec<u8>,
+    pub(crate) extranonce2: [u8; EXTRANONCE2_SIZE],
     pub(crate) ntime: u32,
     pub(crate) nonce: u32,
     pub(crate) version: u32,

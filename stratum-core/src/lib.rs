@@ -1,4 +1,54 @@
-//! The stratum v1 mining protocol.
+//! The stratum v1 mining protocol, as node-stratum-pool speaks it, for pools that embed it.
+//!
+//! - Jobs ([`Job`], [`build_coinbase`], [`merkle_branch`]): block templates turned into
+//!   `mining.notify` work, with the coinbase paying the pool address, reward recipients,
+//!   payees and the witness commitment.
+//! - Share checks ([`validate_share`]): a pure function naming the reason of every refusal
+//!   ([`Reject`]) with node-stratum-pool's codes; [`Vardiff`] and [`BanList`] are pure state
+//!   machines with time passed in.
+//! - The server ([`start_pool`]): a listener per port (plain TCP or TLS, optionally behind
+//!   a PROXY protocol header), one task per miner, the current job on a `watch` channel,
+//!   memory-hard hashes on the blocking pool, block candidates submitted to every daemon,
+//!   and every share and block as a [`PoolEvent`], never dropped.
+//! - A client ([`StratumClient`]) for test miners, examples and upstream mode.
+//!
+//! A solo pool in a few lines (see `examples/solo_pool.rs` for the whole program):
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use coin_daemon::{DaemonEndpoint, DaemonGroup, GroupOptions};
+//! use hashing::{Algorithm, Difficulty};
+//! use stratum_core::{
+//!     AddressAuthorizer, AddressFormat, CoinbaseOptions, PoolEvent, PoolOptions, PortOptions,
+//!     output_script, start_pool,
+//! };
+//! use tokio_util::sync::CancellationToken;
+//!
+//! let daemon = DaemonEndpoint {
+//!     host: "127.0.0.1".into(),
+//!     port: 8332,
+//!     user: "rpcuser".into(),
+//!     password: "rpcpassword".into(),
+//! };
+//! let daemons = Arc::new(DaemonGroup::new(vec![daemon], GroupOptions::default())?);
+//! let format = AddressFormat::bitcoin();
+//! let pays = output_script("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", &format)?;
+//! let options = PoolOptions::new(
+//!     Algorithm::Sha256d,
+//!     CoinbaseOptions::new(pays, format.clone()),
+//!     vec![PortOptions::new("0.0.0.0:3333".parse()?, Difficulty::new(8.0)?)],
+//! );
+//! let authorizer = Arc::new(AddressAuthorizer::new(format));
+//! let mut pool = start_pool(options, daemons, authorizer, CancellationToken::new()).await?;
+//! while let Some(event) = pool.events.recv().await {
+//!     if let PoolEvent::Block(block) = event {
+//!         println!("block {} accepted: {}", block.height, block.accepted);
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod address;
 mod auth;

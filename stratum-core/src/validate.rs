@@ -132,8 +132,8 @@ pub fn validate_share(
     hasher: &PowHasher,
 ) -> Result<ValidShare, Reject> {
     let job = job.ok_or(Reject::JobNotFound)?;
-    let extranonce2 =
-        decode_exact(submission.extranonce2, EXTRANONCE2_SIZE).ok_or(Reject::Extranonce2Size)?;
+    let extranonce2: [u8; EXTRANONCE2_SIZE] =
+        decode_exact(submission.extranonce2).ok_or(Reject::Extranonce2Size)?;
     let ntime = parse_u32(submission.ntime).ok_or(Reject::NtimeSize)?;
     if ntime < job.template.cur_time || ntime > miner.now.saturating_add(MAX_NTIME_AHEAD) {
         return Err(Reject::NtimeOutOfRange);
@@ -151,7 +151,7 @@ pub fn validate_share(
     };
     let key = ShareKey {
         extranonce1: miner.extranonce1,
-        extranonce2: extranonce2.clone(),
+        extranonce2,
         ntime,
         nonce,
         version,
@@ -202,11 +202,11 @@ pub fn validate_share(
     })
 }
 
-/// Decodes hex that must be exactly `len` bytes.
-fn decode_exact(text: &str, len: usize) -> Option<Vec<u8>> {
-    (text.len() == 2 * len)
-        .then(|| hex::decode(text).ok())
-        .flatten()
+/// Decodes hex that must be exactly `N` bytes.
+fn decode_exact<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    hex::decode_to_slice(text, &mut out).ok()?;
+    Some(out)
 }
 
 /// An 8-hex-character big-endian u32.
@@ -245,8 +245,9 @@ mod tests {
         assert_eq!(parse_u32("0000000a"), Some(10));
         assert_eq!(parse_u32("a"), None);
         assert_eq!(parse_u32("+000000a"), None);
-        assert_eq!(decode_exact("00000000", 4), Some(vec![0; 4]));
-        assert_eq!(decode_exact("000000", 4), None);
-        assert_eq!(decode_exact("zzzzzzzz", 4), None);
+        assert_eq!(decode_exact::<4>("0000000a"), Some([0, 0, 0, 10]));
+        assert_eq!(decode_exact::<4>("000000"), None);
+        assert_eq!(decode_exact::<4>("0000000000"), None);
+        assert_eq!(decode_exact::<4>("zzzzzzzz"), None);
     }
 }

@@ -9,6 +9,8 @@
 //! - [`RegtestPair`]: two connected Bitcoin SV regtest nodes, 101 blocks mined so the first
 //!   node's wallet can spend.
 //! - [`TestMiner`]: a CPU miner on the stratum-core client, for end-to-end pool tests.
+//! - [`StandInDaemon`]: a JSON-RPC stand-in serving a mainnet-difficulty template, only
+//!   for load benchmarks that no regtest node can serve (every regtest share is a block).
 //!
 //! A missing binary is a panic that names it and the setup command (`scripts/test.sh` or
 //! `scripts/install-deps.sh`), never a skipped test. Children are also asked to die with the
@@ -26,6 +28,7 @@ mod miner;
 mod process;
 mod redis;
 mod regtest;
+mod standin;
 
 pub use binaries::{NODE_BIN_DIR_ENV, node_bin_dir};
 pub use mariadb::MariaDb;
@@ -33,3 +36,4 @@ pub use miner::TestMiner;
 pub use process::free_port;
 pub use redis::RedisServer;
 pub use regtest::{RegtestNode, RegtestPair};
+pub use standin::StandInDaemon;

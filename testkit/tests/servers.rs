@@ -130,3 +130,34 @@ fn regtest_node_restarts_with_its_chain_and_rejoins_its_peer() {
     pair.wait_for_sync();
     assert_eq!(pair.pool_node().block_count(), 102);
 }
+
+#[tokio::test]
+async fn stand_in_daemon_serves_its_template_and_counts_blocks() {
+    use coin_daemon::{DaemonEndpoint, DaemonGroup, GroupOptions, SubmitOutcome};
+
+    let daemon = testkit::StandInDaemon::start(testkit::StandInDaemon::mainnet_template(10));
+    let endpoint = DaemonEndpoint {
+        host: "127.0.0.1".into(),
+        port: daemon.rpc_port(),
+        user: "any".into(),
+        password: "any".into(),
+    };
+    let group = DaemonGroup::new(vec![endpoint], GroupOptions::default()).unwrap();
+    let template = group.get_block_template().await.unwrap();
+    assert_eq!(
+        (
+            template.bits.as_str(),
+            template.height,
+            template.transactions.len()
+        ),
+        ("17034219", 820_000, 10)
+    );
+    let outcomes = group.submit_block("00").await;
+    assert!(
+        matches!(outcomes[..], [Ok(SubmitOutcome::Accepted)]),
+        "{outcomes:?}"
+    );
+    assert_eq!(daemon.submitted_blocks(), 1);
+    let unknown = group.get_best_block_hash().await.unwrap_err();
+    assert_eq!(unknown.rpc_code(), Some(-32601), "{unknown}");
+}

@@ -1,0 +1,236 @@
+//! Load generator: many stratum connections submitting shares as fast as the pool answers,
+//! against a pool whose daemon is a stand-in serving a mainnet-difficulty template (so no
+//! share is a block and nothing but share handling is measured).
+//!
+//! `cargo run --release -p nomp-examples --example loadgen -- [connections] [seconds]`
+//! (defaults: 200 connections for 10 s). Clients and pool share this process and its
+//! cores, so the figures are a floor for the pool alone.
+
+#![allow(
+    clippy::print_stdout,
+    reason = "a command-line benchmark reports on stdout"
+)]
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use coin_daemon::{DaemonEndpoint, DaemonGroup, GroupOptions};
+use hashing::{Algorithm, Difficulty, HashOptions, PowHasher};
+use stratum_core::{
+    AddressFormat, AllowAll, CoinbaseOptions, MiningJob, Notification, PoolEvent, PoolOptions,
+    PortOptions, StratumClient, output_script, start_pool,
+};
+use testkit::StandInDaemon;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Transactions in the stand-in template (a full mainnet block's worth).
+const TRANSACTIONS: usize = 3000;
+/// Half of all hashes meet this share difficulty, so clients spend little on hashing.
+const SHARE_DIFFICULTY: f64 = 1.0 / (1u64 << 31) as f64;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let connections = args.first().map_or(Ok(200), |a| a.parse::<usize>());
+    let seconds = args.get(1).map_or(Ok(10), |a| a.parse::<u64>());
+    let (Ok(connections), Ok(seconds)) = (connections, seconds) else {
+        eprintln!("usage: loadgen [connections] [seconds]");
+        return ExitCode::from(2);
+    };
+    match run(connections, Duration::from_secs(seconds)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("loadgen: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(connections: usize, duration: Duration) -> Result<(), Box<dyn std::error::Error>> {
+    let daemon = StandInDaemon::start(StandInDaemon::mainnet_template(TRANSACTIONS));
+    let endpoint = DaemonEndpoint {
+        host: "127.0.0.1".into(),
+        port: daemon.rpc_port(),
+        user: "loadgen".into(),
+        password: "loadgen".into(),
+    };
+    let daemons = Arc::new(DaemonGroup::new(vec![endpoint], GroupOptions::default())?);
+    let format = AddressFormat::bitcoin();
+    let coinbase = CoinbaseOptions::new(
+        output_script("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", &format)?,
+        format,
+    );
+    let port = PortOptions::new("127.0.0.1:0".parse()?, Difficulty::new(SHARE_DIFFICULTY)?);
+    let options = PoolOptions::new(Algorithm::Sha256d, coinbase, vec![port]);
+    let cancel = CancellationToken::new();
+    let mut pool = start_pool(options, daemons, Arc::new(AllowAll), cancel.clone()).await?;
+    pool.jobs.wait_for(Option::is_some).await?;
+    let addr = pool.ports[0];
+
+    let events = Arc::new(AtomicU64::new(0));
+    let counted = events.clone();
+    let mut receiver = std::mem::replace(&mut pool.events, mpsc::channel(1).1);
+    tokio::spawn(async move {
+        while let Some(event) = receiver.recv().await {
+            if let PoolEvent::Share(_) = event {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+
+    let rss_before = rss_kib();
+    let mut miners = Vec::with_capacity(connections);
+    for i in 0..connections {
+        miners.push(Miner::connect(addr, &format!("worker{i}")).await?);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_connected = rss_kib();
+
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = miners
+        .into_iter()
+        .map(|miner| tokio::spawn(miner.mine_until(deadline)))
+        .collect();
+    let mut latencies = Vec::new();
+    let mut rejected = 0;
+    for task in tasks {
+        let (mut times, refused) = task.await??;
+        latencies.append(&mut times);
+        rejected += refused;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    latencies.sort_unstable();
+    let accepted = latencies.len();
+    let percentile = |p: f64| {
+        latencies
+            .get(((accepted as f64 * p) as usize).min(accepted.saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    println!("connections            {connections}");
+    println!("duration               {elapsed:.1} s");
+    println!("shares accepted        {accepted} ({rejected} refused)");
+    println!(
+        "throughput             {:.0} shares/s",
+        accepted as f64 / elapsed
+    );
+    println!(
+        "submit latency         p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(0.5),
+        percentile(0.99),
+        percentile(1.0)
+    );
+    println!(
+        "share events           {} (backlog {})",
+        events.load(Ordering::Relaxed),
+        pool.event_backlog()
+    );
+    if let (Some(before), Some(after)) = (rss_before, rss_connected) {
+        println!(
+            "memory per connection  {:.1} KiB (pool and client sides together)",
+            after.saturating_sub(before) as f64 / connections as f64
+        );
+    }
+    println!("blocks submitted       {}", daemon.submitted_blocks());
+    pool.shutdown().await;
+    Ok(())
+}
+
+/// One connection with its current job.
+struct Miner {
+    client: StratumClient,
+    notifications: mpsc::UnboundedReceiver<Notification>,
+    worker: String,
+    extranonce1: Vec<u8>,
+    job: MiningJob,
+}
+
+impl Miner {
+    async fn connect(addr: SocketAddr, worker: &str) -> Result<Miner, Box<dyn std::error::Error>> {
+        let (client, mut notifications) =
+            StratumClient::connect(addr, Duration::from_secs(30)).await?;
+        let subscription = client.subscribe("nomp-rs loadgen").await?;
+        if !client.authorize(worker, "x").await? {
+            return Err(format!("{worker} was not authorised").into());
+        }
+        let job = loop {
+            match notifications.recv().await {
+                Some(Notification::Notify(job)) => break job,
+                Some(_) => continue,
+                None => return Err("connection closed before the first job".into()),
+            }
+        };
+        Ok(Miner {
+            client,
+            notifications,
+            worker: worker.to_owned(),
+            extranonce1: subscription.extranonce1,
+            job,
+        })
+    }
+
+    /// Submits shares one after another until `deadline`; returns each accepted share's
+    /// round-trip time and the number refused.
+    async fn mine_until(
+        mut self,
+        deadline: Instant,
+    ) -> Result<(Vec<Duration>, u64), stratum_core::ClientError> {
+        let hasher =
+            PowHasher::new(Algorithm::Sha256d, &HashOptions::default()).expect("default options");
+        let target = Difficulty::new(SHARE_DIFFICULTY)
+            .expect("positive")
+            .target(Algorithm::Sha256d);
+        let mut times = Vec::new();
+        let mut refused = 0;
+        let mut extranonce2 = 0u32;
+        let mut nonce = 0u32;
+        while Instant::now() < deadline {
+            while let Ok(notification) = self.notifications.try_recv() {
+                if let Notification::Notify(job) = notification {
+                    self.job = job;
+                }
+            }
+            if nonce == u32::MAX {
+                extranonce2 += 1;
+                nonce = 0;
+            }
+            let en2 = extranonce2.to_be_bytes();
+            let header = self
+                .job
+                .header(&self.extranonce1, &en2, self.job.ntime, nonce);
+            nonce += 1;
+            if !target.is_met_by(&hasher.hash(&header).expect("80 bytes")) {
+                continue;
+            }
+            let sent = Instant::now();
+            match self
+                .client
+                .submit(
+                    &self.worker,
+                    &self.job.job_id,
+                    &en2,
+                    self.job.ntime,
+                    nonce - 1,
+                )
+                .await
+            {
+                Ok(()) => times.push(sent.elapsed()),
+                Err(stratum_core::ClientError::Stratum { .. }) => refused += 1,
+                Err(error) => return Err(error),
+            }
+        }
+        Ok((times, refused))
+    }
+}
+
+/// This process's resident memory in KiB, from /proc (Linux only).
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
