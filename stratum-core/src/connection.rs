@@ -145,7 +145,7 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 Flow::Close
             }
             line = lines.next() => match line {
-                Some(Ok(line)) => handle_line(&shared, &mut miner, &mut lines, &jobs, &line).await,
+                Some(Ok(line)) => handle_line(&shared, &mut miner, &mut lines, &mut jobs, &line).await,
                 Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
                     tracing::warn!(%peer, limit = MAX_LINE_LENGTH, "disconnecting a flooding miner (line too long)");
                     Flow::Close
@@ -217,7 +217,7 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Arc<Shared>,
     miner: &mut Miner,
     lines: &mut Framed<S, LinesCodec>,
-    jobs: &watch::Receiver<Option<Arc<Job>>>,
+    jobs: &mut watch::Receiver<Option<Arc<Job>>>,
     line: &str,
 ) -> Flow {
     let line = line.trim();
@@ -257,7 +257,8 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
             if let Flow::Close = send(lines, difficulty).await {
                 return Flow::Close;
             }
-            let current = jobs.borrow().clone();
+            // Marked seen, so the job watch does not send this job a second time.
+            let current = jobs.borrow_and_update().clone();
             match current {
                 Some(job) => {
                     send(

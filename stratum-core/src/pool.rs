@@ -200,8 +200,8 @@ impl JobRegistry {
     }
 }
 
-/// A started pool. Dropping it does not stop it: cancel its token or call
-/// [`RunningPool::shutdown`].
+/// A started pool. Dropping it stops it at once (its tasks are aborted); cancel its token
+/// or call [`RunningPool::shutdown`] to close connections and wait for the tasks.
 pub struct RunningPool {
     /// Share and block events.
     pub events: mpsc::Receiver<PoolEvent>,
