@@ -1,6 +1,42 @@
-//! Share accounting and payouts.
+//! Share accounting for nomp-rs pools.
 //!
-//! This crate will hold the `ShareStore` trait with its embedded and Redis (NOMP key layout)
-//! backends, the share writer that spools to disk while a store is down, the PROP payment
-//! processor with orphan-round merging, and the payment journal that makes payouts
-//! exactly-once.
+//! - [`ShareStore`]: rounds, share counters, found blocks and hashrate samples of one coin,
+//!   with two backends that pass one conformance suite: [`EmbeddedStore`] (one SQLite
+//!   file, no server, the default) and [`RedisStore`] (NOMP's exact Redis key layout, so an
+//!   existing NOMP Redis and NOMP-era tools keep working).
+//! - [`ShareWriter`]: takes a pool's events and writes them in batches. While the store is
+//!   down or slow it spools batches to a local file (checksummed, synced) and replays them
+//!   in order, exactly once, when the store is back, and at the next start. Miners never
+//!   wait on it and no share is dropped.
+//!
+//! ```no_run
+//! # async fn run(pool: stratum_core::RunningPool) -> Result<(), payments::StoreError> {
+//! use std::sync::Arc;
+//! use payments::{EmbeddedStore, ShareWriter, WriterOptions};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! let store = Arc::new(EmbeddedStore::open("data/shares.sqlite".as_ref(), "bitcoin")?);
+//! let options = WriterOptions::new("data/bitcoin.spool".into());
+//! let cancel = CancellationToken::new();
+//! let writer = ShareWriter::spawn(store, pool.events, options, cancel.clone())?;
+//! // … until shutdown:
+//! cancel.cancel();
+//! writer.join().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod batch;
+mod embedded;
+mod error;
+mod redis_store;
+mod spool;
+mod store;
+mod writer;
+
+pub use batch::{Batch, Record};
+pub use embedded::EmbeddedStore;
+pub use error::StoreError;
+pub use redis_store::RedisStore;
+pub use store::{BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore};
+pub use writer::{ShareWriter, WriterOptions, WriterStatus};

@@ -1,0 +1,112 @@
+//! What the share writer stores: batches of share and block records, each batch numbered
+//! so that writing it twice (a replay after a lost answer) changes nothing.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use stratum_core::{BlockEvent, PoolEvent, ShareEvent};
+
+/// One thing to record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Record {
+    /// A share, valid or not.
+    Share {
+        /// The worker as authorised (`address.rig`).
+        worker: String,
+        /// The difficulty credited (the worker's difficulty).
+        difficulty: f64,
+        /// Whether it was valid.
+        valid: bool,
+        /// Unix time of the share in milliseconds.
+        time_ms: u64,
+    },
+    /// A block candidate the daemon accepted: the current round ends at it.
+    BlockFound {
+        /// Its height (the round is named after it).
+        height: u64,
+        /// The block id (display hex).
+        hash: String,
+        /// The coinbase txid (display hex).
+        coinbase_txid: String,
+        /// Who found it.
+        worker: String,
+        /// Unix time in milliseconds.
+        time_ms: u64,
+    },
+    /// A block candidate the daemons refused.
+    BlockRejected {
+        /// Its height.
+        height: u64,
+    },
+}
+
+impl Record {
+    /// The record of a pool event.
+    pub fn from_event(event: &PoolEvent) -> Record {
+        match event {
+            PoolEvent::Share(share) => Record::from_share(share),
+            PoolEvent::Block(block) => Record::from_block(block, now_ms()),
+        }
+    }
+
+    fn from_share(share: &ShareEvent) -> Record {
+        Record::Share {
+            worker: share.worker.clone(),
+            difficulty: share.difficulty,
+            valid: share.is_valid(),
+            time_ms: share
+                .time
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        }
+    }
+
+    fn from_block(block: &BlockEvent, time_ms: u64) -> Record {
+        if block.accepted {
+            Record::BlockFound {
+                height: block.height,
+                hash: block.hash.clone(),
+                coinbase_txid: block.coinbase_txid.clone(),
+                worker: block.worker.clone(),
+                time_ms,
+            }
+        } else {
+            Record::BlockRejected {
+                height: block.height,
+            }
+        }
+    }
+}
+
+/// Records written together in one store transaction.
+///
+/// `(writer, seq)` names the batch: a store applies each at most once, so a batch whose
+/// answer was lost can be sent again from the spool without counting twice. A writer's
+/// batches are applied in `seq` order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    /// The writer that made it: unique per writer start (see [`Batch::new_writer_id`]).
+    pub writer: String,
+    /// Its number, rising by one per batch of that writer, from 1.
+    pub seq: u64,
+    /// What to record, in order.
+    pub records: Vec<Record>,
+}
+
+impl Batch {
+    /// A writer id no other writer start has had: the process id and the start time in
+    /// nanoseconds.
+    pub fn new_writer_id() -> String {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("{}-{nanos:x}", std::process::id())
+    }
+}
+
+/// Unix time now, in milliseconds.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,302 @@
+//! The embedded backend: one SQLite file, no server.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::batch::{Batch, Record};
+use crate::error::StoreError;
+use crate::store::{BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS round_shares (
+    coin TEXT NOT NULL, round TEXT NOT NULL, worker TEXT NOT NULL, difficulty REAL NOT NULL,
+    PRIMARY KEY (coin, round, worker));
+CREATE TABLE IF NOT EXISTS counters (
+    coin TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
+    PRIMARY KEY (coin, name));
+CREATE TABLE IF NOT EXISTS hashrate (
+    coin TEXT NOT NULL, time_ms INTEGER NOT NULL, worker TEXT NOT NULL, difficulty REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS hashrate_by_time ON hashrate (coin, time_ms);
+CREATE TABLE IF NOT EXISTS blocks (
+    coin TEXT NOT NULL, hash TEXT NOT NULL, coinbase_txid TEXT NOT NULL, height INTEGER NOT NULL,
+    worker TEXT NOT NULL, time_ms INTEGER NOT NULL, status TEXT NOT NULL,
+    PRIMARY KEY (coin, hash));
+CREATE TABLE IF NOT EXISTS writers (
+    coin TEXT NOT NULL, writer TEXT NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (coin, writer));
+";
+
+const CURRENT: &str = "current";
+
+/// A coin's shares in a single SQLite file (WAL, `synchronous=FULL`: a batch that
+/// [`ShareStore::apply`] returned from survives a crash or power loss). Several coins may
+/// share one file. The data is NOMP's, in tables: `round_shares`, `counters`, `hashrate`,
+/// `blocks` and `writers`.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    coin: String,
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("coin", &self.coin)
+            .finish_non_exhaustive()
+    }
+}
+
+fn sqlite(error: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {error}"))
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store file at `path` for `coin`.
+    pub fn open(path: &Path, coin: &str) -> Result<EmbeddedStore, StoreError> {
+        let connection = Connection::open(path)
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(sqlite)?;
+        connection
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(sqlite)?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sqlite)?;
+        connection.execute_batch(SCHEMA).map_err(sqlite)?;
+        Ok(EmbeddedStore {
+            coin: coin.to_owned(),
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// Runs `work` on the connection off the async reactor.
+    async fn with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection, &str) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let connection = self.connection.clone();
+        let coin = self.coin.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut connection = connection.lock().unwrap_or_else(|p| p.into_inner());
+            work(&mut connection, &coin)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+}
+
+fn round_name(round: Round) -> String {
+    match round {
+        Round::Current => CURRENT.to_owned(),
+        Round::Height(height) => height.to_string(),
+    }
+}
+
+fn status_name(status: BlockStatus) -> &'static str {
+    status.nomp_name()
+}
+
+fn apply_batch(connection: &mut Connection, coin: &str, batch: &Batch) -> Result<bool, StoreError> {
+    let tx = connection.transaction().map_err(sqlite)?;
+    let last: Option<i64> = tx
+        .query_row(
+            "SELECT seq FROM writers WHERE coin = ?1 AND writer = ?2",
+            params![coin, batch.writer],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(sqlite)?;
+    if last.is_some_and(|last| batch.seq as i64 <= last) {
+        return Ok(false);
+    }
+    let count = |tx: &rusqlite::Transaction<'_>, name: &str| {
+        tx.execute(
+            "INSERT INTO counters (coin, name, value) VALUES (?1, ?2, 1)
+             ON CONFLICT (coin, name) DO UPDATE SET value = value + 1",
+            params![coin, name],
+        )
+        .map_err(sqlite)
+    };
+    for record in &batch.records {
+        match record {
+            Record::Share {
+                worker,
+                difficulty,
+                valid,
+                time_ms,
+            } => {
+                if *valid {
+                    tx.execute(
+                        "INSERT INTO round_shares (coin, round, worker, difficulty)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (coin, round, worker)
+                         DO UPDATE SET difficulty = difficulty + excluded.difficulty",
+                        params![coin, CURRENT, worker, difficulty],
+                    )
+                    .map_err(sqlite)?;
+                    count(&tx, "validShares")?;
+                } else {
+                    count(&tx, "invalidShares")?;
+                }
+                let signed = if *valid { *difficulty } else { -difficulty };
+                tx.execute(
+                    "INSERT INTO hashrate (coin, time_ms, worker, difficulty) VALUES (?1, ?2, ?3, ?4)",
+                    params![coin, *time_ms as i64, worker, signed],
+                )
+                .map_err(sqlite)?;
+            }
+            Record::BlockFound {
+                height,
+                hash,
+                coinbase_txid,
+                worker,
+                time_ms,
+            } => {
+                // NOMP's RENAME of roundCurrent: the finished round replaces any of that name.
+                let round = height.to_string();
+                tx.execute(
+                    "DELETE FROM round_shares WHERE coin = ?1 AND round = ?2",
+                    params![coin, round],
+                )
+                .map_err(sqlite)?;
+                tx.execute(
+                    "UPDATE round_shares SET round = ?2 WHERE coin = ?1 AND round = ?3",
+                    params![coin, round, CURRENT],
+                )
+                .map_err(sqlite)?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO blocks
+                     (coin, hash, coinbase_txid, height, worker, time_ms, status)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        coin,
+                        hash,
+                        coinbase_txid,
+                        *height as i64,
+                        worker,
+                        *time_ms as i64,
+                        status_name(BlockStatus::Pending)
+                    ],
+                )
+                .map_err(sqlite)?;
+                count(&tx, "validBlocks")?;
+            }
+            Record::BlockRejected { .. } => {
+                count(&tx, "invalidBlocks")?;
+            }
+        }
+    }
+    tx.execute(
+        "INSERT INTO writers (coin, writer, seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT (coin, writer) DO UPDATE SET seq = excluded.seq",
+        params![coin, batch.writer, batch.seq as i64],
+    )
+    .map_err(sqlite)?;
+    tx.commit().map_err(sqlite)?;
+    Ok(true)
+}
+
+#[async_trait]
+impl ShareStore for EmbeddedStore {
+    async fn apply(&self, batch: &Batch) -> Result<bool, StoreError> {
+        let batch = batch.clone();
+        self.with(move |connection, coin| apply_batch(connection, coin, &batch))
+            .await
+    }
+
+    async fn round_shares(&self, round: Round) -> Result<BTreeMap<String, f64>, StoreError> {
+        self.with(move |connection, coin| {
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT worker, difficulty FROM round_shares WHERE coin = ?1 AND round = ?2",
+                )
+                .map_err(sqlite)?;
+            let rows = statement
+                .query_map(params![coin, round_name(round)], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, f64>(1)?))
+                })
+                .map_err(sqlite)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite)
+        })
+        .await
+    }
+
+    async fn counts(&self) -> Result<ShareCounts, StoreError> {
+        self.with(|connection, coin| {
+            let mut statement = connection
+                .prepare_cached("SELECT name, value FROM counters WHERE coin = ?1")
+                .map_err(sqlite)?;
+            let rows = statement
+                .query_map(params![coin], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })
+                .map_err(sqlite)?;
+            let mut counts = ShareCounts::default();
+            for row in rows {
+                let (name, value) = row.map_err(sqlite)?;
+                let value = value.max(0) as u64;
+                match name.as_str() {
+                    "validShares" => counts.valid_shares = value,
+                    "invalidShares" => counts.invalid_shares = value,
+                    "validBlocks" => counts.valid_blocks = value,
+                    "invalidBlocks" => counts.invalid_blocks = value,
+                    _ => {}
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn blocks(&self, status: BlockStatus) -> Result<Vec<BlockEntry>, StoreError> {
+        self.with(move |connection, coin| {
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT height, hash, coinbase_txid, worker, time_ms FROM blocks
+                     WHERE coin = ?1 AND status = ?2 ORDER BY height, hash",
+                )
+                .map_err(sqlite)?;
+            let rows = statement
+                .query_map(params![coin, status_name(status)], |row| {
+                    Ok(BlockEntry {
+                        height: row.get::<_, i64>(0)? as u64,
+                        hash: row.get(1)?,
+                        coinbase_txid: row.get(2)?,
+                        worker: row.get(3)?,
+                        time_ms: row.get::<_, i64>(4)? as u64,
+                    })
+                })
+                .map_err(sqlite)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite)
+        })
+        .await
+    }
+
+    async fn hashrate_since(&self, since_ms: u64) -> Result<Vec<HashrateSample>, StoreError> {
+        self.with(move |connection, coin| {
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT worker, difficulty, time_ms FROM hashrate
+                     WHERE coin = ?1 AND time_ms >= ?2 ORDER BY time_ms",
+                )
+                .map_err(sqlite)?;
+            let rows = statement
+                .query_map(params![coin, since_ms as i64], |row| {
+                    Ok(HashrateSample {
+                        worker: row.get(0)?,
+                        difficulty: row.get(1)?,
+                        time_ms: row.get::<_, i64>(2)? as u64,
+                    })
+                })
+                .map_err(sqlite)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite)
+        })
+        .await
+    }
+}

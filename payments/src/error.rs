@@ -1,0 +1,25 @@
+use thiserror::Error;
+
+/// Errors of share stores, the spool and the share writer.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The store did not answer or refused the connection: worth retrying later.
+    #[error("share store unavailable: {0}")]
+    Unavailable(String),
+    /// The store answered with something this version cannot read.
+    #[error("share store holds unexpected data at {key}: {reason}")]
+    Corrupt {
+        /// Where (a Redis key, a table).
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The local spool file could not be read or written.
+    #[error("spool {path}: {source}")]
+    Spool {
+        /// The spool file.
+        path: String,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+}

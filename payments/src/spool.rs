@@ -1,0 +1,216 @@
+//! The share writer's outage spool: an append-only file of batches, each record
+//! `length (u32 LE) ‖ CRC-32 of the payload (u32 LE) ‖ payload (the batch as JSON)`,
+//! synced to disk before the append returns.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::batch::Batch;
+use crate::error::StoreError;
+
+const HEADER: usize = 8;
+/// No batch is this large; a longer length field means the file is damaged there.
+const MAX_RECORD: usize = 256 * 1024 * 1024;
+
+/// An open spool with a replay cursor.
+#[derive(Debug)]
+pub(crate) struct Spool {
+    path: PathBuf,
+    file: File,
+    /// Bytes of the file holding whole records.
+    len: u64,
+    /// Where the next batch to replay starts.
+    cursor: u64,
+}
+
+impl Spool {
+    /// Opens or creates the spool at `path`. A torn record at the end (a crash during an
+    /// append, before it was synced, so before its batch counted as written) is cut off.
+    pub(crate) fn open(path: &Path) -> Result<Spool, StoreError> {
+        let io = |source| StoreError::Spool {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io)?;
+        let mut whole = 0;
+        while let Some((_, next)) = decode_at(&bytes, whole) {
+            whole = next;
+        }
+        if whole < bytes.len() {
+            tracing::warn!(
+                spool = %path.display(),
+                cut = bytes.len() - whole,
+                "cutting a torn record off the end of the share spool"
+            );
+            file.set_len(whole as u64).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        Ok(Spool {
+            path: path.to_owned(),
+            file,
+            len: whole as u64,
+            cursor: 0,
+        })
+    }
+
+    fn io_error(&self, source: std::io::Error) -> StoreError {
+        StoreError::Spool {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    /// Whether batches wait to be replayed.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.cursor < self.len
+    }
+
+    /// Appends `batch` and syncs it to disk.
+    pub(crate) fn append(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        let payload = serde_json::to_vec(batch).expect("batches serialize");
+        let mut record = Vec::with_capacity(HEADER + payload.len());
+        record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        record.extend_from_slice(&payload);
+        self.file
+            .write_all(&record)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| self.io_error(e))?;
+        self.len += record.len() as u64;
+        Ok(())
+    }
+
+    /// The batch at the cursor, if any.
+    pub(crate) fn peek(&mut self) -> Result<Option<Batch>, StoreError> {
+        if !self.has_pending() {
+            return Ok(None);
+        }
+        let mut header = [0u8; HEADER];
+        self.file
+            .seek(SeekFrom::Start(self.cursor))
+            .and_then(|_| self.file.read_exact(&mut header))
+            .map_err(|e| self.io_error(e))?;
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let mut payload = vec![0u8; len];
+        self.file
+            .read_exact(&mut payload)
+            .map_err(|e| self.io_error(e))?;
+        let batch = serde_json::from_slice(&payload)
+            .map_err(|e| self.io_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        Ok(Some(batch))
+    }
+
+    /// Moves the cursor past the batch [`Spool::peek`] returned; empties the file once
+    /// everything is replayed.
+    pub(crate) fn advance(&mut self) -> Result<(), StoreError> {
+        let mut header = [0u8; HEADER];
+        self.file
+            .seek(SeekFrom::Start(self.cursor))
+            .and_then(|_| self.file.read_exact(&mut header))
+            .map_err(|e| self.io_error(e))?;
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as u64;
+        self.cursor += HEADER as u64 + len;
+        if self.cursor >= self.len {
+            self.file
+                .set_len(0)
+                .and_then(|()| self.file.sync_all())
+                .map_err(|e| self.io_error(e))?;
+            self.len = 0;
+            self.cursor = 0;
+        }
+        Ok(())
+    }
+}
+
+/// The record at `at` and where the next starts, if a whole, intact one is there.
+fn decode_at(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let header = bytes.get(at..at + HEADER)?;
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if len > MAX_RECORD {
+        return None;
+    }
+    let payload = bytes.get(at + HEADER..at + HEADER + len)?;
+    (crc32fast::hash(payload) == crc).then_some((payload, at + HEADER + len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Record;
+
+    fn batch(seq: u64) -> Batch {
+        Batch {
+            writer: "w".into(),
+            seq,
+            records: vec![Record::BlockRejected { height: seq }],
+        }
+    }
+
+    fn drain(spool: &mut Spool) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        while let Some(batch) = spool.peek().unwrap() {
+            seqs.push(batch.seq);
+            spool.advance().unwrap();
+        }
+        seqs
+    }
+
+    #[test]
+    fn batches_come_back_in_order_after_a_reopen_and_the_file_empties() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool/shares.spool");
+        let mut spool = Spool::open(&path).unwrap();
+        for seq in 1..=3 {
+            spool.append(&batch(seq)).unwrap();
+        }
+        drop(spool);
+        let mut spool = Spool::open(&path).unwrap();
+        assert!(spool.has_pending());
+        assert_eq!(drain(&mut spool), [1, 2, 3]);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        spool.append(&batch(4)).unwrap();
+        assert_eq!(drain(&mut spool), [4]);
+    }
+
+    #[test]
+    fn a_torn_or_damaged_tail_is_cut_and_whole_records_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shares.spool");
+        let mut spool = Spool::open(&path).unwrap();
+        spool.append(&batch(1)).unwrap();
+        spool.append(&batch(2)).unwrap();
+        drop(spool);
+        let whole = std::fs::metadata(&path).unwrap().len();
+        // A third record torn mid-write: its header and half its payload.
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&[40, 0, 0, 0, 1, 2, 3, 4, b'{', b'"'])
+            .unwrap();
+        drop(file);
+        let mut spool = Spool::open(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
+        assert_eq!(drain(&mut spool), [1, 2]);
+
+        // A flipped byte fails the checksum: that record and what follows are not trusted.
+        let mut spool = Spool::open(&path).unwrap();
+        spool.append(&batch(1)).unwrap();
+        drop(spool);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 2;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        let mut spool = Spool::open(&path).unwrap();
+        assert!(drain(&mut spool).is_empty());
+    }
+}
