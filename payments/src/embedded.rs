@@ -102,6 +102,46 @@ fn status_name(status: BlockStatus) -> &'static str {
     status.nomp_name()
 }
 
+/// Share credits and counts not yet written: summed per worker, so a batch costs one
+/// upsert per worker rather than one per share.
+#[derive(Default)]
+struct Tally {
+    credits: BTreeMap<String, f64>,
+    counters: BTreeMap<&'static str, i64>,
+}
+
+impl Tally {
+    /// Writes what it holds; called before a round ends and at the end of a batch.
+    fn write(&mut self, tx: &rusqlite::Transaction<'_>, coin: &str) -> Result<(), StoreError> {
+        let mut credit = tx
+            .prepare_cached(
+                "INSERT INTO round_shares (coin, round, worker, difficulty) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (coin, round, worker)
+                 DO UPDATE SET difficulty = difficulty + excluded.difficulty",
+            )
+            .map_err(sqlite)?;
+        for (worker, difficulty) in std::mem::take(&mut self.credits) {
+            credit
+                .execute(params![coin, CURRENT, worker, difficulty])
+                .map_err(sqlite)?;
+        }
+        let mut count = tx
+            .prepare_cached(
+                "INSERT INTO counters (coin, name, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (coin, name) DO UPDATE SET value = value + excluded.value",
+            )
+            .map_err(sqlite)?;
+        for (name, n) in std::mem::take(&mut self.counters) {
+            count.execute(params![coin, name, n]).map_err(sqlite)?;
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, name: &'static str) {
+        *self.counters.entry(name).or_default() += 1;
+    }
+}
+
 fn apply_batch(connection: &mut Connection, coin: &str, batch: &Batch) -> Result<bool, StoreError> {
     let tx = connection.transaction().map_err(sqlite)?;
     let last: Option<i64> = tx
@@ -115,83 +155,74 @@ fn apply_batch(connection: &mut Connection, coin: &str, batch: &Batch) -> Result
     if last.is_some_and(|last| batch.seq as i64 <= last) {
         return Ok(false);
     }
-    let count = |tx: &rusqlite::Transaction<'_>, name: &str| {
-        tx.execute(
-            "INSERT INTO counters (coin, name, value) VALUES (?1, ?2, 1)
-             ON CONFLICT (coin, name) DO UPDATE SET value = value + 1",
-            params![coin, name],
-        )
-        .map_err(sqlite)
-    };
-    for record in &batch.records {
-        match record {
-            Record::Share {
-                worker,
-                difficulty,
-                valid,
-                time_ms,
-            } => {
-                if *valid {
+    let mut tally = Tally::default();
+    {
+        let mut sample = tx
+            .prepare_cached(
+                "INSERT INTO hashrate (coin, time_ms, worker, difficulty) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(sqlite)?;
+        for record in &batch.records {
+            match record {
+                Record::Share {
+                    worker,
+                    difficulty,
+                    valid,
+                    time_ms,
+                } => {
+                    if *valid {
+                        *tally.credits.entry(worker.clone()).or_default() += difficulty;
+                        tally.count("validShares");
+                    } else {
+                        tally.count("invalidShares");
+                    }
+                    let signed = if *valid { *difficulty } else { -difficulty };
+                    sample
+                        .execute(params![coin, *time_ms as i64, worker, signed])
+                        .map_err(sqlite)?;
+                }
+                Record::BlockFound {
+                    height,
+                    hash,
+                    coinbase_txid,
+                    worker,
+                    time_ms,
+                } => {
+                    tally.write(&tx, coin)?;
+                    // NOMP's RENAME of roundCurrent: the finished round replaces one of that name.
+                    let round = height.to_string();
                     tx.execute(
-                        "INSERT INTO round_shares (coin, round, worker, difficulty)
-                         VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (coin, round, worker)
-                         DO UPDATE SET difficulty = difficulty + excluded.difficulty",
-                        params![coin, CURRENT, worker, difficulty],
+                        "DELETE FROM round_shares WHERE coin = ?1 AND round = ?2",
+                        params![coin, round],
                     )
                     .map_err(sqlite)?;
-                    count(&tx, "validShares")?;
-                } else {
-                    count(&tx, "invalidShares")?;
+                    tx.execute(
+                        "UPDATE round_shares SET round = ?2 WHERE coin = ?1 AND round = ?3",
+                        params![coin, round, CURRENT],
+                    )
+                    .map_err(sqlite)?;
+                    tx.execute(
+                        "INSERT OR IGNORE INTO blocks
+                         (coin, hash, coinbase_txid, height, worker, time_ms, status)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![
+                            coin,
+                            hash,
+                            coinbase_txid,
+                            *height as i64,
+                            worker,
+                            *time_ms as i64,
+                            status_name(BlockStatus::Pending)
+                        ],
+                    )
+                    .map_err(sqlite)?;
+                    tally.count("validBlocks");
                 }
-                let signed = if *valid { *difficulty } else { -difficulty };
-                tx.execute(
-                    "INSERT INTO hashrate (coin, time_ms, worker, difficulty) VALUES (?1, ?2, ?3, ?4)",
-                    params![coin, *time_ms as i64, worker, signed],
-                )
-                .map_err(sqlite)?;
-            }
-            Record::BlockFound {
-                height,
-                hash,
-                coinbase_txid,
-                worker,
-                time_ms,
-            } => {
-                // NOMP's RENAME of roundCurrent: the finished round replaces any of that name.
-                let round = height.to_string();
-                tx.execute(
-                    "DELETE FROM round_shares WHERE coin = ?1 AND round = ?2",
-                    params![coin, round],
-                )
-                .map_err(sqlite)?;
-                tx.execute(
-                    "UPDATE round_shares SET round = ?2 WHERE coin = ?1 AND round = ?3",
-                    params![coin, round, CURRENT],
-                )
-                .map_err(sqlite)?;
-                tx.execute(
-                    "INSERT OR IGNORE INTO blocks
-                     (coin, hash, coinbase_txid, height, worker, time_ms, status)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        coin,
-                        hash,
-                        coinbase_txid,
-                        *height as i64,
-                        worker,
-                        *time_ms as i64,
-                        status_name(BlockStatus::Pending)
-                    ],
-                )
-                .map_err(sqlite)?;
-                count(&tx, "validBlocks")?;
-            }
-            Record::BlockRejected { .. } => {
-                count(&tx, "invalidBlocks")?;
+                Record::BlockRejected { .. } => tally.count("invalidBlocks"),
             }
         }
     }
+    tally.write(&tx, coin)?;
     tx.execute(
         "INSERT INTO writers (coin, writer, seq) VALUES (?1, ?2, ?3)
          ON CONFLICT (coin, writer) DO UPDATE SET seq = excluded.seq",

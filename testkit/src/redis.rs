@@ -10,27 +10,40 @@ use crate::process::{ServerProcess, free_port, with_port_retries};
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A private `redis-server` (no RDB snapshots, no AOF) on a free loopback port.
+/// A private `redis-server` on a free loopback port: in memory only ([`RedisServer::start`])
+/// or with an append-only file synced on every write ([`RedisServer::start_durable`]).
 ///
 /// [`RedisServer::stop`] and [`RedisServer::start_again`] simulate an outage on the same port.
 #[derive(Debug)]
 pub struct RedisServer {
     port: u16,
     dir: TempDir,
+    durable: bool,
     process: Option<ServerProcess>,
 }
 
 impl RedisServer {
-    /// Starts a server and waits until it answers `PING`.
+    /// Starts a server without persistence and waits until it answers `PING`.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(false)
+    }
+
+    /// Starts a server whose data survives [`RedisServer::stop`] (a kill): every write is
+    /// in its append-only file (`appendfsync always`) before it is answered.
+    pub fn start_durable() -> RedisServer {
+        RedisServer::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> RedisServer {
         with_port_retries("redis-server", || {
             let dir =
                 TempDir::with_prefix("nomp-redis-").expect("testkit: cannot create a temp dir");
             let port = free_port();
-            let process = launch(port, &dir)?;
+            let process = launch(port, &dir, durable)?;
             Ok(RedisServer {
                 port,
                 dir,
+                durable,
                 process: Some(process),
             })
         })
@@ -51,7 +64,7 @@ impl RedisServer {
         self.process.as_ref().map(ServerProcess::pid)
     }
 
-    /// Kills the server (its data is lost: persistence is off).
+    /// Kills the server (its data is lost unless it was started durable).
     pub fn stop(&mut self) {
         self.process = None;
     }
@@ -62,7 +75,7 @@ impl RedisServer {
             self.process.is_none(),
             "testkit: redis-server is already running"
         );
-        let process = launch(self.port, &self.dir).unwrap_or_else(|log| {
+        let process = launch(self.port, &self.dir, self.durable).unwrap_or_else(|log| {
             panic!(
                 "testkit: redis-server did not start again on port {}:\n{log}",
                 self.port
@@ -72,11 +85,17 @@ impl RedisServer {
     }
 }
 
-fn launch(port: u16, dir: &TempDir) -> Result<ServerProcess, String> {
+fn launch(port: u16, dir: &TempDir, durable: bool) -> Result<ServerProcess, String> {
     let mut command = Command::new(system_binary("redis-server", "redis-server"));
+    let appendonly: &[&str] = if durable {
+        &["--appendonly", "yes", "--appendfsync", "always"]
+    } else {
+        &["--appendonly", "no"]
+    };
     command
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .args(["--save", "", "--daemonize", "no"])
+        .args(appendonly)
         .arg("--dir")
         .arg(dir.path());
     let mut process = ServerProcess::spawn("redis-server", command, &dir.path().join("redis.log"));

@@ -1,0 +1,64 @@
+//! Shares per second a store takes from the share writer: one batch of 1000 shares per
+//! iteration, in one transaction (embedded) or one script call (Redis).
+//!
+//! `cargo bench -p payments --bench store` (starts a private redis-server through testkit).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use divan::Bencher;
+use payments::{Batch, EmbeddedStore, Record, RedisStore, ShareStore};
+
+fn main() {
+    divan::main();
+}
+
+const SHARES: usize = 1000;
+
+fn batch(seq: u64) -> Batch {
+    Batch {
+        writer: "bench".into(),
+        seq,
+        records: (0..SHARES)
+            .map(|i| Record::Share {
+                worker: format!("1BenchWorkerAddress{}.rig", i % 50),
+                difficulty: 65536.0,
+                valid: i % 50 != 0,
+                time_ms: 1_700_000_000_000 + i as u64,
+            })
+            .collect(),
+    }
+}
+
+fn run(bencher: Bencher, store: &dyn ShareStore) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let seq = AtomicU64::new(0);
+    bencher
+        .counter(divan::counter::ItemsCount::new(SHARES))
+        .with_inputs(|| batch(seq.fetch_add(1, Ordering::Relaxed) + 1))
+        .bench_local_refs(|batch| {
+            assert!(runtime.block_on(store.apply(batch)).expect("store answers"));
+        });
+}
+
+#[divan::bench(sample_count = 30)]
+fn embedded_1000_share_batch(bencher: Bencher) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(&dir.path().join("bench.sqlite"), "bench").expect("opens");
+    run(bencher, &store);
+}
+
+#[divan::bench(sample_count = 30)]
+fn redis_1000_share_batch(bencher: Bencher) {
+    let redis = testkit::RedisServer::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let store = runtime
+        .block_on(async { RedisStore::new(&redis.url(), "bench") })
+        .expect("url");
+    run(bencher, &store);
+}
