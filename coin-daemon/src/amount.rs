@@ -29,6 +29,22 @@ impl Amount {
         self.0
     }
 
+    /// The sum, or `None` on overflow.
+    pub const fn checked_add(self, other: Amount) -> Option<Amount> {
+        match self.0.checked_add(other.0) {
+            Some(sum) => Some(Amount(sum)),
+            None => None,
+        }
+    }
+
+    /// The difference, or `None` on overflow.
+    pub const fn checked_sub(self, other: Amount) -> Option<Amount> {
+        match self.0.checked_sub(other.0) {
+            Some(difference) => Some(Amount(difference)),
+            None => None,
+        }
+    }
+
     /// Parses a decimal coin amount as daemons write it (`"0.00001000"`, `"-3.5"`, `"50"`).
     /// Returns `None` for anything else, including more than 8 decimal places (unless the
     /// extra digits are zeros) and values beyond ±92 billion coins.

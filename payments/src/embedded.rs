@@ -7,8 +7,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::batch::{Batch, Record};
+use coin_daemon::Amount;
+
+use crate::batch::{Batch, Record, now_ms};
 use crate::error::StoreError;
+use crate::journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
 use crate::store::{BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore};
 
 const SCHEMA: &str = "
@@ -28,6 +31,18 @@ CREATE TABLE IF NOT EXISTS blocks (
 CREATE TABLE IF NOT EXISTS writers (
     coin TEXT NOT NULL, writer TEXT NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (coin, writer));
+CREATE TABLE IF NOT EXISTS balances (
+    coin TEXT NOT NULL, entry TEXT NOT NULL, sats INTEGER NOT NULL,
+    PRIMARY KEY (coin, entry));
+CREATE TABLE IF NOT EXISTS payouts (
+    coin TEXT NOT NULL, address TEXT NOT NULL, sats INTEGER NOT NULL,
+    PRIMARY KEY (coin, address));
+CREATE TABLE IF NOT EXISTS journal (
+    coin TEXT NOT NULL, id TEXT NOT NULL, entry TEXT NOT NULL, status TEXT NOT NULL,
+    planned_ms INTEGER NOT NULL,
+    PRIMARY KEY (coin, id));
+CREATE TABLE IF NOT EXISTS leases (
+    coin TEXT NOT NULL PRIMARY KEY, owner TEXT NOT NULL, expires_ms INTEGER NOT NULL);
 ";
 
 const CURRENT: &str = "current";
@@ -327,6 +342,303 @@ impl ShareStore for EmbeddedStore {
                 })
                 .map_err(sqlite)?;
             rows.collect::<Result<_, _>>().map_err(sqlite)
+        })
+        .await
+    }
+}
+
+fn amounts(
+    connection: &Connection,
+    sql: &str,
+    coin: &str,
+) -> Result<BTreeMap<String, Amount>, StoreError> {
+    let mut statement = connection.prepare_cached(sql).map_err(sqlite)?;
+    let rows = statement
+        .query_map(params![coin], |row| {
+            Ok((row.get::<_, String>(0)?, Amount::from_sat(row.get(1)?)))
+        })
+        .map_err(sqlite)?;
+    rows.collect::<Result<_, _>>().map_err(sqlite)
+}
+
+fn read_entry(
+    connection: &Connection,
+    coin: &str,
+    id: &str,
+) -> Result<Option<JournalEntry>, StoreError> {
+    let text: Option<String> = connection
+        .query_row(
+            "SELECT entry FROM journal WHERE coin = ?1 AND id = ?2",
+            params![coin, id],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(sqlite)?;
+    text.map(|text| {
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+            key: format!("journal {id}"),
+            reason: e.to_string(),
+        })
+    })
+    .transpose()
+}
+
+fn write_entry(
+    tx: &rusqlite::Transaction<'_>,
+    coin: &str,
+    entry: &JournalEntry,
+) -> Result<(), StoreError> {
+    let status = match entry.status {
+        JournalStatus::Planned => "planned",
+        JournalStatus::Done => "done",
+        JournalStatus::Abandoned => "abandoned",
+    };
+    tx.execute(
+        "UPDATE journal SET entry = ?3, status = ?4 WHERE coin = ?1 AND id = ?2",
+        params![
+            coin,
+            entry.settlement.id,
+            serde_json::to_string(entry).expect("journal entries serialize"),
+            status
+        ],
+    )
+    .map_err(sqlite)?;
+    Ok(())
+}
+
+fn apply_settlement(
+    tx: &rusqlite::Transaction<'_>,
+    coin: &str,
+    settlement: &Settlement,
+) -> Result<(), StoreError> {
+    let set_status = |block: &BlockEntry, status: BlockStatus| {
+        tx.execute(
+            "UPDATE blocks SET status = ?3 WHERE coin = ?1 AND hash = ?2",
+            params![coin, block.hash, status_name(status)],
+        )
+        .map_err(sqlite)
+    };
+    let drop_round = |height: u64| {
+        tx.execute(
+            "DELETE FROM round_shares WHERE coin = ?1 AND round = ?2",
+            params![coin, height.to_string()],
+        )
+        .map_err(sqlite)
+    };
+    for block in &settlement.confirmed {
+        set_status(block, BlockStatus::Confirmed)?;
+        drop_round(block.height)?;
+    }
+    for block in &settlement.orphaned {
+        set_status(block, BlockStatus::Orphaned)?;
+        tx.execute(
+            "INSERT INTO round_shares (coin, round, worker, difficulty)
+             SELECT coin, ?3, worker, difficulty FROM round_shares WHERE coin = ?1 AND round = ?2
+             ON CONFLICT (coin, round, worker)
+             DO UPDATE SET difficulty = difficulty + excluded.difficulty",
+            params![coin, block.height.to_string(), CURRENT],
+        )
+        .map_err(sqlite)?;
+        drop_round(block.height)?;
+    }
+    for block in &settlement.kicked {
+        set_status(block, BlockStatus::Kicked)?;
+    }
+    for (entry, amount) in &settlement.balances {
+        if *amount == Amount::ZERO {
+            tx.execute(
+                "DELETE FROM balances WHERE coin = ?1 AND entry = ?2",
+                params![coin, entry],
+            )
+        } else {
+            tx.execute(
+                "INSERT OR REPLACE INTO balances (coin, entry, sats) VALUES (?1, ?2, ?3)",
+                params![coin, entry, amount.to_sat()],
+            )
+        }
+        .map_err(sqlite)?;
+    }
+    for (address, total) in &settlement.payout_totals {
+        tx.execute(
+            "INSERT OR REPLACE INTO payouts (coin, address, sats) VALUES (?1, ?2, ?3)",
+            params![coin, address, total.to_sat()],
+        )
+        .map_err(sqlite)?;
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO counters (coin, name, value) VALUES (?1, 'totalPaid', ?2)",
+        params![coin, settlement.total_paid.to_sat()],
+    )
+    .map_err(sqlite)?;
+    Ok(())
+}
+
+/// Moves a planned entry to `status`, applying its settlement when it becomes done.
+fn finish_entry(
+    connection: &mut Connection,
+    coin: &str,
+    id: &str,
+    status: JournalStatus,
+    txid: Option<String>,
+) -> Result<bool, StoreError> {
+    let tx = connection.transaction().map_err(sqlite)?;
+    let Some(mut entry) = read_entry(&tx, coin, id)? else {
+        return Ok(false);
+    };
+    if entry.status != JournalStatus::Planned {
+        return Ok(false);
+    }
+    if status == JournalStatus::Done {
+        apply_settlement(&tx, coin, &entry.settlement)?;
+    }
+    entry.status = status;
+    entry.txid = txid;
+    write_entry(&tx, coin, &entry)?;
+    tx.commit().map_err(sqlite)?;
+    Ok(true)
+}
+
+#[async_trait]
+impl PayoutStore for EmbeddedStore {
+    async fn balances(&self) -> Result<BTreeMap<String, Amount>, StoreError> {
+        self.with(|connection, coin| {
+            amounts(
+                connection,
+                "SELECT entry, sats FROM balances WHERE coin = ?1",
+                coin,
+            )
+        })
+        .await
+    }
+
+    async fn payout_totals(&self) -> Result<BTreeMap<String, Amount>, StoreError> {
+        self.with(|connection, coin| {
+            amounts(
+                connection,
+                "SELECT address, sats FROM payouts WHERE coin = ?1",
+                coin,
+            )
+        })
+        .await
+    }
+
+    async fn total_paid(&self) -> Result<Amount, StoreError> {
+        self.with(|connection, coin| {
+            let sats: Option<i64> = connection
+                .query_row(
+                    "SELECT value FROM counters WHERE coin = ?1 AND name = 'totalPaid'",
+                    params![coin],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(sqlite)?;
+            Ok(Amount::from_sat(sats.unwrap_or(0)))
+        })
+        .await
+    }
+
+    async fn plan(&self, settlement: &Settlement, now_ms: u64) -> Result<(), StoreError> {
+        let entry = JournalEntry {
+            status: JournalStatus::Planned,
+            txid: None,
+            planned_ms: now_ms,
+            settlement: settlement.clone(),
+        };
+        self.with(move |connection, coin| {
+            let inserted = connection
+                .execute(
+                    "INSERT OR IGNORE INTO journal (coin, id, entry, status, planned_ms)
+                     VALUES (?1, ?2, ?3, 'planned', ?4)",
+                    params![
+                        coin,
+                        entry.settlement.id,
+                        serde_json::to_string(&entry).expect("journal entries serialize"),
+                        now_ms as i64
+                    ],
+                )
+                .map_err(sqlite)?;
+            if inserted == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Corrupt {
+                    key: "journal".into(),
+                    reason: format!("payment {} is in the journal already", entry.settlement.id),
+                })
+            }
+        })
+        .await
+    }
+
+    async fn planned(&self) -> Result<Vec<JournalEntry>, StoreError> {
+        self.with(|connection, coin| {
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT id FROM journal WHERE coin = ?1 AND status = 'planned'
+                     ORDER BY planned_ms",
+                )
+                .map_err(sqlite)?;
+            let ids = statement
+                .query_map(params![coin], |row| row.get::<_, String>(0))
+                .map_err(sqlite)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sqlite)?;
+            ids.iter()
+                .filter_map(|id| read_entry(connection, coin, id).transpose())
+                .collect()
+        })
+        .await
+    }
+
+    async fn complete(&self, id: &str, txid: Option<&str>) -> Result<bool, StoreError> {
+        let (id, txid) = (id.to_owned(), txid.map(str::to_owned));
+        self.with(move |connection, coin| {
+            finish_entry(connection, coin, &id, JournalStatus::Done, txid)
+        })
+        .await
+    }
+
+    async fn abandon(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.with(move |connection, coin| {
+            finish_entry(connection, coin, &id, JournalStatus::Abandoned, None)
+        })
+        .await
+    }
+
+    async fn journal_entry(&self, id: &str) -> Result<Option<JournalEntry>, StoreError> {
+        let id = id.to_owned();
+        self.with(move |connection, coin| read_entry(connection, coin, &id))
+            .await
+    }
+
+    async fn acquire_lease(&self, owner: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+        let owner = owner.to_owned();
+        self.with(move |connection, coin| {
+            let now = now_ms() as i64;
+            let taken = connection
+                .execute(
+                    "INSERT INTO leases (coin, owner, expires_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (coin) DO UPDATE SET owner = excluded.owner,
+                         expires_ms = excluded.expires_ms
+                     WHERE leases.owner = excluded.owner OR leases.expires_ms <= ?4",
+                    params![coin, owner, now + ttl_ms as i64, now],
+                )
+                .map_err(sqlite)?;
+            Ok(taken == 1)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, owner: &str) -> Result<(), StoreError> {
+        let owner = owner.to_owned();
+        self.with(move |connection, coin| {
+            connection
+                .execute(
+                    "DELETE FROM leases WHERE coin = ?1 AND owner = ?2",
+                    params![coin, owner],
+                )
+                .map_err(sqlite)?;
+            Ok(())
         })
         .await
     }

@@ -29,7 +29,9 @@
 mod batch;
 mod embedded;
 mod error;
+mod journal;
 mod redis_store;
+mod scheme;
 mod spool;
 mod store;
 mod writer;
@@ -37,6 +39,8 @@ mod writer;
 pub use batch::{Batch, Record};
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
+pub use journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
 pub use redis_store::RedisStore;
+pub use scheme::{Scheme, address_of, prop_split, solo_split};
 pub use store::{BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore};
 pub use writer::{ShareWriter, WriterOptions, WriterStatus};

@@ -7,8 +7,11 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
+use coin_daemon::Amount;
+
 use crate::batch::{Batch, Record};
 use crate::error::StoreError;
+use crate::journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
 use crate::store::{
     BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, block_member,
     parse_block_member, parse_hashrate_member,
@@ -69,7 +72,16 @@ return 1
 pub struct RedisStore {
     coin: String,
     connection: ConnectionManager,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+/// The store's Lua scripts, hashed once (Redis runs them by hash after the first load).
+struct Scripts {
     apply: Script,
+    complete: Script,
+    swap_entry: Script,
+    acquire: Script,
+    release: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -97,7 +109,13 @@ impl RedisStore {
         Ok(RedisStore {
             coin: coin.to_owned(),
             connection,
-            apply: Script::new(APPLY),
+            scripts: std::sync::Arc::new(Scripts {
+                apply: Script::new(APPLY),
+                complete: Script::new(COMPLETE),
+                swap_entry: Script::new(SWAP_ENTRY),
+                acquire: Script::new(ACQUIRE),
+                release: Script::new(RELEASE),
+            }),
         })
     }
 
@@ -113,7 +131,7 @@ fn unavailable(error: redis::RedisError) -> StoreError {
 #[async_trait]
 impl ShareStore for RedisStore {
     async fn apply(&self, batch: &Batch) -> Result<bool, StoreError> {
-        let mut invocation = self.apply.prepare_invoke();
+        let mut invocation = self.scripts.apply.prepare_invoke();
         invocation
             .arg(&self.coin)
             .arg(self.key(&format!("writers:{}", batch.writer)))
@@ -232,5 +250,325 @@ impl ShareStore for RedisStore {
             .collect();
         samples.sort_by_key(|s| s.time_ms);
         Ok(samples)
+    }
+}
+
+/// Applies a planned settlement if its journal entry is still the planned one. ARGV:
+/// journal key, id, the planned entry, the done entry, then operations:
+/// `C pending confirmed member round`, `O pending orphaned member round current`,
+/// `K pending kicked member`, `H key field value`, `D key field`.
+const COMPLETE: &str = r"
+if redis.call('HGET', ARGV[1], ARGV[2]) ~= ARGV[3] then return 0 end
+local i = 5
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'C' then
+    redis.call('SMOVE', ARGV[i+1], ARGV[i+2], ARGV[i+3])
+    redis.call('DEL', ARGV[i+4])
+    i = i + 5
+  elseif op == 'O' then
+    redis.call('SMOVE', ARGV[i+1], ARGV[i+2], ARGV[i+3])
+    local shares = redis.call('HGETALL', ARGV[i+4])
+    for j = 1, #shares, 2 do
+      redis.call('HINCRBYFLOAT', ARGV[i+5], shares[j], shares[j+1])
+    end
+    redis.call('DEL', ARGV[i+4])
+    i = i + 6
+  elseif op == 'K' then
+    redis.call('SMOVE', ARGV[i+1], ARGV[i+2], ARGV[i+3])
+    i = i + 4
+  elseif op == 'H' then
+    redis.call('HSET', ARGV[i+1], ARGV[i+2], ARGV[i+3])
+    i = i + 4
+  elseif op == 'D' then
+    redis.call('HDEL', ARGV[i+1], ARGV[i+2])
+    i = i + 3
+  else
+    return redis.error_reply('unknown settlement operation ' .. op)
+  end
+end
+redis.call('HSET', ARGV[1], ARGV[2], ARGV[4])
+return 1
+";
+
+/// Swaps a journal entry for another if it is still the expected one. ARGV: key, id,
+/// expected, replacement.
+const SWAP_ENTRY: &str = r"
+if redis.call('HGET', ARGV[1], ARGV[2]) ~= ARGV[3] then return 0 end
+redis.call('HSET', ARGV[1], ARGV[2], ARGV[4])
+return 1
+";
+
+/// Takes or renews the lease. ARGV: key, owner, ttl ms.
+const ACQUIRE: &str = r"
+local holder = redis.call('GET', ARGV[1])
+if holder and holder ~= ARGV[2] then return 0 end
+redis.call('SET', ARGV[1], ARGV[2], 'PX', ARGV[3])
+return 1
+";
+
+/// Deletes the lease if `owner` holds it. ARGV: key, owner.
+const RELEASE: &str = r"
+if redis.call('GET', ARGV[1]) == ARGV[2] then redis.call('DEL', ARGV[1]) end
+return 1
+";
+
+/// Reads an amount NOMP wrote as a float string (`"0.5"`, `"1.23456789"`,
+/// `"0.30000000000000004"`, `"1e-8"`), rounded to the satoshi.
+fn parse_coins(text: &str) -> Option<Amount> {
+    if let Some(exact) = Amount::from_coin_str(text) {
+        return Some(exact);
+    }
+    let value: f64 = text.parse().ok()?;
+    value
+        .is_finite()
+        .then(|| Amount::from_sat((value * 1e8).round() as i64))
+}
+
+impl RedisStore {
+    async fn coin_hash(&self, suffix: &str) -> Result<BTreeMap<String, Amount>, StoreError> {
+        let key = self.key(suffix);
+        let raw: BTreeMap<String, String> = self
+            .connection
+            .clone()
+            .hgetall(&key)
+            .await
+            .map_err(unavailable)?;
+        raw.into_iter()
+            .map(|(field, value)| match parse_coins(&value) {
+                Some(amount) => Ok((field, amount)),
+                None => Err(StoreError::Corrupt {
+                    key: key.clone(),
+                    reason: format!("{field} holds {value:?}, not an amount"),
+                }),
+            })
+            .collect()
+    }
+
+    fn journal_key(&self) -> String {
+        self.key("paymentJournal")
+    }
+
+    async fn raw_entry(&self, id: &str) -> Result<Option<String>, StoreError> {
+        self.connection
+            .clone()
+            .hget(self.journal_key(), id)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn swap_entry(
+        &self,
+        id: &str,
+        expected: &str,
+        replacement: &str,
+    ) -> Result<bool, StoreError> {
+        let swapped: i64 = self
+            .scripts
+            .swap_entry
+            .arg(self.journal_key())
+            .arg(id)
+            .arg(expected)
+            .arg(replacement)
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(swapped == 1)
+    }
+}
+
+fn decode_entry(key: &str, raw: &str) -> Result<JournalEntry, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: format!("unreadable journal entry: {e}"),
+    })
+}
+
+fn encode_entry(entry: &JournalEntry) -> String {
+    serde_json::to_string(entry).expect("journal entries serialize")
+}
+
+#[async_trait]
+impl PayoutStore for RedisStore {
+    async fn balances(&self) -> Result<BTreeMap<String, Amount>, StoreError> {
+        self.coin_hash("balances").await
+    }
+
+    async fn payout_totals(&self) -> Result<BTreeMap<String, Amount>, StoreError> {
+        self.coin_hash("payouts").await
+    }
+
+    async fn total_paid(&self) -> Result<Amount, StoreError> {
+        let raw: Option<String> = self
+            .connection
+            .clone()
+            .hget(self.key("stats"), "totalPaid")
+            .await
+            .map_err(unavailable)?;
+        match raw {
+            None => Ok(Amount::ZERO),
+            Some(text) => parse_coins(&text).ok_or_else(|| StoreError::Corrupt {
+                key: self.key("stats"),
+                reason: format!("totalPaid holds {text:?}"),
+            }),
+        }
+    }
+
+    async fn plan(&self, settlement: &Settlement, now_ms: u64) -> Result<(), StoreError> {
+        let entry = JournalEntry {
+            status: JournalStatus::Planned,
+            txid: None,
+            planned_ms: now_ms,
+            settlement: settlement.clone(),
+        };
+        let created: bool = self
+            .connection
+            .clone()
+            .hset_nx(self.journal_key(), &settlement.id, encode_entry(&entry))
+            .await
+            .map_err(unavailable)?;
+        if created {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt {
+                key: self.journal_key(),
+                reason: format!("payment {} is in the journal already", settlement.id),
+            })
+        }
+    }
+
+    async fn planned(&self) -> Result<Vec<JournalEntry>, StoreError> {
+        let raw: BTreeMap<String, String> = self
+            .connection
+            .clone()
+            .hgetall(self.journal_key())
+            .await
+            .map_err(unavailable)?;
+        let mut planned = Vec::new();
+        for text in raw.values() {
+            let entry = decode_entry(&self.journal_key(), text)?;
+            if entry.status == JournalStatus::Planned {
+                planned.push(entry);
+            }
+        }
+        planned.sort_by_key(|e| e.planned_ms);
+        Ok(planned)
+    }
+
+    async fn complete(&self, id: &str, txid: Option<&str>) -> Result<bool, StoreError> {
+        let Some(raw) = self.raw_entry(id).await? else {
+            return Ok(false);
+        };
+        let mut entry = decode_entry(&self.journal_key(), &raw)?;
+        if entry.status != JournalStatus::Planned {
+            return Ok(false);
+        }
+        entry.status = JournalStatus::Done;
+        entry.txid = txid.map(str::to_owned);
+        let settlement = &entry.settlement;
+        let pending = self.key("blocksPending");
+        let round = |height: u64| self.key(&format!("shares:round{height}"));
+        let mut script = self.scripts.complete.prepare_invoke();
+        script
+            .arg(self.journal_key())
+            .arg(id)
+            .arg(&raw)
+            .arg(encode_entry(&entry));
+        for block in &settlement.confirmed {
+            script
+                .arg("C")
+                .arg(&pending)
+                .arg(self.key("blocksConfirmed"))
+                .arg(block_member(block))
+                .arg(round(block.height));
+        }
+        for block in &settlement.orphaned {
+            script
+                .arg("O")
+                .arg(&pending)
+                .arg(self.key("blocksOrphaned"))
+                .arg(block_member(block))
+                .arg(round(block.height))
+                .arg(self.key("shares:roundCurrent"));
+        }
+        for block in &settlement.kicked {
+            script
+                .arg("K")
+                .arg(&pending)
+                .arg(self.key("blocksKicked"))
+                .arg(block_member(block));
+        }
+        for (entry, amount) in &settlement.balances {
+            if *amount == Amount::ZERO {
+                script.arg("D").arg(self.key("balances")).arg(entry);
+            } else {
+                script
+                    .arg("H")
+                    .arg(self.key("balances"))
+                    .arg(entry)
+                    .arg(amount.to_coin_string());
+            }
+        }
+        for (address, total) in &settlement.payout_totals {
+            script
+                .arg("H")
+                .arg(self.key("payouts"))
+                .arg(address)
+                .arg(total.to_coin_string());
+        }
+        script
+            .arg("H")
+            .arg(self.key("stats"))
+            .arg("totalPaid")
+            .arg(settlement.total_paid.to_coin_string());
+        let applied: i64 = script
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(applied == 1)
+    }
+
+    async fn abandon(&self, id: &str) -> Result<bool, StoreError> {
+        let Some(raw) = self.raw_entry(id).await? else {
+            return Ok(false);
+        };
+        let mut entry = decode_entry(&self.journal_key(), &raw)?;
+        if entry.status != JournalStatus::Planned {
+            return Ok(false);
+        }
+        entry.status = JournalStatus::Abandoned;
+        self.swap_entry(id, &raw, &encode_entry(&entry)).await
+    }
+
+    async fn journal_entry(&self, id: &str) -> Result<Option<JournalEntry>, StoreError> {
+        self.raw_entry(id)
+            .await?
+            .map(|raw| decode_entry(&self.journal_key(), &raw))
+            .transpose()
+    }
+
+    async fn acquire_lease(&self, owner: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+        let taken: i64 = self
+            .scripts
+            .acquire
+            .arg(self.key("paymentLease"))
+            .arg(owner)
+            .arg(ttl_ms.max(1))
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(taken == 1)
+    }
+
+    async fn release_lease(&self, owner: &str) -> Result<(), StoreError> {
+        let _: i64 = self
+            .scripts
+            .release
+            .arg(self.key("paymentLease"))
+            .arg(owner)
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use crate::batch::Batch;
 use crate::error::StoreError;
@@ -50,7 +51,7 @@ impl BlockStatus {
 }
 
 /// A found block as the store keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct BlockEntry {
     /// Its height.
     pub height: u64,
@@ -137,8 +138,12 @@ pub(crate) fn parse_block_member(member: &str) -> Option<BlockEntry> {
     })
 }
 
-/// NOMP's pending-block member for `entry` (with the finder and time, as NOMP's forks write).
+/// NOMP's block-set member for `entry`: with the finder and time as NOMP's forks write it,
+/// or NOMP's own three fields for an entry it wrote without them.
 pub(crate) fn block_member(entry: &BlockEntry) -> String {
+    if entry.worker.is_empty() && entry.time_ms == 0 {
+        return format!("{}:{}:{}", entry.hash, entry.coinbase_txid, entry.height);
+    }
     format!(
         "{}:{}:{}:{}:{}",
         entry.hash, entry.coinbase_txid, entry.height, entry.worker, entry.time_ms

@@ -6,9 +6,10 @@
 
 use std::collections::BTreeMap;
 
+use coin_daemon::Amount;
 use payments::{
-    Batch, BlockEntry, BlockStatus, EmbeddedStore, Record, RedisStore, Round, ShareCounts,
-    ShareStore,
+    Batch, BlockEntry, BlockStatus, EmbeddedStore, JournalStatus, PayoutStore, Record, RedisStore,
+    Round, Settlement, ShareCounts, ShareStore,
 };
 use testkit::RedisServer;
 
@@ -136,6 +137,143 @@ async fn suite(store: &dyn ShareStore) {
         ]
     );
     assert_eq!(samples[0].time_ms, T0 + 2_000);
+}
+
+fn sats(n: i64) -> Amount {
+    Amount::from_sat(n)
+}
+
+async fn payout_suite<S: ShareStore + PayoutStore>(store: &S) {
+    // Three rounds: 200 matures, 201 is orphaned, 202 is unknown to the wallet.
+    let rounds = batch(
+        "p",
+        1,
+        vec![
+            share("a.rig", 3.0, true, 0),
+            share("b", 1.0, true, 0),
+            found(200, "a.rig"),
+            share("c", 2.0, true, 0),
+            found(201, "c"),
+            share("a.rig", 5.0, true, 0),
+            found(202, "a.rig"),
+            share("b", 7.0, true, 0),
+        ],
+    );
+    store.apply(&rounds).await.unwrap();
+    let pending = store.blocks(BlockStatus::Pending).await.unwrap();
+    assert_eq!(pending.len(), 3);
+
+    let settlement = Settlement {
+        id: "run-1".into(),
+        confirmed: vec![pending[0].clone()],
+        orphaned: vec![pending[1].clone()],
+        kicked: vec![pending[2].clone()],
+        payments: BTreeMap::from([("a".into(), sats(3_000))]),
+        balances: BTreeMap::from([("a".into(), sats(0)), ("b".into(), sats(1_000))]),
+        payout_totals: BTreeMap::from([("a".into(), sats(3_000))]),
+        total_paid: sats(3_000),
+    };
+    store.plan(&settlement, 10).await.unwrap();
+    assert!(store.plan(&settlement, 11).await.is_err(), "ids are unique");
+    let planned = store.planned().await.unwrap();
+    assert_eq!(planned.len(), 1);
+    assert_eq!(planned[0].settlement, settlement);
+    // Planned is not applied.
+    assert!(store.balances().await.unwrap().is_empty());
+    assert_eq!(store.blocks(BlockStatus::Pending).await.unwrap().len(), 3);
+
+    assert!(store.complete("run-1", Some("txid-1")).await.unwrap());
+    assert!(
+        !store.complete("run-1", Some("txid-1")).await.unwrap(),
+        "applied once"
+    );
+    assert!(store.planned().await.unwrap().is_empty());
+    let entry = store.journal_entry("run-1").await.unwrap().unwrap();
+    assert_eq!(
+        (entry.status, entry.txid.as_deref()),
+        (JournalStatus::Done, Some("txid-1"))
+    );
+    assert_eq!(
+        store.balances().await.unwrap(),
+        BTreeMap::from([("b".into(), sats(1_000))])
+    );
+    assert_eq!(
+        store.payout_totals().await.unwrap(),
+        BTreeMap::from([("a".into(), sats(3_000))])
+    );
+    assert_eq!(store.total_paid().await.unwrap(), sats(3_000));
+    let heights = |blocks: Vec<BlockEntry>| blocks.iter().map(|b| b.height).collect::<Vec<_>>();
+    assert_eq!(
+        heights(store.blocks(BlockStatus::Confirmed).await.unwrap()),
+        [200]
+    );
+    assert_eq!(
+        heights(store.blocks(BlockStatus::Orphaned).await.unwrap()),
+        [201]
+    );
+    assert_eq!(
+        heights(store.blocks(BlockStatus::Kicked).await.unwrap()),
+        [202]
+    );
+    assert!(store.blocks(BlockStatus::Pending).await.unwrap().is_empty());
+    // The paid round is gone, the orphan's shares joined the current round, the kicked
+    // round is kept.
+    assert!(
+        store
+            .round_shares(Round::Height(200))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .round_shares(Round::Height(201))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.round_shares(Round::Current).await.unwrap(),
+        BTreeMap::from([("b".into(), 7.0), ("c".into(), 2.0)])
+    );
+    assert_eq!(
+        store.round_shares(Round::Height(202)).await.unwrap(),
+        BTreeMap::from([("a.rig".into(), 5.0)])
+    );
+
+    // An abandoned plan changes nothing.
+    let second = Settlement {
+        id: "run-2".into(),
+        balances: BTreeMap::from([("b".into(), sats(0))]),
+        ..settlement.clone()
+    };
+    store.plan(&second, 20).await.unwrap();
+    assert!(store.abandon("run-2").await.unwrap());
+    assert!(!store.complete("run-2", None).await.unwrap());
+    assert_eq!(store.balances().await.unwrap()["b"], sats(1_000));
+
+    // One lease holder at a time; it expires.
+    assert!(store.acquire_lease("one", 60_000).await.unwrap());
+    assert!(!store.acquire_lease("two", 60_000).await.unwrap());
+    assert!(store.acquire_lease("one", 60_000).await.unwrap(), "renewed");
+    store.release_lease("one").await.unwrap();
+    assert!(store.acquire_lease("two", 1).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    assert!(store.acquire_lease("one", 60_000).await.unwrap(), "expired");
+}
+
+#[tokio::test]
+async fn embedded_store_passes_the_payout_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("p.sqlite"), "bitcoin").unwrap();
+    payout_suite(&store).await;
+}
+
+#[tokio::test]
+async fn redis_store_passes_the_payout_suite() {
+    let redis = RedisServer::start();
+    let store = RedisStore::new(&redis.url(), "bitcoin").unwrap();
+    payout_suite(&store).await;
 }
 
 #[tokio::test]

@@ -1,0 +1,107 @@
+//! The payment journal: each payment run's outcome is stored as planned before any coin
+//! moves, and applied to balances and rounds in the same store transaction that marks it
+//! done. A run interrupted between the wallet call and that transaction is finished from
+//! the journal, never computed and paid again.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use coin_daemon::Amount;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+use crate::store::BlockEntry;
+
+/// Everything one payment run changes, computed before the wallet is asked to pay.
+///
+/// Balances, payout totals and the total paid are the new absolute values (only the
+/// holder of the payment lease writes them, so they cannot have moved meanwhile).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlement {
+    /// The run's id: also in the wallet transaction's comment.
+    pub id: String,
+    /// Blocks that matured: their rounds are paid and removed.
+    pub confirmed: Vec<BlockEntry>,
+    /// Blocks orphaned: their rounds' shares go back into the current round.
+    pub orphaned: Vec<BlockEntry>,
+    /// Blocks the wallet does not know: set aside, their rounds kept.
+    pub kicked: Vec<BlockEntry>,
+    /// What the wallet pays now, per address (one `sendmany`; empty for none).
+    pub payments: BTreeMap<String, Amount>,
+    /// New balances of every balance entry the run touched; zero removes the entry.
+    pub balances: BTreeMap<String, Amount>,
+    /// New payout totals of the addresses paid.
+    pub payout_totals: BTreeMap<String, Amount>,
+    /// The new total paid by the pool (NOMP's `totalPaid` stat).
+    pub total_paid: Amount,
+}
+
+impl Settlement {
+    /// The comment the wallet transaction carries, by which a run is found again.
+    pub fn wallet_comment(&self) -> String {
+        format!("nomp-rs payment {}", self.id)
+    }
+}
+
+/// Where a journal entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalStatus {
+    /// Stored; the wallet may or may not have paid; nothing applied yet.
+    Planned,
+    /// Paid (if it had payments) and applied.
+    Done,
+    /// Never paid and never applied (the wallet refused, or never saw it).
+    Abandoned,
+}
+
+/// A payment run as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Its status.
+    pub status: JournalStatus,
+    /// The wallet transaction that paid it, once known.
+    pub txid: Option<String>,
+    /// Unix time in milliseconds when it was planned.
+    pub planned_ms: u64,
+    /// What it changes.
+    pub settlement: Settlement,
+}
+
+/// Balances, the payment journal and the payment lease of one coin.
+///
+/// Implemented by both share stores; the conformance tests cover both.
+#[async_trait]
+pub trait PayoutStore: Send + Sync {
+    /// Unpaid balances by entry (addresses, or NOMP's worker names).
+    async fn balances(&self) -> Result<BTreeMap<String, Amount>, StoreError>;
+
+    /// Total paid so far per address.
+    async fn payout_totals(&self) -> Result<BTreeMap<String, Amount>, StoreError>;
+
+    /// The pool's total paid.
+    async fn total_paid(&self) -> Result<Amount, StoreError>;
+
+    /// Stores `settlement` as planned. Fails if an entry with its id exists.
+    async fn plan(&self, settlement: &Settlement, now_ms: u64) -> Result<(), StoreError>;
+
+    /// The entries still planned, oldest first.
+    async fn planned(&self) -> Result<Vec<JournalEntry>, StoreError>;
+
+    /// Applies a planned settlement and marks it done (with the paying `txid`), in one
+    /// transaction. Returns false, changing nothing, if it is not planned.
+    async fn complete(&self, id: &str, txid: Option<&str>) -> Result<bool, StoreError>;
+
+    /// Marks a planned entry abandoned without applying it.
+    async fn abandon(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// The journal entry `id`.
+    async fn journal_entry(&self, id: &str) -> Result<Option<JournalEntry>, StoreError>;
+
+    /// Takes (or renews) the payment lease for `owner` until `ttl_ms` from now. Returns
+    /// false while another owner holds an unexpired lease.
+    async fn acquire_lease(&self, owner: &str, ttl_ms: u64) -> Result<bool, StoreError>;
+
+    /// Gives the lease up if `owner` holds it.
+    async fn release_lease(&self, owner: &str) -> Result<(), StoreError>;
+}
