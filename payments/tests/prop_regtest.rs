@@ -1,0 +1,145 @@
+//! PROP payouts against a real regtest wallet, on both stores: matured rounds paid to the
+//! satoshi, an orphaned round merged back, a small balance kept and paid later.
+
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use coin_daemon::Amount;
+use payments::{
+    BlockStatus, EmbeddedStore, PaymentProcessor, PaymentStore, RedisStore, Round, RunOutcome,
+};
+use testkit::{RedisServer, RegtestPair};
+
+/// The test's own PROP arithmetic: floor(reward × part ÷ whole).
+fn part(reward: u128, part: u128, whole: u128) -> u128 {
+    reward * part / whole
+}
+
+async fn prop_pays_matured_rounds_merges_orphans_and_keeps_small_balances(
+    store: Arc<dyn PaymentStore>,
+) {
+    let pair = RegtestPair::start();
+    let pool_address = pair.pool_node().new_address();
+    let [a, b, c, d] = std::array::from_fn(|_| pair.other_node().new_address());
+    let wallet = common::wallet(pair.pool_node());
+
+    // Round 1: a 3, b 1. Round 2: c 1, a 999. Round 3 (to be orphaned): d 5.
+    let block1 = common::find_block(&pair, &pool_address, &format!("{a}.rig1"));
+    common::record_round(
+        store.as_ref(),
+        1,
+        &[(&format!("{a}.rig1"), 3.0), (&b, 1.0)],
+        &block1,
+    )
+    .await;
+    let block2 = common::find_block(&pair, &pool_address, &c);
+    common::record_round(store.as_ref(), 2, &[(&c, 1.0), (&a, 999.0)], &block2).await;
+    let block3 = common::find_block(&pair, &pool_address, &d);
+    common::record_round(store.as_ref(), 3, &[(&d, 5.0)], &block3).await;
+
+    // Orphan block 3 for real, then mature blocks 1 and 2.
+    pair.pool_node().cli(&["invalidateblock", &block3.hash]);
+    pair.other_node().cli(&["invalidateblock", &block3.hash]);
+    pair.mine_on_other(100);
+
+    let minimum = 10_000_000; // 0.1 coin
+    let processor = PaymentProcessor::new(
+        store.clone(),
+        wallet.clone(),
+        common::options(&pool_address, minimum, "run-a"),
+    );
+    let outcome = processor.run_once().await.unwrap();
+    let RunOutcome::Settled { txid, .. } = outcome else {
+        panic!("expected a settled run, got {outcome:?}")
+    };
+    assert!(txid.is_some());
+    // Confirm the payment so the other node counts it.
+    pair.pool_node()
+        .cli(&["generatetoaddress", "1", &pair.pool_node().new_address()]);
+    pair.wait_for_sync();
+
+    let (r1, r2) = (
+        common::reward_of(&pair, &block1),
+        common::reward_of(&pair, &block2),
+    );
+    let expect_a = part(r1, 3, 4) + part(r2, 999, 1000);
+    let expect_b = part(r1, 1, 4);
+    let keep_c = part(r2, 1, 1000);
+    assert!(keep_c < minimum as u128, "c stays below the minimum");
+    assert_eq!(common::received(&pair, &a), expect_a);
+    assert_eq!(common::received(&pair, &b), expect_b);
+    assert_eq!(common::received(&pair, &c), 0);
+    assert_eq!(
+        store.balances().await.unwrap(),
+        BTreeMap::from([(c.clone(), Amount::from_sat(keep_c as i64))])
+    );
+    assert_eq!(
+        store.total_paid().await.unwrap(),
+        Amount::from_sat((expect_a + expect_b) as i64)
+    );
+    let heights = |status| {
+        let store = store.clone();
+        async move {
+            store
+                .blocks(status)
+                .await
+                .unwrap()
+                .iter()
+                .map(|b| b.height)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        heights(BlockStatus::Confirmed).await,
+        [block1.height, block2.height]
+    );
+    assert_eq!(heights(BlockStatus::Orphaned).await, [block3.height]);
+    assert_eq!(
+        store.round_shares(Round::Current).await.unwrap(),
+        BTreeMap::from([(d.clone(), 5.0)]),
+        "the orphaned round's shares are back in the current round"
+    );
+
+    // A second run with nothing new pays nobody again.
+    assert_eq!(processor.run_once().await.unwrap(), RunOutcome::NothingToDo);
+
+    // c's next round lifts it over the minimum: balance and credit are paid together. The
+    // round also holds d's 5 merged back from the orphan, so c's share of it is 1 in 6.
+    let block4 = common::find_block(&pair, &pool_address, &c);
+    common::record_round(store.as_ref(), 4, &[(&c, 1.0)], &block4).await;
+    pair.mine_on_other(100);
+    assert!(matches!(
+        processor.run_once().await.unwrap(),
+        RunOutcome::Settled { .. }
+    ));
+    pair.pool_node()
+        .cli(&["generatetoaddress", "1", &pair.pool_node().new_address()]);
+    pair.wait_for_sync();
+    let r4 = common::reward_of(&pair, &block4);
+    assert_eq!(common::received(&pair, &c), keep_c + part(r4, 1, 6));
+    assert_eq!(common::received(&pair, &d), part(r4, 5, 6));
+    assert_eq!(
+        common::received(&pair, &a),
+        expect_a,
+        "a was not paid twice"
+    );
+    assert!(store.balances().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prop_on_the_embedded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(&dir.path().join("p.sqlite"), "bitcoin").unwrap());
+    prop_pays_matured_rounds_merges_orphans_and_keeps_small_balances(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prop_on_redis() {
+    let redis = RedisServer::start();
+    let store = Arc::new(RedisStore::new(&redis.url(), "bitcoin").unwrap());
+    prop_pays_matured_rounds_merges_orphans_and_keeps_small_balances(store).await;
+}
