@@ -13,11 +13,15 @@ use payments::{Batch, BlockEntry, PaymentOptions, Record, Scheme, ShareStore};
 use testkit::{RegtestNode, RegtestPair};
 
 pub(crate) fn wallet(node: &RegtestNode) -> Arc<DaemonGroup> {
+    wallet_at(node.rpc_port(), node.rpc_user(), node.rpc_password())
+}
+
+pub(crate) fn wallet_at(port: u16, user: &str, password: &str) -> Arc<DaemonGroup> {
     let endpoint = DaemonEndpoint {
         host: "127.0.0.1".into(),
-        port: node.rpc_port(),
-        user: node.rpc_user().into(),
-        password: node.rpc_password().into(),
+        port,
+        user: user.into(),
+        password: password.into(),
     };
     Arc::new(DaemonGroup::new(vec![endpoint], GroupOptions::default()).unwrap())
 }
