@@ -12,7 +12,9 @@ use coin_daemon::Amount;
 use crate::batch::{Batch, Record, now_ms};
 use crate::error::StoreError;
 use crate::journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
-use crate::store::{BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore};
+use crate::store::{
+    BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, fill_window,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS round_shares (
@@ -342,6 +344,35 @@ impl ShareStore for EmbeddedStore {
                 })
                 .map_err(sqlite)?;
             rows.collect::<Result<_, _>>().map_err(sqlite)
+        })
+        .await
+    }
+
+    async fn last_shares(
+        &self,
+        until_ms: u64,
+        window: f64,
+    ) -> Result<BTreeMap<String, f64>, StoreError> {
+        self.with(move |connection, coin| {
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT worker, difficulty FROM hashrate
+                     WHERE coin = ?1 AND time_ms <= ?2 AND difficulty > 0
+                     ORDER BY time_ms DESC, rowid DESC",
+                )
+                .map_err(sqlite)?;
+            let mut rows = statement
+                .query(params![coin, until_ms as i64])
+                .map_err(sqlite)?;
+            let (mut shares, mut counted) = (BTreeMap::new(), 0.0);
+            while let Some(row) = rows.next().map_err(sqlite)? {
+                let worker: String = row.get(0).map_err(sqlite)?;
+                let difficulty: f64 = row.get(1).map_err(sqlite)?;
+                if !fill_window(&mut shares, &mut counted, window, &worker, difficulty) {
+                    break;
+                }
+            }
+            Ok(shares)
         })
         .await
     }

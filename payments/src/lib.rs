@@ -8,6 +8,15 @@
 //!   down or slow it spools batches to a local file (checksummed, synced) and replays them
 //!   in order, exactly once, when the store is back, and at the next start. Miners never
 //!   wait on it and no share is dropped.
+//! - [`PaymentProcessor`]: NOMP's payment run (PROP by default, PPLNS and SOLO as
+//!   [`Scheme`]s): pending blocks checked with the wallet, matured rounds split exactly in
+//!   satoshis ([`prop_split`]), orphaned rounds merged back, `minimumPayment` with
+//!   balances carried over, one `sendmany` per run.
+//! - Exactly-once payouts ([`PayoutStore`]): a run's whole [`Settlement`] is journalled
+//!   before the wallet pays, the `sendmany` comment carries its id, and balances and
+//!   rounds move in the transaction that marks it done; after a crash the next run finds
+//!   the payment in the wallet and finishes it instead of paying again. A lease in the
+//!   store lets one processor per coin pay at a time.
 //!
 //! ```no_run
 //! # async fn run(pool: stratum_core::RunningPool) -> Result<(), payments::StoreError> {

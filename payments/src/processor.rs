@@ -27,7 +27,7 @@ const PAGE: u32 = 1000;
 const MAX_PAGES: u32 = 50;
 
 /// A pool's `paymentProcessing` settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PaymentOptions {
     /// The coin's name, for logs.
     pub coin: String,
@@ -373,17 +373,27 @@ impl PaymentProcessor {
             match self.fate(&block).await? {
                 Fate::Immature => {}
                 Fate::Matured(reward) => {
-                    let shares = self
-                        .store
-                        .round_shares(Round::Height(block.height))
-                        .await
-                        .map_err(|e| self.store_error(e))?;
                     let split = match self.options.scheme {
-                        Scheme::Prop => prop_split(reward, &shares),
                         Scheme::Solo if !block.worker.is_empty() => {
                             solo_split(reward, &block.worker)
                         }
-                        Scheme::Solo => prop_split(reward, &shares),
+                        // Blocks NOMP recorded carry no time: their round stands in.
+                        Scheme::Pplns { window } if block.time_ms > 0 => {
+                            let shares = self
+                                .store
+                                .last_shares(block.time_ms, window)
+                                .await
+                                .map_err(|e| self.store_error(e))?;
+                            prop_split(reward, &shares)
+                        }
+                        _ => {
+                            let shares = self
+                                .store
+                                .round_shares(Round::Height(block.height))
+                                .await
+                                .map_err(|e| self.store_error(e))?;
+                            prop_split(reward, &shares)
+                        }
                     };
                     if split.is_empty() {
                         tracing::warn!(

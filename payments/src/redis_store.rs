@@ -14,7 +14,7 @@ use crate::error::StoreError;
 use crate::journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
 use crate::store::{
     BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, block_member,
-    parse_block_member, parse_hashrate_member,
+    fill_window, parse_block_member, parse_hashrate_member,
 };
 
 /// How long a writer's last applied batch number is remembered (a spool older than this
@@ -250,6 +250,46 @@ impl ShareStore for RedisStore {
             .collect();
         samples.sort_by_key(|s| s.time_ms);
         Ok(samples)
+    }
+
+    async fn last_shares(
+        &self,
+        until_ms: u64,
+        window: f64,
+    ) -> Result<BTreeMap<String, f64>, StoreError> {
+        const PAGE: isize = 1000;
+        let (mut shares, mut counted) = (BTreeMap::new(), 0.0);
+        let mut offset = 0;
+        loop {
+            let members: Vec<String> = self
+                .connection
+                .clone()
+                .zrevrangebyscore_limit(self.key("hashrate"), until_ms / 1000, "-inf", offset, PAGE)
+                .await
+                .map_err(unavailable)?;
+            let mut samples: Vec<HashrateSample> = members
+                .iter()
+                .filter_map(|m| parse_hashrate_member(m))
+                .filter(|s| s.time_ms <= until_ms && s.difficulty > 0.0)
+                .collect();
+            // One score is a whole second: order its members by their milliseconds.
+            samples.sort_by_key(|s| std::cmp::Reverse(s.time_ms));
+            for sample in samples {
+                if !fill_window(
+                    &mut shares,
+                    &mut counted,
+                    window,
+                    &sample.worker,
+                    sample.difficulty,
+                ) {
+                    return Ok(shares);
+                }
+            }
+            if members.len() < PAGE as usize {
+                return Ok(shares);
+            }
+            offset += PAGE;
+        }
     }
 }
 

@@ -6,12 +6,19 @@ use coin_daemon::Amount;
 use ruint::aliases::U256;
 
 /// A pool's payout scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Scheme {
     /// NOMP's proportional scheme: each worker gets the round's reward in proportion to the
     /// difficulty of its valid shares in that round.
     #[default]
     Prop,
+    /// Pay per last N shares: the reward is split over the last `window` of valid share
+    /// difficulty before the block, whatever round it fell in. Shares are read from the
+    /// store's hashrate samples, so those must be kept at least that far back.
+    Pplns {
+        /// N, as summed share difficulty (e.g. twice the network difficulty in share units).
+        window: f64,
+    },
     /// The finder of the block gets the whole reward.
     Solo,
 }

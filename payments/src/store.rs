@@ -114,6 +114,32 @@ pub trait ShareStore: Send + Sync {
 
     /// Hashrate samples at or after `since_ms` (unix milliseconds), oldest first.
     async fn hashrate_since(&self, since_ms: u64) -> Result<Vec<HashrateSample>, StoreError>;
+
+    /// The last `window` of valid share difficulty at or before `until_ms`, per worker:
+    /// shares are taken newest first until their difficulty adds up to `window`, the
+    /// oldest one counted only in part (PPLNS). Less when the log holds less.
+    async fn last_shares(
+        &self,
+        until_ms: u64,
+        window: f64,
+    ) -> Result<BTreeMap<String, f64>, StoreError>;
+}
+
+/// Adds `sample` to a PPLNS window being filled; returns false once it is full.
+pub(crate) fn fill_window(
+    window: &mut BTreeMap<String, f64>,
+    counted: &mut f64,
+    limit: f64,
+    worker: &str,
+    difficulty: f64,
+) -> bool {
+    if *counted >= limit {
+        return false;
+    }
+    let take = difficulty.min(limit - *counted);
+    *window.entry(worker.to_owned()).or_default() += take;
+    *counted += take;
+    *counted < limit
 }
 
 /// Parses NOMP's pending-block member `hash:txid:height[:worker:timeMs]`.

@@ -137,6 +137,20 @@ async fn suite(store: &dyn ShareStore) {
         ]
     );
     assert_eq!(samples[0].time_ms, T0 + 2_000);
+
+    // PPLNS windows: valid shares newest first up to the window, the oldest in part.
+    assert_eq!(
+        store.last_shares(T0 + 60_000, 11.0).await.unwrap(),
+        BTreeMap::from([
+            ("alice.rig1".into(), 8.0),
+            ("bob".into(), 1.0),
+            ("carol".into(), 2.0)
+        ])
+    );
+    assert_eq!(
+        store.last_shares(T0 + 2_000, 100.0).await.unwrap(),
+        BTreeMap::from([("alice.rig1".into(), 16.0), ("bob".into(), 4.5)])
+    );
 }
 
 fn sats(n: i64) -> Amount {

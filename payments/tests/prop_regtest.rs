@@ -143,3 +143,79 @@ async fn prop_on_redis() {
     let store = Arc::new(RedisStore::new(&redis.url(), "bitcoin").unwrap());
     prop_pays_matured_rounds_merges_orphans_and_keeps_small_balances(store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pplns_and_solo_split_as_configured() {
+    use payments::{Batch, Record, Scheme, ShareStore};
+
+    let pair = RegtestPair::start();
+    let pool_address = pair.pool_node().new_address();
+    let [a, b, c] = std::array::from_fn(|_| pair.other_node().new_address());
+    let dir = tempfile::tempdir().unwrap();
+    let share = |worker: &str, difficulty: f64, time_ms: u64| Record::Share {
+        worker: worker.into(),
+        difficulty,
+        valid: true,
+        time_ms,
+    };
+
+    // PPLNS over the last 3 of difficulty: b's 2, then 1 of a's 2, across two rounds.
+    let pplns = Arc::new(EmbeddedStore::open(&dir.path().join("pplns.sqlite"), "bitcoin").unwrap());
+    let earlier = common::find_block(&pair, &pool_address, &a);
+    let later = common::find_block(&pair, &pool_address, &b);
+    let found = |block: &payments::BlockEntry, time_ms| Record::BlockFound {
+        height: block.height,
+        hash: block.hash.clone(),
+        coinbase_txid: block.coinbase_txid.clone(),
+        worker: block.worker.clone(),
+        time_ms,
+    };
+    let records = vec![
+        share(&a, 5.0, 1_000),
+        found(&earlier, 1_500),
+        share(&a, 2.0, 2_000),
+        share(&b, 2.0, 3_000),
+        found(&later, 3_500),
+    ];
+    let batch = Batch {
+        writer: "t".into(),
+        seq: 1,
+        records,
+    };
+    pplns.apply(&batch).await.unwrap();
+
+    // SOLO: the finder takes the whole reward whoever else shared the round.
+    let solo = Arc::new(EmbeddedStore::open(&dir.path().join("solo.sqlite"), "bitcoin").unwrap());
+    let solo_block = common::find_block(&pair, &pool_address, &format!("{c}.rig"));
+    common::record_round(solo.as_ref(), 1, &[(&a, 50.0), (&c, 1.0)], &solo_block).await;
+    pair.mine_on_other(100);
+
+    let wallet = common::wallet(pair.pool_node());
+    let mut pplns_options = common::options(&pool_address, 0, "pplns");
+    pplns_options.scheme = Scheme::Pplns { window: 3.0 };
+    PaymentProcessor::new(pplns.clone(), wallet.clone(), pplns_options)
+        .run_once()
+        .await
+        .unwrap();
+    let mut solo_options = common::options(&pool_address, 0, "solo");
+    solo_options.scheme = Scheme::Solo;
+    PaymentProcessor::new(solo.clone(), wallet, solo_options)
+        .run_once()
+        .await
+        .unwrap();
+    pair.pool_node()
+        .cli(&["generatetoaddress", "1", &pair.pool_node().new_address()]);
+    pair.wait_for_sync();
+
+    // The earlier block's window holds only a's first share; the later one's b 2 and a 1.
+    let (r1, r2) = (
+        common::reward_of(&pair, &earlier),
+        common::reward_of(&pair, &later),
+    );
+    assert_eq!(common::received(&pair, &a), r1 + part(r2, 1, 3));
+    assert_eq!(common::received(&pair, &b), part(r2, 2, 3));
+    assert_eq!(
+        common::received(&pair, &c),
+        common::reward_of(&pair, &solo_block)
+    );
+}
