@@ -42,11 +42,11 @@ pub enum Record {
 
 impl Record {
     /// The record of a pool event.
-    pub fn from_event(event: &PoolEvent) -> Record {
-        match event {
+    pub fn from_event(event: &PoolEvent) -> Option<Record> {
+        Some(match event {
             PoolEvent::Share(share) => Record::from_share(share),
             PoolEvent::Block(block) => Record::from_block(block, now_ms()),
-        }
+        })
     }
 
     fn from_share(share: &ShareEvent) -> Record {
@@ -78,31 +78,9 @@ impl Record {
     }
 }
 
-/// Records written together in one store transaction.
-///
-/// `(writer, seq)` names the batch: a store applies each at most once, so a batch whose
-/// answer was lost can be sent again from the spool without counting twice. A writer's
-/// batches are applied in `seq` order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Batch {
-    /// The writer that made it: unique per writer start (see [`Batch::new_writer_id`]).
-    pub writer: String,
-    /// Its number, rising by one per batch of that writer, from 1.
-    pub seq: u64,
-    /// What to record, in order.
-    pub records: Vec<Record>,
-}
-
-impl Batch {
-    /// A writer id no other writer start has had: the process id and the start time in
-    /// nanoseconds.
-    pub fn new_writer_id() -> String {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        format!("{}-{nanos:x}", std::process::id())
-    }
-}
+/// Records written together in one store transaction, named by `(writer, seq)` so that
+/// a store applies each at most once.
+pub type Batch = stratum_core::Batch<Record>;
 
 /// Unix time now, in milliseconds.
 pub(crate) fn now_ms() -> u64 {

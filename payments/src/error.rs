@@ -15,11 +15,6 @@ pub enum StoreError {
         reason: String,
     },
     /// The local spool file could not be read or written.
-    #[error("spool {path}: {source}")]
-    Spool {
-        /// The spool file.
-        path: String,
-        /// The operating system's reason.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Spool(#[from] stratum_core::SpoolError),
 }

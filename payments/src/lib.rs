@@ -42,7 +42,6 @@ mod journal;
 mod processor;
 mod redis_store;
 mod scheme;
-mod spool;
 mod store;
 mod writer;
 
@@ -54,4 +53,5 @@ pub use processor::{PaymentError, PaymentOptions, PaymentProcessor, PaymentStore
 pub use redis_store::RedisStore;
 pub use scheme::{Scheme, address_of, prop_split, solo_split};
 pub use store::{BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore};
-pub use writer::{ShareWriter, WriterOptions, WriterStatus};
+pub use stratum_core::{DurableWriter, WriterOptions, WriterStatus};
+pub use writer::ShareWriter;

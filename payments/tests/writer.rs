@@ -31,7 +31,7 @@ fn quick(spool: &Path) -> WriterOptions {
     WriterOptions {
         batch_size: 50,
         flush_interval: Duration::from_millis(50),
-        store_timeout: Duration::from_millis(500),
+        write_timeout: Duration::from_millis(500),
         retry_interval: Duration::from_millis(250),
         ..WriterOptions::new(spool.to_owned())
     }

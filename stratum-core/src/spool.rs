@@ -1,34 +1,47 @@
-//! The share writer's outage spool: an append-only file of batches, each record
+//! An outage spool: an append-only file of batches, each record
 //! `length (u32 LE) ‖ CRC-32 of the payload (u32 LE) ‖ payload (the batch as JSON)`,
 //! synced to disk before the append returns.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
-use crate::batch::Batch;
-use crate::error::StoreError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+
+/// A spool file that cannot be read or written.
+#[derive(Debug, Error)]
+#[error("spool {path}: {source}")]
+pub struct SpoolError {
+    /// The spool file.
+    pub path: String,
+    /// The operating system's reason.
+    pub source: std::io::Error,
+}
 
 const HEADER: usize = 8;
 /// No batch is this large; a longer length field means the file is damaged there.
 const MAX_RECORD: usize = 256 * 1024 * 1024;
 
-/// An open spool with a replay cursor.
+/// An open spool of `T`s with a replay cursor.
 #[derive(Debug)]
-pub(crate) struct Spool {
+pub(crate) struct Spool<T> {
     path: PathBuf,
     file: File,
     /// Bytes of the file holding whole records.
     len: u64,
     /// Where the next batch to replay starts.
     cursor: u64,
+    items: PhantomData<fn() -> T>,
 }
 
-impl Spool {
+impl<T: Serialize + DeserializeOwned> Spool<T> {
     /// Opens or creates the spool at `path`. A torn record at the end (a crash during an
     /// append, before it was synced, so before its batch counted as written) is cut off.
-    pub(crate) fn open(path: &Path) -> Result<Spool, StoreError> {
-        let io = |source| StoreError::Spool {
+    pub(crate) fn open(path: &Path) -> Result<Spool<T>, SpoolError> {
+        let io = |source| SpoolError {
             path: path.display().to_string(),
             source,
         };
@@ -61,11 +74,12 @@ impl Spool {
             file,
             len: whole as u64,
             cursor: 0,
+            items: PhantomData,
         })
     }
 
-    fn io_error(&self, source: std::io::Error) -> StoreError {
-        StoreError::Spool {
+    fn io_error(&self, source: std::io::Error) -> SpoolError {
+        SpoolError {
             path: self.path.display().to_string(),
             source,
         }
@@ -77,8 +91,9 @@ impl Spool {
     }
 
     /// Appends `batch` and syncs it to disk.
-    pub(crate) fn append(&mut self, batch: &Batch) -> Result<(), StoreError> {
-        let payload = serde_json::to_vec(batch).expect("batches serialize");
+    pub(crate) fn append(&mut self, item: &T) -> Result<(), SpoolError> {
+        let payload = serde_json::to_vec(item)
+            .map_err(|e| self.io_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
         let mut record = Vec::with_capacity(HEADER + payload.len());
         record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
@@ -91,8 +106,8 @@ impl Spool {
         Ok(())
     }
 
-    /// The batch at the cursor, if any.
-    pub(crate) fn peek(&mut self) -> Result<Option<Batch>, StoreError> {
+    /// The item at the cursor, if any.
+    pub(crate) fn peek(&mut self) -> Result<Option<T>, SpoolError> {
         if !self.has_pending() {
             return Ok(None);
         }
@@ -113,7 +128,7 @@ impl Spool {
 
     /// Moves the cursor past the batch [`Spool::peek`] returned; empties the file once
     /// everything is replayed.
-    pub(crate) fn advance(&mut self) -> Result<(), StoreError> {
+    pub(crate) fn advance(&mut self) -> Result<(), SpoolError> {
         let mut header = [0u8; HEADER];
         self.file
             .seek(SeekFrom::Start(self.cursor))
@@ -148,20 +163,15 @@ fn decode_at(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::Record;
 
-    fn batch(seq: u64) -> Batch {
-        Batch {
-            writer: "w".into(),
-            seq,
-            records: vec![Record::BlockRejected { height: seq }],
-        }
+    fn batch(seq: u64) -> (u64, String) {
+        (seq, format!("batch {seq}"))
     }
 
-    fn drain(spool: &mut Spool) -> Vec<u64> {
+    fn drain(spool: &mut Spool<(u64, String)>) -> Vec<u64> {
         let mut seqs = Vec::new();
-        while let Some(batch) = spool.peek().unwrap() {
-            seqs.push(batch.seq);
+        while let Some((seq, _)) = spool.peek().unwrap() {
+            seqs.push(seq);
             spool.advance().unwrap();
         }
         seqs
