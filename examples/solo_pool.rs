@@ -72,6 +72,7 @@ async fn run(
             Some(event) = pool.events.recv() => match event {
                 PoolEvent::Share(share) => tracing::info!(worker = share.worker, valid = share.is_valid(), difficulty = share.share_difficulty, "share"),
                 PoolEvent::Block(block) => tracing::info!(height = block.height, hash = block.hash, accepted = block.accepted, "block"),
+                PoolEvent::Difficulty(change) => tracing::info!(worker = change.worker, difficulty = change.difficulty, "new difficulty"),
             },
         }
     }

@@ -41,12 +41,13 @@ pub enum Record {
 }
 
 impl Record {
-    /// The record of a pool event.
+    /// The record of a pool event; difficulty changes are not recorded.
     pub fn from_event(event: &PoolEvent) -> Option<Record> {
-        Some(match event {
-            PoolEvent::Share(share) => Record::from_share(share),
-            PoolEvent::Block(block) => Record::from_block(block, now_ms()),
-        })
+        match event {
+            PoolEvent::Share(share) => Some(Record::from_share(share)),
+            PoolEvent::Block(block) => Some(Record::from_block(block, now_ms())),
+            PoolEvent::Difficulty(_) => None,
+        }
     }
 
     fn from_share(share: &ShareEvent) -> Record {

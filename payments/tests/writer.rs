@@ -22,6 +22,7 @@ fn share(n: u64) -> PoolEvent {
         difficulty: 1.0,
         share_difficulty: 2.0,
         block_hash: None,
+        block_accepted: false,
         error: None,
         time: SystemTime::now(),
     })

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ban::ShareTally;
 use crate::coinbase::EXTRANONCE2_SIZE;
-use crate::events::{PoolEvent, ShareEvent};
+use crate::events::{DifficultyEvent, PoolEvent, ShareEvent};
 use crate::job::{Job, JobId};
 use crate::pool::{Shared, submit_block};
 use crate::protocol::{
@@ -160,7 +160,7 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(()) => {
                     let job = jobs.borrow_and_update().clone();
                     match job {
-                        Some(job) => send_job(&mut miner, &mut lines, &job).await,
+                        Some(job) => send_job(&shared, &mut miner, &mut lines, &job).await,
                         None => Flow::Continue,
                     }
                 }
@@ -190,6 +190,7 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
 /// Applies a pending difficulty, then sends the job: the new difficulty counts for this
 /// and later jobs, the old one still for shares of earlier jobs.
 async fn send_job<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared,
     miner: &mut Miner,
     lines: &mut Framed<S, LinesCodec>,
     job: &Job,
@@ -197,6 +198,12 @@ async fn send_job<S: AsyncRead + AsyncWrite + Unpin>(
     if let Some(next) = miner.pending_difficulty.take() {
         miner.previous_difficulty = Some((miner.difficulty, job.id));
         miner.difficulty = next;
+        for worker in &miner.authorized {
+            shared.events.send(PoolEvent::Difficulty(DifficultyEvent {
+                worker: worker.clone(),
+                difficulty: next.get(),
+            }));
+        }
         if let Flow::Close = send(
             lines,
             notification_line("mining.set_difficulty", json!([next.get()])),
@@ -496,7 +503,7 @@ fn report_share(
             )
         }
     };
-    shared.events.send(PoolEvent::Share(ShareEvent {
+    let event = ShareEvent {
         worker: worker.to_owned(),
         ip: miner.peer.ip(),
         port: miner.local_port,
@@ -504,18 +511,18 @@ fn report_share(
         difficulty,
         share_difficulty,
         block_hash,
+        block_accepted: false,
         error,
         time: SystemTime::now(),
-    }));
-    if let Ok(ValidShare {
-        block: Some(candidate),
-        ..
-    }) = result
-    {
-        tokio::spawn(submit_block(
-            Arc::clone(shared),
-            worker.to_owned(),
-            candidate.clone(),
-        ));
+    };
+    match result {
+        // The block's share is reported with the daemons' verdict, as NOMP does.
+        Ok(ValidShare {
+            block: Some(candidate),
+            ..
+        }) => {
+            tokio::spawn(submit_block(Arc::clone(shared), event, candidate.clone()));
+        }
+        _ => shared.events.send(PoolEvent::Share(event)),
     }
 }

@@ -22,8 +22,11 @@ pub struct ShareEvent {
     pub difficulty: f64,
     /// The difficulty the hash reached (0 when it was not hashed).
     pub share_difficulty: f64,
-    /// The block id when the share was a block candidate.
+    /// The block id when the share was a block candidate. Such a share's event is sent
+    /// once the daemons have answered its block, just before its [`BlockEvent`].
     pub block_hash: Option<String>,
+    /// Whether the share's block was accepted (false for every other share).
+    pub block_accepted: bool,
     /// Why it was refused, for an invalid share.
     pub error: Option<String>,
     /// When it arrived.
@@ -54,6 +57,16 @@ pub struct BlockEvent {
     pub reason: Option<String>,
 }
 
+/// A worker's difficulty changed (vardiff or `mining.suggest_difficulty`), effective from
+/// the job sent with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DifficultyEvent {
+    /// The worker (each worker authorised on the connection gets one).
+    pub worker: String,
+    /// The new difficulty.
+    pub difficulty: f64,
+}
+
 /// An event of a running pool.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PoolEvent {
@@ -61,6 +74,8 @@ pub enum PoolEvent {
     Share(ShareEvent),
     /// A block candidate's fate.
     Block(BlockEvent),
+    /// A new difficulty for a worker.
+    Difficulty(DifficultyEvent),
 }
 
 /// Sends events without ever waiting and without losing any.
@@ -149,6 +164,7 @@ mod tests {
             difficulty: 1.0,
             share_difficulty: 1.0,
             block_hash: None,
+            block_accepted: false,
             error: None,
             time: SystemTime::UNIX_EPOCH,
         })
@@ -158,6 +174,7 @@ mod tests {
         match event {
             PoolEvent::Share(share) => share.height,
             PoolEvent::Block(block) => block.height,
+            PoolEvent::Difficulty(_) => u64::MAX,
         }
     }
 

@@ -79,7 +79,7 @@ pub use coinbase::{
     build_coinbase,
 };
 pub use error::StratumError;
-pub use events::{BlockEvent, PoolEvent, ShareEvent};
+pub use events::{BlockEvent, DifficultyEvent, PoolEvent, ShareEvent};
 pub use job::{Job, JobId, header_bytes, serialize_block};
 pub use merkle::{merkle_branch, merkle_root};
 pub use pool::{PoolError, PoolOptions, PortOptions, RunningPool, start_pool};

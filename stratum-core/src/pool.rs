@@ -22,7 +22,7 @@ use crate::auth::Authorizer;
 use crate::ban::{BanList, BanOptions};
 use crate::coinbase::CoinbaseOptions;
 use crate::connection::serve;
-use crate::events::{BlockEvent, EventSink, PoolEvent};
+use crate::events::{BlockEvent, EventSink, PoolEvent, ShareEvent};
 use crate::job::{Job, JobId};
 use crate::validate::BlockCandidate;
 use crate::vardiff::VardiffOptions;
@@ -451,9 +451,13 @@ async fn accept_loop(
     while connections.join_next().await.is_some() {}
 }
 
-/// Submits a block candidate to every daemon, confirms it with `getblock`, reports it,
-/// and asks for a fresh template.
-pub(crate) async fn submit_block(shared: Arc<Shared>, worker: String, candidate: BlockCandidate) {
+/// Submits a block candidate to every daemon, confirms it with `getblock`, reports its
+/// share (with the verdict) and then the block, and asks for a fresh template.
+pub(crate) async fn submit_block(
+    shared: Arc<Shared>,
+    mut share: ShareEvent,
+    candidate: BlockCandidate,
+) {
     let outcomes = shared.daemons.submit_block(&candidate.block_hex).await;
     let mut reasons = Vec::new();
     for (index, outcome) in outcomes.iter().enumerate() {
@@ -474,10 +478,13 @@ pub(crate) async fn submit_block(shared: Arc<Shared>, worker: String, candidate:
     };
     let reason = (!on_chain).then(|| reasons.join("; "));
     if on_chain {
-        tracing::info!(height = candidate.height, hash = %candidate.hash, %worker, "block accepted");
+        tracing::info!(height = candidate.height, hash = %candidate.hash, worker = share.worker, "block accepted");
     } else {
         tracing::warn!(height = candidate.height, hash = %candidate.hash, reason = ?reason, "block rejected");
     }
+    let worker = share.worker.clone();
+    share.block_accepted = on_chain;
+    shared.events.send(PoolEvent::Share(share));
     shared.events.send(PoolEvent::Block(BlockEvent {
         worker,
         height: candidate.height,

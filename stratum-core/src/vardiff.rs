@@ -91,9 +91,11 @@ impl Vardiff {
             return None;
         }
         self.buffer.clear();
-        // NOMP rounds the new difficulty to 8 decimals.
-        let next = ((current * factor) * 1e8).round() / 1e8;
-        Difficulty::new(next).ok()
+        // NOMP rounds the new difficulty to 8 decimals; a difficulty below that (regtest,
+        // tiny test miners) would round to zero, so it is kept as computed.
+        let exact = current * factor;
+        let rounded = (exact * 1e8).round() / 1e8;
+        Difficulty::new(if rounded > 0.0 { rounded } else { exact }).ok()
     }
 }
 
@@ -198,6 +200,21 @@ mod tests {
         let changed =
             (0..200u64).find_map(|s| vardiff.on_share(Duration::from_secs(s), start, None));
         assert_eq!(changed.map(Difficulty::get), Some(32.0));
+    }
+
+    #[test]
+    fn difficulties_below_eight_decimals_still_retarget() {
+        let mut vardiff = Vardiff::new(VardiffOptions {
+            min_diff: 1e-12,
+            ..options()
+        });
+        let tiny = Difficulty::new(4e-9).unwrap();
+        let mut next = None;
+        for second in (0..=120).step_by(60) {
+            next = next.or(vardiff.on_share(Duration::from_secs(second), tiny, None));
+        }
+        let next = next.expect("slow shares lower the difficulty").get();
+        assert!(next > 0.0 && next < 4e-9, "{next}");
     }
 
     #[test]

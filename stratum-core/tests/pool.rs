@@ -98,6 +98,45 @@ async fn every_share_is_reported_with_worker_and_difficulty() {
     assert_eq!(share.ip.to_string(), "127.0.0.1");
     assert_eq!(share.port, pool.pool.ports[0].port());
     assert!(share.height >= 102);
+    // On regtest this share was a block: its event came with the daemons' verdict, and
+    // the block's own event follows with the same one.
+    assert!(share.block_hash.is_some(), "{share:?}");
+    let next = common::next_event(&mut pool.pool, Duration::from_secs(30), |_| true).await;
+    let PoolEvent::Block(block) = next else {
+        panic!("expected the block's event, got {next:?}")
+    };
+    assert_eq!(Some(&block.hash), share.block_hash.as_ref());
+    assert_eq!(block.accepted, share.block_accepted, "{block:?}");
+    drop(miner);
+    pool.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vardiff_retarget_is_reported_for_the_worker() {
+    let mut pool = common::start(|o| {
+        o.ports[0].vardiff = Some(stratum_core::VardiffOptions {
+            // Shares come far slower than one per 10 µs: vardiff lowers the difficulty
+            // (raising it is capped by regtest's network difficulty, below EASY).
+            target_time: 0.000_01,
+            retarget_time: 1.0,
+            variance_percent: 30.0,
+            min_diff: common::EASY / 4.0,
+            max_diff: 1.0,
+            x2_mode: false,
+        });
+    })
+    .await;
+    let worker = pool.pair.other_node().new_address();
+    let miner = TestMiner::start(pool.pool.ports[0], &worker, Algorithm::Sha256d);
+    let event = common::next_event(&mut pool.pool, Duration::from_secs(30), |e| {
+        matches!(e, PoolEvent::Difficulty(_))
+    })
+    .await;
+    let PoolEvent::Difficulty(change) = event else {
+        unreachable!()
+    };
+    assert_eq!(change.worker, worker);
+    assert!(change.difficulty < common::EASY, "{change:?}");
     drop(miner);
     pool.cancel.cancel();
 }
