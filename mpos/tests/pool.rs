@@ -1,0 +1,201 @@
+//! MPOS mode end to end: a pool on the regtest pair authorises through `pool_worker` and
+//! fills `shares` with the right columns for block shares and for every kind of invalid
+//! share.
+
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coin_daemon::{DaemonEndpoint, DaemonGroup, GroupOptions, TemplateOptions};
+use hashing::{Algorithm, Difficulty, HashOptions, PowHasher, Target};
+use mpos::{MposAuthorizer, MposOptions, MposShareSink, SCHEMA};
+use mysql_async::prelude::Queryable;
+use serde_json::json;
+use stratum_core::{
+    AddressFormat, ClientError, CoinbaseOptions, Notification, PoolOptions, PortOptions,
+    StratumClient, WriterOptions, output_script, start_pool,
+};
+use testkit::{MariaDb, RegtestPair, TestMiner};
+use tokio_util::sync::CancellationToken;
+
+const EASY: f64 = 1.0 / (1u64 << 30) as f64;
+
+type Row = (String, String, String, String, String, String, f64);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mining_fills_mpos_shares_for_blocks_and_every_invalid_reason() {
+    let pair = RegtestPair::start();
+    let db = MariaDb::start();
+    db.execute(SCHEMA);
+    db.execute("INSERT INTO accounts (username) VALUES ('alice');");
+    db.execute(
+        "INSERT INTO pool_worker (account_id, username, password) VALUES (1, 'alice.rig1', 'x');",
+    );
+    let options = MposOptions {
+        check_password: true,
+        difficulty_multiplier: 2.0,
+        ..MposOptions::new(db.url())
+    };
+    let database = options.pool().unwrap();
+
+    let format = AddressFormat::testnet();
+    let pays = output_script(&pair.pool_node().new_address(), &format).unwrap();
+    let mut pool_options = PoolOptions::new(
+        Algorithm::Sha256d,
+        CoinbaseOptions::new(pays, format),
+        vec![PortOptions::new(
+            "127.0.0.1:0".parse().unwrap(),
+            Difficulty::new(EASY).unwrap(),
+        )],
+    );
+    pool_options.template = TemplateOptions {
+        refresh_interval: Duration::from_millis(200),
+        rebroadcast_after: Duration::from_secs(60),
+    };
+    let daemon = DaemonEndpoint {
+        host: "127.0.0.1".into(),
+        port: pair.pool_node().rpc_port(),
+        user: pair.pool_node().rpc_user().into(),
+        password: pair.pool_node().rpc_password().into(),
+    };
+    let daemons = Arc::new(DaemonGroup::new(vec![daemon], GroupOptions::default()).unwrap());
+    let cancel = CancellationToken::new();
+    let mut pool = start_pool(
+        pool_options,
+        daemons,
+        Arc::new(MposAuthorizer::new(database.clone(), &options)),
+        cancel.clone(),
+    )
+    .await
+    .unwrap();
+    pool.jobs.wait_for(Option::is_some).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let events = std::mem::replace(&mut pool.events, tokio::sync::mpsc::channel(1).1);
+    let sink = MposShareSink::spawn(
+        database.clone(),
+        events,
+        &options,
+        WriterOptions::new(dir.path().join("mpos.spool")),
+        cancel.clone(),
+    )
+    .await
+    .unwrap();
+
+    // Blocks: the test miner's shares all meet regtest's target.
+    let miner = TestMiner::start(pool.ports[0], "alice.rig1", Algorithm::Sha256d);
+    assert!(miner.wait_for_accepted(2, Duration::from_secs(60)));
+    drop(miner);
+
+    // Every invalid kind, from a hand-driven client.
+    let (client, mut notifications) =
+        StratumClient::connect(pool.ports[0], Duration::from_secs(10))
+            .await
+            .unwrap();
+    let subscription = client.subscribe("mpos test").await.unwrap();
+    assert!(!client.authorize("alice.rig1", "wrong").await.unwrap());
+    assert!(client.authorize("alice.rig1", "x").await.unwrap());
+    let job = loop {
+        if let Some(Notification::Notify(job)) = notifications.recv().await {
+            break job;
+        }
+    };
+    let submit = |job_id: &str, en2: &str, ntime: u32, nonce: &str| {
+        json!(["alice.rig1", job_id, en2, format!("{ntime:08x}"), nonce])
+    };
+    let hasher = PowHasher::new(Algorithm::Sha256d, &HashOptions::default()).unwrap();
+    let network = Target::from_compact(job.bits).unwrap();
+    let en2 = [0u8, 0, 0, 9];
+    let low = (0u32..)
+        .find(|n| {
+            let header = job.header(&subscription.extranonce1, &en2, job.ntime, *n);
+            !network.is_met_by(&hasher.hash(&header).unwrap())
+        })
+        .unwrap();
+    let low = format!("{low:08x}");
+    let attempts = [
+        (submit("abcdef", "00000009", job.ntime, "00000000"), 21),
+        (submit(&job.job_id, "09", job.ntime, "00000000"), 20),
+        (
+            submit(&job.job_id, "00000009", job.ntime - 1, "00000000"),
+            20,
+        ),
+        (submit(&job.job_id, "00000009", job.ntime, "0000"), 20),
+        (submit(&job.job_id, "00000009", job.ntime, &low), 23),
+        (submit(&job.job_id, "00000009", job.ntime, &low), 22),
+    ];
+    for (params, code) in attempts {
+        match client.request("mining.submit", params).await {
+            Err(ClientError::Stratum { code: got, .. }) => assert_eq!(got, code),
+            other => panic!("expected error {code}, got {other:?}"),
+        }
+    }
+
+    // Wait for the sink, then read the table.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let rows: Vec<Row> = loop {
+        let rows: Vec<Row> = database
+            .get_conn()
+            .await
+            .unwrap()
+            .query(
+                "SELECT rem_host, username, our_result, upstream_result, reason, solution, \
+                 difficulty FROM shares",
+            )
+            .await
+            .unwrap();
+        let invalid = rows.iter().filter(|r| r.2 == "N").count();
+        if invalid >= 6 || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    cancel.cancel();
+    sink.join().await.unwrap();
+
+    for row in &rows {
+        assert_eq!(
+            (row.0.as_str(), row.1.as_str()),
+            ("127.0.0.1", "alice.rig1")
+        );
+        // MPOS's column is a FLOAT, read back with 6 significant digits.
+        assert!(
+            (row.6 / (2.0 * EASY) - 1.0).abs() < 1e-5,
+            "difficulty times the multiplier: {}",
+            row.6
+        );
+    }
+    let blocks: Vec<&Row> = rows.iter().filter(|r| r.3 == "Y").collect();
+    assert!(blocks.len() >= 2, "{rows:?}");
+    for block in &blocks {
+        assert_eq!((block.2.as_str(), block.4.as_str()), ("Y", ""));
+        assert_eq!(block.5.len(), 64, "the block hash is the solution");
+    }
+    let reasons: BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| r.2 == "N")
+        .map(|r| {
+            assert_eq!((r.3.as_str(), r.5.as_str()), ("N", ""));
+            r.4.as_str()
+        })
+        .collect();
+    for expected in [
+        "job not found",
+        "incorrect size of extranonce2",
+        "ntime out of range",
+        "incorrect size of nonce",
+        "duplicate share",
+    ] {
+        assert!(
+            reasons.contains(expected),
+            "{expected} missing from {reasons:?}"
+        );
+    }
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("low difficulty share of ")),
+        "{reasons:?}"
+    );
+}
