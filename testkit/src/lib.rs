@@ -24,7 +24,6 @@
 
 mod binaries;
 mod mariadb;
-mod miner;
 mod process;
 mod redis;
 mod regtest;
@@ -32,8 +31,8 @@ mod standin;
 
 pub use binaries::{NODE_BIN_DIR_ENV, node_bin_dir};
 pub use mariadb::MariaDb;
-pub use miner::TestMiner;
 pub use process::free_port;
 pub use redis::RedisServer;
 pub use regtest::{RegtestNode, RegtestPair};
 pub use standin::StandInDaemon;
+pub use stratum_core::CpuMiner as TestMiner;

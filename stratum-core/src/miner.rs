@@ -1,3 +1,5 @@
+//! A CPU miner on the crate's client: for tests, demos and examples, not for profit.
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -5,17 +7,18 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hashing::{Algorithm, Difficulty, HashOptions, PowHasher};
-use stratum_core::{ClientError, MiningJob, Notification, StratumClient};
+
+use crate::client::{ClientError, MiningJob, Notification, StratumClient};
 
 /// Nonces tried between looks at the server's notifications.
 const BATCH: u32 = 256;
 
-/// A CPU miner for tests: connects to a stratum port with the crate's client, subscribes,
-/// authorises `worker`, and submits every share that meets the current difficulty, until
-/// dropped. Runs on its own thread with its own runtime, so sync and async tests alike
-/// can use it.
+/// A CPU miner: connects to a stratum port with [`StratumClient`], subscribes, authorises
+/// a worker, and submits every share that meets the current difficulty, until dropped.
+/// Runs on its own thread with its own runtime, so sync and async code alike can use it;
+/// start several for several cores (each connection gets its own extranonce1).
 #[derive(Debug)]
-pub struct TestMiner {
+pub struct CpuMiner {
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -28,9 +31,9 @@ struct Stats {
     authorized: AtomicBool,
 }
 
-impl TestMiner {
-    /// Starts mining on `pool` as `worker` with `algorithm`.
-    pub fn start(pool: SocketAddr, worker: &str, algorithm: Algorithm) -> TestMiner {
+impl CpuMiner {
+    /// Starts mining on `pool` as `worker` (password `x`) with `algorithm`.
+    pub fn start(pool: SocketAddr, worker: &str, algorithm: Algorithm) -> CpuMiner {
         let stats = Arc::new(Stats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let (worker, thread_stats, thread_stop) = (worker.to_owned(), stats.clone(), stop.clone());
@@ -38,16 +41,16 @@ impl TestMiner {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .expect("testkit: cannot build the miner's runtime");
+                .expect("a current-thread runtime builds");
             if let Err(error) =
                 runtime.block_on(mine(pool, &worker, algorithm, &thread_stats, &thread_stop))
             {
                 if !thread_stop.load(Ordering::Relaxed) {
-                    eprintln!("testkit miner stopped: {error}");
+                    tracing::warn!(%pool, %error, "CPU miner stopped");
                 }
             }
         });
-        TestMiner {
+        CpuMiner {
             stats,
             stop,
             thread: Some(thread),
@@ -82,7 +85,7 @@ impl TestMiner {
     }
 }
 
-impl Drop for TestMiner {
+impl Drop for CpuMiner {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
@@ -100,7 +103,7 @@ async fn mine(
 ) -> Result<(), ClientError> {
     let hasher = PowHasher::new(algorithm, &HashOptions::default()).expect("default options");
     let (client, mut notifications) = StratumClient::connect(pool, Duration::from_secs(10)).await?;
-    let subscription = client.subscribe("nomp-rs testkit miner").await?;
+    let subscription = client.subscribe("nomp-rs cpu miner").await?;
     if !client.authorize(worker, "x").await? {
         return Err(ClientError::Protocol(format!(
             "worker {worker} was not authorised"
