@@ -72,7 +72,7 @@ mod vardiff;
 mod writer;
 
 pub use address::{AddressFormat, output_script};
-pub use auth::{AddressAuthorizer, AllowAll, Authorizer};
+pub use auth::{AddressAuthorizer, AllowAll, Authorizer, DaemonAddressAuthorizer};
 pub use ban::{BanList, BanOptions, ShareTally};
 pub use client::{ClientError, MiningJob, Notification, StratumClient, Subscription};
 pub use coinbase::{

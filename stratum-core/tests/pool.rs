@@ -150,3 +150,26 @@ async fn a_worker_with_an_invalid_address_is_not_authorised() {
     assert_eq!(miner.accepted(), 0);
     pool.cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_decides_which_worker_addresses_are_valid() {
+    use std::sync::Arc;
+    use stratum_core::{Authorizer, DaemonAddressAuthorizer};
+
+    let pool = common::start(|_| {}).await;
+    let daemons = Arc::new(
+        coin_daemon::DaemonGroup::new(
+            vec![common::endpoint(pool.pair.pool_node())],
+            coin_daemon::GroupOptions::default(),
+        )
+        .unwrap(),
+    );
+    let auth = DaemonAddressAuthorizer::new(daemons);
+    let ip = "127.0.0.1".parse().unwrap();
+    let address = pool.pair.other_node().new_address();
+    assert!(auth.authorize(&format!("{address}.rig"), "x", ip).await);
+    assert!(auth.authorize(&address, "x", ip).await);
+    assert!(!auth.authorize("1NotAnAddressAtAll.rig", "x", ip).await);
+    assert!(!auth.authorize(".rig", "x", ip).await);
+    pool.cancel.cancel();
+}
