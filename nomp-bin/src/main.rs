@@ -1,55 +1,214 @@
-//! The `nomp` binary.
-//!
-//! It will load NOMP configuration files and run every enabled pool in one process. For now
-//! it answers `--version` and `algorithms`, the proof-of-work algorithms this build hashes.
+//! The `nomp` binary: runs every enabled pool of a NOMP configuration directory in one
+//! process, and talks to a running one through NOMP's CLI.
 
-use std::io::{self, Write};
+mod cli;
+mod config;
+mod run;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use hashing::Algorithm;
+use tokio_util::sync::CancellationToken;
 
-const USAGE: &str = "usage: nomp [--version | algorithms]";
+/// nomp-rs: a NOMP-compatible mining pool server.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The directory holding config.json, coins/ and pool_configs/.
+    #[arg(long, global = true, default_value = ".")]
+    config_dir: PathBuf,
+    /// Where the embedded share store and spools live (default: <config-dir>/data).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every enabled pool until SIGINT or SIGTERM (the default).
+    Run,
+    /// Check the configuration and print it with defaults merged in.
+    CheckConfig,
+    /// Tell a running nomp that a pool's coin has a new block (a daemon's blocknotify).
+    Blocknotify {
+        /// The pool: its coin file's name without .json.
+        pool: String,
+        /// The new block's hash.
+        blockhash: String,
+    },
+    /// List the proof-of-work algorithms this build hashes.
+    Algorithms,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut out = io::stdout().lock();
-    let written = match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["--version"] => writeln!(out, "nomp {}", env!("CARGO_PKG_VERSION")),
-        ["algorithms"] => write_algorithms(&mut out),
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
+    let args = Args::parse();
+    match args.command.unwrap_or(Command::Run) {
+        Command::Algorithms => print_algorithms(),
+        Command::CheckConfig => match config::load(&args.config_dir) {
+            Ok(config) => {
+                let text =
+                    serde_json::to_string_pretty(&config::merged_json(&config)).unwrap_or_default();
+                let _ = writeln!(std::io::stdout().lock(), "{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&error.to_string()),
+        },
+        Command::Blocknotify { pool, blockhash } => {
+            let port = config::load(&args.config_dir)
+                .map(|c| c.portal.cli_port)
+                .unwrap_or(17117);
+            let message = cli::Message {
+                command: "blocknotify".into(),
+                params: vec![pool, blockhash],
+                options: HashMap::new(),
+            };
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => return fail(&error.to_string()),
+            };
+            match runtime.block_on(cli::send(
+                SocketAddr::from(([127, 0, 0, 1], port)),
+                &message,
+            )) {
+                Ok(reply) if reply.starts_with("error") => fail(&reply),
+                Ok(reply) => {
+                    let _ = writeln!(std::io::stdout().lock(), "{reply}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error),
+            }
         }
-    };
-    match written {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("nomp: cannot write to standard output: {err}");
-            ExitCode::FAILURE
+        Command::Run => {
+            let config = match config::load(&args.config_dir) {
+                Ok(config) => config,
+                Err(error) => return fail(&error.to_string()),
+            };
+            let data_dir = args
+                .data_dir
+                .unwrap_or_else(|| args.config_dir.join("data"));
+            run_pools(config, &data_dir)
         }
     }
 }
 
-/// One line per algorithm: NOMP name, share multiplier, hashes per unit of difficulty.
-fn write_algorithms(out: &mut impl Write) -> io::Result<()> {
-    writeln!(
+fn fail(message: &str) -> ExitCode {
+    eprintln!("nomp: {message}");
+    ExitCode::FAILURE
+}
+
+fn print_algorithms() -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
         out,
         "{:<10} {:>10} {:>14}",
         "algorithm", "multiplier", "hashes/diff"
-    )?;
+    );
     for algo in Algorithm::ALL {
-        writeln!(
+        let _ = writeln!(
             out,
             "{:<10} {:>10} {:>14}",
             algo.name(),
             algo.multiplier(),
             algo.hashes_per_difficulty()
-        )?;
+        );
     }
-    Ok(())
+    ExitCode::SUCCESS
+}
+
+/// NOMP's log levels as tracing filters.
+fn log_filter(level: &str) -> &str {
+    match level {
+        "special" | "error" => "error",
+        "warning" => "warn",
+        "debug" => "info",
+        other => other,
+    }
+}
+
+fn run_pools(config: config::Config, data_dir: &Path) -> ExitCode {
+    let filter = std::env::var("RUST_LOG")
+        .unwrap_or_else(|_| log_filter(&config.portal.log_level).to_owned());
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(config.portal.log_colors);
+    if config.portal.log_json {
+        subscriber.json().init();
+    } else {
+        subscriber.init();
+    }
+    let threads = match &config.portal.clustering.forks {
+        Some(serde_json::Value::Number(n)) => n.as_u64().map(|n| n.max(1) as usize),
+        _ => None,
+    }
+    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the runtime: {error}")),
+    };
+    runtime.block_on(async move {
+        let cancel = CancellationToken::new();
+        let mut running = Vec::new();
+        for pool in config.pools.iter().filter(|p| p.config.enabled) {
+            match run::start(&config, pool, data_dir, &cancel).await {
+                Ok(started) => running.push(started),
+                Err(error) => {
+                    cancel.cancel();
+                    for started in running {
+                        started.stop().await;
+                    }
+                    return fail(&error.to_string());
+                }
+            }
+        }
+        if running.is_empty() {
+            return fail("no enabled pool in pool_configs/");
+        }
+        // A pool answers to its coin file's name and its coin's name, as in NOMP.
+        let wakers = running
+            .iter()
+            .flat_map(|r| {
+                [r.name.clone(), r.coin.clone()]
+                    .map(|name| (name.to_ascii_lowercase(), r.waker.clone()))
+            })
+            .collect();
+        let cli_addr = SocketAddr::from(([127, 0, 0, 1], config.portal.cli_port));
+        if let Err(error) = cli::listen(cli_addr, wakers, cancel.clone()).await {
+            tracing::warn!(%cli_addr, %error, "CLI listener not started; blocknotify will not reach this process");
+        }
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        cancel.cancel();
+        for started in running {
+            started.stop().await;
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; stop with SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

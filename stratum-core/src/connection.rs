@@ -516,12 +516,22 @@ fn report_share(
         time: SystemTime::now(),
     };
     match result {
-        // The block's share is reported with the daemons' verdict, as NOMP does.
+        // The block's share is reported with the daemons' verdict, as NOMP does. Only one
+        // block per height is submitted at a time: until the next job reaches the miners,
+        // every further candidate of that height would be a stale duplicate, and on an
+        // easy chain there can be thousands a second.
         Ok(ValidShare {
             block: Some(candidate),
             ..
-        }) => {
-            tokio::spawn(submit_block(Arc::clone(shared), event, candidate.clone()));
+        }) if shared.claim_height(candidate.height) => {
+            shared
+                .submissions
+                .spawn(submit_block(Arc::clone(shared), event, candidate.clone()));
+        }
+        Ok(ValidShare { block: Some(_), .. }) => {
+            let mut event = event;
+            event.block_hash = None;
+            shared.events.send(PoolEvent::Share(event));
         }
         _ => shared.events.send(PoolEvent::Share(event)),
     }

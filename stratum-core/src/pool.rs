@@ -1,6 +1,6 @@
 //! A running pool: template source → jobs → ports → events.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -17,6 +17,7 @@ use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::rustls;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::Authorizer;
 use crate::ban::{BanList, BanOptions};
@@ -29,6 +30,8 @@ use crate::vardiff::VardiffOptions;
 
 /// Jobs kept for late shares; older ones answer "job not found".
 const KEPT_JOBS: usize = 16;
+/// Heights below the newest claimed one by this much are forgotten (reorgs are shorter).
+const CLAIMED_HEIGHTS: u64 = 100;
 
 /// One stratum port.
 #[derive(Debug, Clone)]
@@ -136,6 +139,10 @@ pub(crate) struct Shared {
     pub(crate) hash_slots: Semaphore,
     pub(crate) broadcast: broadcast::Sender<String>,
     extranonce_counter: AtomicU32,
+    /// Heights with a block submitted (in flight or accepted).
+    claimed_heights: Mutex<BTreeSet<u64>>,
+    /// Block submissions in flight: shutdown waits for them, so their shares are reported.
+    pub(crate) submissions: TaskTracker,
 }
 
 impl Shared {
@@ -153,6 +160,25 @@ impl Shared {
             .jobs
             .get(&id)
             .cloned()
+    }
+
+    /// Claims `height` for a block submission; false if a block of that height is being
+    /// submitted or was accepted. Old heights are forgotten.
+    pub(crate) fn claim_height(&self, height: u64) -> bool {
+        let mut claimed = self
+            .claimed_heights
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        claimed.retain(|h| h.saturating_add(CLAIMED_HEIGHTS) > height);
+        claimed.insert(height)
+    }
+
+    /// Gives a height back after its block was refused, so another candidate may try.
+    pub(crate) fn release_height(&self, height: u64) {
+        self.claimed_heights
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&height);
     }
 
     /// The time left on `ip`'s ban, if banning is on and it is banned.
@@ -269,10 +295,14 @@ impl RunningPool {
         self.shared.events.backlog()
     }
 
-    /// Stops accepting, closes connections and waits for the pool's tasks.
+    /// Stops accepting, closes connections (each after answering the line it is on),
+    /// waits for block submissions in flight and for the pool's tasks. Every share a miner
+    /// was told is accepted has been sent as an event by then.
     pub async fn shutdown(mut self) {
         self.cancel.cancel();
         while self.tasks.join_next().await.is_some() {}
+        self.shared.submissions.close();
+        self.shared.submissions.wait().await;
     }
 }
 
@@ -323,6 +353,8 @@ pub async fn start_pool(
         hash_slots: Semaphore::new(hash_threads * 2),
         broadcast: broadcast::channel(64).0,
         extranonce_counter: AtomicU32::new(0),
+        claimed_heights: Mutex::new(BTreeSet::new()),
+        submissions: TaskTracker::new(),
         options,
     });
 
@@ -481,6 +513,9 @@ pub(crate) async fn submit_block(
         tracing::info!(height = candidate.height, hash = %candidate.hash, worker = share.worker, "block accepted");
     } else {
         tracing::warn!(height = candidate.height, hash = %candidate.hash, reason = ?reason, "block rejected");
+    }
+    if !on_chain {
+        shared.release_height(candidate.height);
     }
     let worker = share.worker.clone();
     share.block_accepted = on_chain;

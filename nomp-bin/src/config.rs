@@ -1,0 +1,643 @@
+//! NOMP's configuration files: `config.json`, `coins/*.json`, `pool_configs/*.json`
+//! (comments allowed), read strictly: an unknown field, a wrong type, an unknown coin or
+//! algorithm, or a port used twice is an error naming the file, the field and the fix.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use hashing::Algorithm;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A configuration mistake, with where it is and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConfigError {
+    /// The file.
+    pub(crate) file: PathBuf,
+    /// The field path inside it (`ports.3008.varDiff.targetTime`), empty for the whole file.
+    pub(crate) field: String,
+    /// What is wrong.
+    pub(crate) message: String,
+    /// How to fix it, when there is a likely fix.
+    pub(crate) fix: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(fix) = &self.fix {
+            write!(f, " ({fix})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn yes() -> bool {
+    true
+}
+
+/// `config.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct PortalConfig {
+    /// `debug`, `warning`, `error` or `special` (NOMP's levels), or any tracing level.
+    #[serde(default = "default_log_level")]
+    pub(crate) log_level: String,
+    /// Colours in terminal logs.
+    #[serde(default = "yes")]
+    pub(crate) log_colors: bool,
+    /// One JSON object per log line, for log shippers (nomp-rs).
+    #[serde(default)]
+    pub(crate) log_json: bool,
+    /// The CLI listener's port on 127.0.0.1.
+    #[serde(default = "default_cli_port")]
+    pub(crate) cli_port: u16,
+    /// Worker threads.
+    #[serde(default)]
+    pub(crate) clustering: Clustering,
+    /// Pool fields every pool config gets unless it sets them itself.
+    #[serde(default)]
+    pub(crate) default_pool_configs: Map<String, Value>,
+    /// The portal's Redis (NOMP's stats); pools choose their store themselves.
+    #[serde(default)]
+    pub(crate) redis: Option<RedisConfig>,
+    /// The web portal's section (read by the portal).
+    #[serde(default)]
+    pub(crate) website: Option<Value>,
+    /// Coin-switching ports (read by the switching feature).
+    #[serde(default)]
+    pub(crate) switching: Option<Value>,
+    /// Profit switching (read by the switching feature).
+    #[serde(default)]
+    pub(crate) profit_switch: Option<Value>,
+}
+
+fn default_log_level() -> String {
+    "debug".into()
+}
+
+fn default_cli_port() -> u16 {
+    17117
+}
+
+/// `clustering`: NOMP's worker processes, here the runtime's worker threads.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct Clustering {
+    /// Ignored (one process always); kept for NOMP's files.
+    #[serde(default)]
+    pub(crate) enabled: bool,
+    /// Worker threads: a number, or `"auto"` for one per core.
+    #[serde(default)]
+    pub(crate) forks: Option<Value>,
+}
+
+/// A Redis server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RedisConfig {
+    /// Host name or IP.
+    pub(crate) host: String,
+    /// Port.
+    pub(crate) port: u16,
+    /// Password (`requirepass`), if any.
+    #[serde(default)]
+    pub(crate) password: Option<String>,
+    /// Database number.
+    #[serde(default)]
+    pub(crate) db: Option<u32>,
+}
+
+impl RedisConfig {
+    /// `redis://[:password@]host:port/db`.
+    pub(crate) fn url(&self) -> String {
+        let auth = self
+            .password
+            .as_ref()
+            .map_or(String::new(), |p| format!(":{p}@"));
+        format!(
+            "redis://{auth}{}:{}/{}",
+            self.host,
+            self.port,
+            self.db.unwrap_or(0)
+        )
+    }
+}
+
+/// `coins/<name>.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct CoinConfig {
+    /// The coin's name; also the key prefix in Redis and the pool's name in the CLI.
+    pub(crate) name: String,
+    /// Its ticker.
+    pub(crate) symbol: String,
+    /// The proof-of-work algorithm, by NOMP's name.
+    pub(crate) algorithm: String,
+    /// P2P network magic (hex, wire order), for `p2p`.
+    #[serde(default)]
+    pub(crate) peer_magic: Option<String>,
+    /// Testnet P2P magic.
+    #[serde(default)]
+    pub(crate) peer_magic_testnet: Option<String>,
+    /// Coinbase carries a transaction message.
+    #[serde(default)]
+    pub(crate) tx_messages: bool,
+    /// `POW` (default) or `POS`.
+    #[serde(default)]
+    pub(crate) reward: Option<String>,
+    /// Scrypt N.
+    #[serde(default)]
+    pub(crate) n_value: Option<u64>,
+    /// Scrypt r.
+    #[serde(default)]
+    pub(crate) r_value: Option<u32>,
+}
+
+/// `pool_configs/<name>.json`, after `defaultPoolConfigs` are merged in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct PoolConfig {
+    /// Whether to run it.
+    #[serde(default = "yes")]
+    pub(crate) enabled: bool,
+    /// The coin file (`litecoin.json`).
+    pub(crate) coin: String,
+    /// The pool's address: the coinbase pays it.
+    pub(crate) address: String,
+    /// Address → percent of each block reward, paid in the coinbase.
+    #[serde(default)]
+    pub(crate) reward_recipients: BTreeMap<String, f64>,
+    /// Payouts.
+    #[serde(default)]
+    pub(crate) payment_processing: Option<PaymentProcessing>,
+    /// Port number → its settings.
+    pub(crate) ports: BTreeMap<String, PortConfig>,
+    /// The coin daemons, asked in this order.
+    pub(crate) daemons: Vec<DaemonConfig>,
+    /// A P2P peer for instant block notifications.
+    #[serde(default)]
+    pub(crate) p2p: Option<P2pConfig>,
+    /// MPOS mode.
+    #[serde(default)]
+    pub(crate) mpos_mode: Option<MposMode>,
+    /// Template poll interval, milliseconds.
+    #[serde(default = "default_refresh")]
+    pub(crate) block_refresh_interval: u64,
+    /// Seconds before an unchanged job is refreshed.
+    #[serde(default = "default_rebroadcast")]
+    pub(crate) job_rebroadcast_timeout: u64,
+    /// Seconds without a share before a miner is dropped.
+    #[serde(default = "default_connection_timeout")]
+    pub(crate) connection_timeout: u64,
+    /// MPOS: keep rejected blocks' hashes.
+    #[serde(default)]
+    pub(crate) emit_invalid_block_hashes: bool,
+    /// Worker names must start with a valid address.
+    #[serde(default = "yes")]
+    pub(crate) validate_worker_username: bool,
+    /// Connections start with a PROXY protocol header.
+    #[serde(default)]
+    pub(crate) tcp_proxy_protocol: bool,
+    /// IP banning.
+    #[serde(default)]
+    pub(crate) banning: Option<Banning>,
+    /// The pool's share store: Redis (NOMP's layout) when set, else the embedded store.
+    #[serde(default)]
+    pub(crate) redis: Option<RedisConfig>,
+}
+
+fn default_refresh() -> u64 {
+    1000
+}
+fn default_rebroadcast() -> u64 {
+    55
+}
+fn default_connection_timeout() -> u64 {
+    600
+}
+
+/// `paymentProcessing`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct PaymentProcessing {
+    /// Whether payouts run.
+    pub(crate) enabled: bool,
+    /// Seconds between payment runs.
+    pub(crate) payment_interval: u64,
+    /// Coins owed below this stay as balance (a decimal number).
+    pub(crate) minimum_payment: serde_json::Number,
+    /// The wallet daemon.
+    pub(crate) daemon: DaemonConfig,
+    /// `prop` (default), `pplns` or `solo` (nomp-rs).
+    #[serde(default)]
+    pub(crate) scheme: Option<String>,
+    /// PPLNS window in share difficulty (nomp-rs).
+    #[serde(default)]
+    pub(crate) pplns_window: Option<f64>,
+}
+
+/// One stratum port.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct PortConfig {
+    /// Starting difficulty.
+    pub(crate) diff: f64,
+    /// Variable difficulty.
+    #[serde(default)]
+    pub(crate) var_diff: Option<VarDiffConfig>,
+    /// TLS (nomp-rs): PEM files.
+    #[serde(default)]
+    pub(crate) tls: Option<TlsConfig>,
+}
+
+/// `varDiff`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct VarDiffConfig {
+    /// Lowest difficulty.
+    pub(crate) min_diff: f64,
+    /// Highest difficulty.
+    pub(crate) max_diff: f64,
+    /// Wanted seconds per share.
+    pub(crate) target_time: f64,
+    /// Seconds between retargets.
+    pub(crate) retarget_time: f64,
+    /// Allowed deviation, percent.
+    pub(crate) variance_percent: f64,
+    /// Only double or halve.
+    #[serde(default, rename = "x2mode")]
+    pub(crate) x2_mode: bool,
+}
+
+/// A TLS port's certificate chain and key (PEM files, relative to the config directory).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct TlsConfig {
+    /// Certificate chain.
+    pub(crate) cert: PathBuf,
+    /// Private key.
+    pub(crate) key: PathBuf,
+}
+
+/// A daemon's RPC endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct DaemonConfig {
+    /// Host.
+    pub(crate) host: String,
+    /// RPC port.
+    pub(crate) port: u16,
+    /// RPC user.
+    pub(crate) user: String,
+    /// RPC password.
+    pub(crate) password: String,
+}
+
+/// `p2p`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct P2pConfig {
+    /// Whether to connect.
+    pub(crate) enabled: bool,
+    /// Host.
+    pub(crate) host: String,
+    /// P2P port.
+    pub(crate) port: u16,
+    /// Ask the daemon not to relay transactions.
+    #[serde(default)]
+    pub(crate) disable_transactions: bool,
+}
+
+/// `mposMode`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct MposMode {
+    /// Whether MPOS mode is on.
+    pub(crate) enabled: bool,
+    /// MySQL host.
+    pub(crate) host: String,
+    /// MySQL port.
+    pub(crate) port: u16,
+    /// MySQL user.
+    pub(crate) user: String,
+    /// MySQL password.
+    pub(crate) password: String,
+    /// The MPOS database.
+    pub(crate) database: String,
+    /// Check workers' passwords.
+    #[serde(default)]
+    pub(crate) check_password: bool,
+    /// Create unknown workers of known accounts.
+    #[serde(default)]
+    pub(crate) auto_create_worker: bool,
+    /// Multiply share difficulties written to MPOS.
+    #[serde(default)]
+    pub(crate) difficulty_multiplier: Option<f64>,
+}
+
+/// `banning`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct Banning {
+    /// Whether banning is on.
+    pub(crate) enabled: bool,
+    /// Ban length, seconds.
+    pub(crate) time: u64,
+    /// Ban at or above this percentage of invalid shares.
+    pub(crate) invalid_percent: f64,
+    /// Shares counted before each check.
+    pub(crate) check_threshold: u32,
+    /// Seconds between purges of expired bans.
+    pub(crate) purge_interval: u64,
+}
+
+/// A pool config with the file it came from.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolFile {
+    /// The file.
+    pub(crate) path: PathBuf,
+    /// Its settings, defaults merged in.
+    pub(crate) config: PoolConfig,
+    /// The coin it mines.
+    pub(crate) coin: CoinConfig,
+    /// The coin's algorithm.
+    pub(crate) algorithm: Algorithm,
+}
+
+impl PoolFile {
+    /// The pool's name: the coin file's name without `.json` (NOMP names pools by coin).
+    pub(crate) fn name(&self) -> String {
+        self.config.coin.trim_end_matches(".json").to_owned()
+    }
+}
+
+/// Everything read from a configuration directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// The directory.
+    pub(crate) dir: PathBuf,
+    /// `config.json`.
+    pub(crate) portal: PortalConfig,
+    /// Every pool config, enabled or not.
+    pub(crate) pools: Vec<PoolFile>,
+}
+
+/// Reads and checks `config.json`, `coins/` and `pool_configs/` in `dir`.
+pub(crate) fn load(dir: &Path) -> Result<Config, ConfigError> {
+    let portal_path = dir.join("config.json");
+    let portal: PortalConfig = parse(&portal_path, read_json5(&portal_path)?)?;
+    let coins = read_dir_json(&dir.join("coins"))?;
+    let mut pools = Vec::new();
+    for (path, mut value) in read_dir_json(&dir.join("pool_configs"))? {
+        if let Value::Object(pool) = &mut value {
+            // NOMP merges defaults shallowly: a key the pool sets replaces the default whole.
+            for (key, default) in &portal.default_pool_configs {
+                pool.entry(key.clone()).or_insert_with(|| default.clone());
+            }
+        }
+        let config: PoolConfig = parse(&path, value)?;
+        let Some((coin_path, coin_value)) = coins
+            .iter()
+            .find(|(p, _)| p.file_name().and_then(|n| n.to_str()) == Some(config.coin.as_str()))
+        else {
+            let known: Vec<String> = coins
+                .iter()
+                .filter_map(|(p, _)| p.file_name()?.to_str().map(str::to_owned))
+                .collect();
+            return Err(ConfigError {
+                file: path,
+                field: "coin".into(),
+                message: format!("no coin file {:?} in coins/", config.coin),
+                fix: Some(suggest(&config.coin, &known).map_or_else(
+                    || {
+                        format!(
+                            "add coins/{} or use one of: {}",
+                            config.coin,
+                            known.join(", ")
+                        )
+                    },
+                    |s| format!("did you mean \"{s}\"?"),
+                )),
+            });
+        };
+        let coin: CoinConfig = parse(coin_path, coin_value.clone())?;
+        let algorithm = coin.algorithm.parse::<Algorithm>().map_err(|e| {
+            let known: Vec<String> = Algorithm::ALL.iter().map(|a| a.name().to_owned()).collect();
+            ConfigError {
+                file: coin_path.clone(),
+                field: "algorithm".into(),
+                message: e.to_string(),
+                fix: suggest(&coin.algorithm, &known).map(|s| format!("did you mean \"{s}\"?")),
+            }
+        })?;
+        check_pool(&path, &config)?;
+        pools.push(PoolFile {
+            path,
+            config,
+            coin,
+            algorithm,
+        });
+    }
+    check_ports(&pools)?;
+    Ok(Config {
+        dir: dir.to_owned(),
+        portal,
+        pools,
+    })
+}
+
+fn check_pool(path: &Path, pool: &PoolConfig) -> Result<(), ConfigError> {
+    let error = |field: &str, message: String, fix: &str| ConfigError {
+        file: path.to_owned(),
+        field: field.into(),
+        message,
+        fix: Some(fix.into()),
+    };
+    if pool.address.trim().is_empty() {
+        return Err(error(
+            "address",
+            "is empty".into(),
+            "set the address the coinbase pays",
+        ));
+    }
+    if pool.daemons.is_empty() {
+        return Err(error(
+            "daemons",
+            "lists no daemon".into(),
+            "add the coin daemon's host, port, user and password",
+        ));
+    }
+    for port in pool.ports.keys() {
+        if port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(error(
+                &format!("ports.{port}"),
+                "is not a port number".into(),
+                "use a number from 1 to 65535 as the key",
+            ));
+        }
+    }
+    let percent: f64 = pool.reward_recipients.values().sum();
+    if !(0.0..=100.0).contains(&percent) {
+        return Err(error(
+            "rewardRecipients",
+            format!("add up to {percent}%"),
+            "keep the recipients' total within 0–100",
+        ));
+    }
+    Ok(())
+}
+
+/// No port may serve two enabled pools.
+fn check_ports(pools: &[PoolFile]) -> Result<(), ConfigError> {
+    let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
+    for pool in pools.iter().filter(|p| p.config.enabled) {
+        for port in pool.config.ports.keys() {
+            if let Some(other) = seen.insert(port, &pool.path) {
+                return Err(ConfigError {
+                    file: pool.path.clone(),
+                    field: format!("ports.{port}"),
+                    message: format!("port {port} is also used by {}", other.display()),
+                    fix: Some("give each pool its own ports".into()),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_json5(path: &Path) -> Result<Value, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_owned(),
+        field: String::new(),
+        message: format!("cannot read: {e}"),
+        fix: None,
+    })?;
+    json5::from_str(&text).map_err(|e| ConfigError {
+        file: path.to_owned(),
+        field: String::new(),
+        message: format!("not valid JSON (comments allowed): {e}"),
+        fix: None,
+    })
+}
+
+/// Every `*.json` in `dir`, by file name order.
+fn read_dir_json(dir: &Path) -> Result<Vec<(PathBuf, Value)>, ConfigError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| ConfigError {
+        file: dir.to_owned(),
+        field: String::new(),
+        message: format!("cannot read the directory: {e}"),
+        fix: None,
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| read_json5(&p).map(|v| (p, v)))
+        .collect()
+}
+
+/// Deserializes `value` into `T`, naming the field path of any mistake.
+fn parse<T: DeserializeOwned>(path: &Path, value: Value) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        let message = e.inner().to_string();
+        let fix = unknown_field_fix(&message);
+        ConfigError {
+            file: path.to_owned(),
+            field: if field == "." { String::new() } else { field },
+            message,
+            fix,
+        }
+    })
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`": the closest expected name.
+fn unknown_field_fix(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected: Vec<String> = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    match suggest(unknown, &expected) {
+        Some(name) => Some(format!("did you mean `{name}`?")),
+        None => Some("remove it".into()),
+    }
+}
+
+/// The candidate closest to `word`, if close enough to be a likely typo.
+fn suggest(word: &str, candidates: &[String]) -> Option<String> {
+    let word = word.to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&word, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.clone())
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// The merged result, as `nomp check-config` prints it.
+pub(crate) fn merged_json(config: &Config) -> Value {
+    let pools: Map<String, Value> = config
+        .pools
+        .iter()
+        .map(|p| {
+            (
+                p.path.display().to_string(),
+                serde_json::to_value(&p.config).unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "config": serde_json::to_value(&config.portal).unwrap_or(Value::Null),
+        "pools": pools,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_are_matched_to_the_closest_name() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        let names = ["blockRefreshInterval".to_owned(), "banning".to_owned()];
+        assert_eq!(
+            suggest("blockRefreshIntervall", &names).as_deref(),
+            Some("blockRefreshInterval")
+        );
+        assert_eq!(suggest("zzz", &names), None);
+    }
+}

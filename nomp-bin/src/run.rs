@@ -1,0 +1,423 @@
+//! Running every enabled pool: stratum ports, share store or MPOS, payments, CLI, shutdown.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coin_daemon::{
+    Amount, DaemonEndpoint, DaemonGroup, GroupOptions, P2pOptions, TemplateOptions, TemplateWaker,
+};
+use hashing::{Difficulty, HashOptions};
+use mpos::{MposAuthorizer, MposOptions, MposShareSink};
+use payments::{
+    EmbeddedStore, PaymentOptions, PaymentProcessor, PaymentStore, RedisStore, Scheme, ShareWriter,
+};
+use stratum_core::{
+    AddressFormat, AllowAll, Authorizer, BanOptions, CoinbaseOptions, DaemonAddressAuthorizer,
+    DurableWriter, PoolOptions, PortOptions, RewardRecipient, RunningPool, VardiffOptions,
+    WriterOptions, start_pool, tls_config_from_pem,
+};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigError, DaemonConfig, PoolFile};
+
+/// How long shutdown waits for a payment run in progress.
+const PAYMENT_GRACE: Duration = Duration::from_secs(60);
+
+/// A pool that is running.
+pub(crate) struct Running {
+    /// Its name (the coin file's name).
+    pub(crate) name: String,
+    /// Its coin's name.
+    pub(crate) coin: String,
+    /// Wakes its template source (blocknotify).
+    pub(crate) waker: TemplateWaker,
+    pool: RunningPool,
+    writer: DurableWriter,
+    writer_stop: CancellationToken,
+    payments: Option<(JoinHandle<()>, CancellationToken)>,
+}
+
+/// Why a pool could not start.
+#[derive(Debug)]
+pub(crate) enum StartError {
+    /// The configuration is wrong.
+    Config(ConfigError),
+    /// Something else (a port in use, an unreadable store).
+    Other(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(e) => write!(f, "{e}"),
+            StartError::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+fn endpoint(daemon: &DaemonConfig) -> DaemonEndpoint {
+    DaemonEndpoint {
+        host: daemon.host.clone(),
+        port: daemon.port,
+        user: daemon.user.clone(),
+        password: daemon.password.clone(),
+    }
+}
+
+fn config_error(pool: &PoolFile, field: &str, message: String, fix: &str) -> StartError {
+    StartError::Config(ConfigError {
+        file: pool.path.clone(),
+        field: field.into(),
+        message,
+        fix: Some(fix.into()),
+    })
+}
+
+/// The output script paying `address`, from the daemon's `validateaddress`. Waits for the
+/// daemon while it is unreachable (a daemon down at start-up delays this pool, no other).
+async fn address_script(
+    pool: &PoolFile,
+    daemons: &DaemonGroup,
+    field: &str,
+    address: &str,
+    cancel: &CancellationToken,
+) -> Result<Vec<u8>, StartError> {
+    let mut logged = false;
+    loop {
+        match daemons.validate_address(address).await {
+            Ok(answer) if !answer.is_valid => {
+                return Err(config_error(
+                    pool,
+                    field,
+                    format!("the coin daemon says {address:?} is not a valid address"),
+                    "use an address of this coin's network",
+                ));
+            }
+            Ok(answer) => {
+                let script = answer
+                    .script_pubkey
+                    .as_deref()
+                    .and_then(|s| hex::decode(s).ok());
+                return script.ok_or_else(|| {
+                    StartError::Other(format!(
+                        "{}: the daemon's validateaddress gave no scriptPubKey for {address}",
+                        pool.path.display()
+                    ))
+                });
+            }
+            Err(error) => {
+                if !logged {
+                    tracing::warn!(pool = pool.name(), %error, "cannot check the pool address yet; waiting for the daemon");
+                    logged = true;
+                }
+                tokio::select! {
+                    () = cancel.cancelled() => return Err(StartError::Other("stopped".into())),
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Base58 prefixes as seen on the pool address: enough for payees named by address.
+fn address_format(address: &str, script: &[u8]) -> AddressFormat {
+    let version = bs58::decode(address)
+        .with_check(None)
+        .into_vec()
+        .ok()
+        .and_then(|bytes| bytes.first().copied());
+    let is_p2sh = script.first() == Some(&0xa9);
+    let prefix = version.map(|v| vec![v]).unwrap_or_default();
+    AddressFormat {
+        p2pkh: if is_p2sh { Vec::new() } else { prefix.clone() },
+        p2sh: if is_p2sh { prefix } else { Vec::new() },
+        bech32_hrp: None,
+    }
+}
+
+/// Starts one pool.
+pub(crate) async fn start(
+    config: &Config,
+    pool: &PoolFile,
+    data_dir: &Path,
+    cancel: &CancellationToken,
+) -> Result<Running, StartError> {
+    let settings = &pool.config;
+    let name = pool.name();
+    let daemons = Arc::new(
+        DaemonGroup::new(
+            settings.daemons.iter().map(endpoint).collect(),
+            GroupOptions::default(),
+        )
+        .map_err(|e| StartError::Other(e.to_string()))?,
+    );
+    let pool_script = address_script(pool, &daemons, "address", &settings.address, cancel).await?;
+    let format = address_format(&settings.address, &pool_script);
+    let mut coinbase = CoinbaseOptions::new(pool_script, format);
+    coinbase.proof_of_stake = pool.coin.reward.as_deref() == Some("POS");
+    coinbase.tx_message = pool.coin.tx_messages.then(|| "nomp-rs".to_owned());
+    for (address, percent) in &settings.reward_recipients {
+        let field = format!("rewardRecipients.{address}");
+        let script = address_script(pool, &daemons, &field, address, cancel).await?;
+        coinbase.recipients.push(RewardRecipient {
+            script,
+            percent: *percent,
+        });
+    }
+
+    let mut ports = Vec::new();
+    for (port, port_config) in &settings.ports {
+        let number: u16 = port.parse().unwrap_or_default();
+        let field = format!("ports.{port}.diff");
+        let difficulty = Difficulty::new(port_config.diff)
+            .map_err(|e| config_error(pool, &field, e.to_string(), "use a positive difficulty"))?;
+        let mut options = PortOptions::new(SocketAddr::from(([0, 0, 0, 0], number)), difficulty);
+        options.vardiff = port_config.var_diff.as_ref().map(|v| VardiffOptions {
+            target_time: v.target_time,
+            retarget_time: v.retarget_time,
+            variance_percent: v.variance_percent,
+            min_diff: v.min_diff,
+            max_diff: v.max_diff,
+            x2_mode: v.x2_mode,
+        });
+        if let Some(tls) = &port_config.tls {
+            let read = |path: &Path| {
+                std::fs::read(config.dir.join(path)).map_err(|e| {
+                    config_error(
+                        pool,
+                        &format!("ports.{port}.tls"),
+                        format!("cannot read {}: {e}", path.display()),
+                        "point cert and key at PEM files",
+                    )
+                })
+            };
+            let pem = tls_config_from_pem(&read(&tls.cert)?, &read(&tls.key)?).map_err(|e| {
+                config_error(
+                    pool,
+                    &format!("ports.{port}.tls"),
+                    e.to_string(),
+                    "check the PEM files",
+                )
+            })?;
+            options.tls = Some(pem);
+        }
+        ports.push(options);
+    }
+
+    let mut options = PoolOptions::new(pool.algorithm, coinbase, ports);
+    options.hash_options = HashOptions {
+        scrypt_n: pool.coin.n_value,
+        scrypt_r: pool.coin.r_value,
+        time_table: None,
+    };
+    options.template = TemplateOptions {
+        refresh_interval: Duration::from_millis(settings.block_refresh_interval.max(50)),
+        rebroadcast_after: Duration::from_secs(settings.job_rebroadcast_timeout.max(1)),
+    };
+    options.connection_timeout = Duration::from_secs(settings.connection_timeout.max(1));
+    options.proxy_protocol = settings.tcp_proxy_protocol;
+    options.banning = settings
+        .banning
+        .as_ref()
+        .filter(|b| b.enabled)
+        .map(|b| BanOptions {
+            duration: Duration::from_secs(b.time),
+            invalid_percent: b.invalid_percent,
+            check_threshold: b.check_threshold,
+            purge_interval: Duration::from_secs(b.purge_interval.max(1)),
+        });
+    if let Some(p2p) = settings.p2p.as_ref().filter(|p| p.enabled) {
+        let magic = pool
+            .coin
+            .peer_magic
+            .as_deref()
+            .and_then(|m| hex::decode(m).ok())
+            .and_then(|m| <[u8; 4]>::try_from(m).ok())
+            .ok_or_else(|| {
+                config_error(
+                    pool,
+                    "p2p",
+                    format!("the coin file {} has no 4-byte peerMagic", pool.config.coin),
+                    "add peerMagic (hex) to the coin file, or disable p2p",
+                )
+            })?;
+        options.p2p = Some(P2pOptions {
+            host: p2p.host.clone(),
+            port: p2p.port,
+            magic,
+            relay_transactions: !p2p.disable_transactions,
+        });
+    }
+
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| StartError::Other(format!("cannot create {}: {e}", data_dir.display())))?;
+    let writer_stop = CancellationToken::new();
+    let mpos = settings.mpos_mode.as_ref().filter(|m| m.enabled);
+    let (authorizer, writer, payments): (Arc<dyn Authorizer>, _, _) = if let Some(mode) = mpos {
+        let mut mpos_options = MposOptions::new(format!(
+            "mysql://{}:{}@{}:{}/{}",
+            mode.user, mode.password, mode.host, mode.port, mode.database
+        ));
+        mpos_options.check_password = mode.check_password;
+        mpos_options.auto_create_worker = mode.auto_create_worker;
+        mpos_options.difficulty_multiplier = mode.difficulty_multiplier.unwrap_or(1.0);
+        mpos_options.emit_invalid_block_hashes = settings.emit_invalid_block_hashes;
+        let database = mpos_options.pool().map_err(|e| {
+            config_error(
+                pool,
+                "mposMode",
+                e.to_string(),
+                "check host, user, password and database",
+            )
+        })?;
+        tracing::info!(pool = name, "MPOS mode: shares go to the MPOS database");
+        let authorizer = Arc::new(MposAuthorizer::new(database.clone(), &mpos_options));
+        (
+            authorizer as Arc<dyn Authorizer>,
+            Some((database, mpos_options)),
+            None,
+        )
+    } else {
+        let authorizer: Arc<dyn Authorizer> = if settings.validate_worker_username {
+            Arc::new(DaemonAddressAuthorizer::new(daemons.clone()))
+        } else {
+            Arc::new(AllowAll)
+        };
+        let store: Arc<dyn PaymentStore> = match &settings.redis {
+            Some(redis) => {
+                tracing::info!(pool = name, redis = %format!("{}:{}", redis.host, redis.port), "share store: Redis (NOMP's key layout)");
+                Arc::new(
+                    RedisStore::new(&redis.url(), &pool.coin.name)
+                        .map_err(|e| StartError::Other(e.to_string()))?,
+                )
+            }
+            None => {
+                let path = data_dir.join("nomp.sqlite");
+                tracing::info!(pool = name, file = %path.display(), "share store: embedded");
+                Arc::new(
+                    EmbeddedStore::open(&path, &pool.coin.name)
+                        .map_err(|e| StartError::Other(e.to_string()))?,
+                )
+            }
+        };
+        (authorizer, None, Some(store))
+    };
+
+    let mut running = start_pool(options, daemons, authorizer, cancel.child_token())
+        .await
+        .map_err(|e| StartError::Other(format!("{}: {e}", pool.path.display())))?;
+    let events = std::mem::replace(&mut running.events, tokio::sync::mpsc::channel(1).1);
+    let spool = WriterOptions::new(data_dir.join(format!("{name}.spool")));
+    let (writer, payments) = match (writer, payments) {
+        (Some((database, mpos_options)), _) => {
+            let sink =
+                MposShareSink::spawn(database, events, &mpos_options, spool, writer_stop.clone())
+                    .await
+                    .map_err(|e| {
+                        StartError::Other(format!("{}: mposMode: {e}", pool.path.display()))
+                    })?;
+            (sink, None)
+        }
+        (None, Some(store)) => {
+            let writer = ShareWriter::spawn(store.clone(), events, spool, writer_stop.clone())
+                .map_err(|e| StartError::Other(e.to_string()))?;
+            let payments = match settings.payment_processing.as_ref().filter(|p| p.enabled) {
+                Some(processing) => {
+                    let minimum = Amount::from_coin_str(&processing.minimum_payment.to_string())
+                        .ok_or_else(|| {
+                            config_error(
+                                pool,
+                                "paymentProcessing.minimumPayment",
+                                format!("{} is not an amount of coin", processing.minimum_payment),
+                                "use a decimal number with at most 8 decimals",
+                            )
+                        })?;
+                    let scheme = match processing.scheme.as_deref() {
+                        None | Some("prop") => Scheme::Prop,
+                        Some("solo") => Scheme::Solo,
+                        Some("pplns") => Scheme::Pplns {
+                            window: processing.pplns_window.ok_or_else(|| {
+                                config_error(
+                                    pool,
+                                    "paymentProcessing.pplnsWindow",
+                                    "is missing".into(),
+                                    "set the PPLNS window in share difficulty",
+                                )
+                            })?,
+                        },
+                        Some(other) => {
+                            return Err(config_error(
+                                pool,
+                                "paymentProcessing.scheme",
+                                format!("unknown scheme {other:?}"),
+                                "use \"prop\", \"pplns\" or \"solo\"",
+                            ));
+                        }
+                    };
+                    let wallet = Arc::new(
+                        DaemonGroup::new(
+                            vec![endpoint(&processing.daemon)],
+                            GroupOptions::default(),
+                        )
+                        .map_err(|e| StartError::Other(e.to_string()))?,
+                    );
+                    let stop = CancellationToken::new();
+                    let processor = PaymentProcessor::new(
+                        store,
+                        wallet,
+                        PaymentOptions {
+                            coin: pool.coin.name.clone(),
+                            pool_address: settings.address.clone(),
+                            scheme,
+                            minimum_payment: minimum,
+                            interval: Duration::from_secs(processing.payment_interval.max(1)),
+                            lease_ttl: Duration::from_secs(processing.payment_interval.max(60) * 2),
+                            owner: stratum_core::Batch::<()>::new_writer_id(),
+                        },
+                    );
+                    Some((processor.spawn(stop.clone()), stop))
+                }
+                None => None,
+            };
+            (writer, payments)
+        }
+        (None, None) => unreachable!("a pool has MPOS mode or a share store"),
+    };
+    tracing::info!(pool = name, ports = ?running.ports, algorithm = %pool.algorithm, "pool started");
+    Ok(Running {
+        name,
+        coin: pool.coin.name.clone(),
+        waker: running.waker.clone(),
+        pool: running,
+        writer,
+        writer_stop,
+        payments,
+    })
+}
+
+impl Running {
+    /// Stops accepting, closes connections after their in-flight answers, writes every
+    /// share the pool reported (to the store or the spool), and lets a payment run in
+    /// progress finish (or stay safely planned in the journal).
+    pub(crate) async fn stop(self) {
+        let name = self.name;
+        self.pool.shutdown().await;
+        self.writer_stop.cancel();
+        if let Err(error) = self.writer.join().await {
+            tracing::error!(pool = name, %error, "share writer could not spool; shares may be lost");
+        }
+        if let Some((task, stop)) = self.payments {
+            stop.cancel();
+            if tokio::time::timeout(PAYMENT_GRACE, task).await.is_err() {
+                tracing::warn!(
+                    pool = name,
+                    "payment run still going at shutdown; the journal finishes it next start"
+                );
+            }
+        }
+        tracing::info!(pool = name, "pool stopped");
+    }
+}

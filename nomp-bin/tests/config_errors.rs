@@ -1,0 +1,171 @@
+//! Each configuration mistake stops `nomp` with one line naming the file, the field and the
+//! fix. Runs the real binary on config directories written by the test.
+
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
+
+use std::path::Path;
+use std::process::Command;
+
+const CONFIG: &str = r#"{
+    // comments are allowed
+    "logLevel": "debug",
+    "cliPort": 17999,
+    "defaultPoolConfigs": { "blockRefreshInterval": 500 }
+}"#;
+
+const COIN: &str = r#"{ "name": "BitcoinSVRegtest", "symbol": "BSV", "algorithm": "sha256", "peerMagic": "dab5bffa" }"#;
+
+fn pool(port: u16, extra: &str) -> String {
+    format!(
+        r#"{{
+    "enabled": true,
+    "coin": "regtest.json",
+    "address": "mzBc4XEFSdzCDcTxAgf6EZXgsZWpztRhef",
+    "ports": {{ "{port}": {{ "diff": 8 }} }},
+    "daemons": [ {{ "host": "127.0.0.1", "port": 18332, "user": "u", "password": "p" }} ]{extra}
+}}"#
+    )
+}
+
+/// A config directory with `config.json`, one coin and the given pool files.
+fn config_dir(config: &str, coin: &str, pools: &[(&str, String)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("config.json", config);
+    write("coins/regtest.json", coin);
+    std::fs::create_dir_all(dir.path().join("pool_configs")).unwrap();
+    for (name, text) in pools {
+        write(&format!("pool_configs/{name}"), text);
+    }
+    dir
+}
+
+/// `nomp check-config` on `dir`: (success, stdout, stderr).
+fn check(dir: &Path) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_nomp"))
+        .arg("--config-dir")
+        .arg(dir)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn assert_error(dir: &Path, parts: &[&str]) {
+    let (ok, _, stderr) = check(dir);
+    assert!(!ok, "expected a config error");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    for part in parts {
+        assert!(stderr.contains(part), "{part:?} missing from: {stderr}");
+    }
+}
+
+#[test]
+fn a_good_config_prints_with_defaults_merged() {
+    let dir = config_dir(CONFIG, COIN, &[("a.json", pool(3333, ""))]);
+    let (ok, stdout, stderr) = check(dir.path());
+    assert!(ok, "{stderr}");
+    let merged: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let pool = &merged["pools"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
+    assert_eq!(pool["blockRefreshInterval"], 500, "from defaultPoolConfigs");
+    assert_eq!(pool["jobRebroadcastTimeout"], 55, "NOMP's default");
+    assert_eq!(pool["validateWorkerUsername"], true);
+    assert_eq!(merged["config"]["cliPort"], 17999);
+}
+
+#[test]
+fn an_unknown_field_is_named_with_the_likely_fix() {
+    let typo = pool(3333, r#", "blockRefreshIntervall": 1000"#);
+    let dir = config_dir(r#"{ "cliPort": 17999 }"#, COIN, &[("a.json", typo)]);
+    assert_error(
+        dir.path(),
+        &[
+            "pool_configs/a.json",
+            "unknown field `blockRefreshIntervall`",
+            "did you mean `blockRefreshInterval`?",
+        ],
+    );
+
+    let nested = pool(3333, "").replace(r#""diff": 8"#, r#""diff": 8, "varDif": {}"#);
+    let dir = config_dir(CONFIG, COIN, &[("a.json", nested)]);
+    assert_error(
+        dir.path(),
+        &[
+            "pool_configs/a.json: ports.3333",
+            "`varDif`",
+            "did you mean `varDiff`?",
+        ],
+    );
+}
+
+#[test]
+fn a_wrong_type_names_its_field() {
+    let wrong = pool(3333, "").replace(r#""diff": 8"#, r#""diff": "eight""#);
+    let dir = config_dir(CONFIG, COIN, &[("a.json", wrong)]);
+    assert_error(
+        dir.path(),
+        &[
+            "pool_configs/a.json: ports.3333.diff",
+            "invalid type: string \"eight\", expected f64",
+        ],
+    );
+    let dir = config_dir(r#"{ "cliPort": "seventeen" }"#, COIN, &[]);
+    assert_error(dir.path(), &["config.json: cliPort", "invalid type"]);
+}
+
+#[test]
+fn a_port_used_by_two_pools_is_refused() {
+    let dir = config_dir(
+        CONFIG,
+        COIN,
+        &[("a.json", pool(3333, "")), ("b.json", pool(3333, ""))],
+    );
+    assert_error(
+        dir.path(),
+        &["pool_configs/b.json: ports.3333", "also used by", "a.json"],
+    );
+}
+
+#[test]
+fn an_unknown_coin_or_algorithm_is_refused_with_a_suggestion() {
+    let other_coin = pool(3333, "").replace("regtest.json", "regtset.json");
+    let dir = config_dir(CONFIG, COIN, &[("a.json", other_coin)]);
+    assert_error(
+        dir.path(),
+        &[
+            "pool_configs/a.json: coin",
+            "no coin file",
+            "did you mean \"regtest.json\"?",
+        ],
+    );
+
+    let bad_algorithm = COIN.replace("sha256", "sha265");
+    let dir = config_dir(CONFIG, &bad_algorithm, &[("a.json", pool(3333, ""))]);
+    assert_error(
+        dir.path(),
+        &[
+            "coins/regtest.json: algorithm",
+            "sha265",
+            "did you mean \"sha256\"?",
+        ],
+    );
+}
+
+#[test]
+fn malformed_json_names_the_file() {
+    let dir = config_dir("{ \"cliPort\": 17999,, }", COIN, &[]);
+    assert_error(dir.path(), &["config.json", "not valid JSON"]);
+}

@@ -1,0 +1,246 @@
+//! The real `nomp` binary with real config files on the regtest pair: two pools at once (one
+//! on Redis in NOMP's layout, one on the embedded store), blocknotify through the CLI, and a
+//! SIGTERM under load that keeps every accepted share.
+
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hashing::Algorithm;
+use payments::{EmbeddedStore, RedisStore, ShareStore};
+use stratum_core::{Notification, StratumClient};
+use testkit::{RedisServer, RegtestPair, TestMiner, free_port};
+
+struct Nomp {
+    child: Child,
+}
+
+impl Nomp {
+    fn start(dir: &Path) -> Nomp {
+        let log = std::fs::File::create(dir.join("nomp.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_nomp"))
+            .arg("--config-dir")
+            .arg(dir)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        Nomp { child }
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        // SIGTERM, as a service manager stops it.
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "nomp did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Nomp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write(dir: &Path, path: &str, text: &str) {
+    let path = dir.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "port {port} never opened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A config directory for pools on `node` with `cli` as the CLI port: `(coin, stratum
+/// port, extra fields)` per pool, each with its own coin file.
+fn config_dir(
+    node: &testkit::RegtestNode,
+    cli: u16,
+    pools: &[(&str, u16, String)],
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "config.json",
+        &format!(r#"{{ "logColors": false, "cliPort": {cli}, "clustering": {{ "forks": 2 }} }}"#),
+    );
+    let daemon = format!(
+        r#"{{ "host": "127.0.0.1", "port": {}, "user": "{}", "password": "{}" }}"#,
+        node.rpc_port(),
+        node.rpc_user(),
+        node.rpc_password()
+    );
+    for (coin, port, extra) in pools {
+        write(
+            dir.path(),
+            &format!("coins/{}.json", coin.to_lowercase()),
+            &format!(r#"{{ "name": "{coin}", "symbol": "BSV", "algorithm": "sha256" }}"#),
+        );
+        write(
+            dir.path(),
+            &format!("pool_configs/{}.json", coin.to_lowercase()),
+            &format!(
+                r#"{{
+                    // {coin}, written by the test
+                    "coin": "{}.json",
+                    "address": "{}",
+                    "ports": {{ "{port}": {{ "diff": 0.000000001 }} }},
+                    "daemons": [ {daemon} ]{extra}
+                }}"#,
+                coin.to_lowercase(),
+                node.new_address()
+            ),
+        );
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pools_on_redis_and_embedded_mine_and_keep_every_accepted_share_through_sigterm() {
+    let pair = RegtestPair::start();
+    let redis = RedisServer::start();
+    let (port_a, port_b) = (free_port(), free_port());
+    let fast = r#", "blockRefreshInterval": 200"#;
+    let on_redis = format!(
+        r#"{fast}, "redis": {{ "host": "127.0.0.1", "port": {} }}"#,
+        redis.port()
+    );
+    let dir = config_dir(
+        pair.pool_node(),
+        free_port(),
+        &[
+            ("RegtestA", port_a, on_redis),
+            ("RegtestB", port_b, fast.to_owned()),
+        ],
+    );
+    let mut nomp = Nomp::start(dir.path());
+    wait_for_port(port_a);
+    wait_for_port(port_b);
+
+    let worker = pair.other_node().new_address();
+    let miners = [port_a, port_b].map(|port| {
+        TestMiner::start(
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            &worker,
+            Algorithm::Sha256d,
+        )
+    });
+    for miner in &miners {
+        assert!(
+            miner.wait_for_accepted(30, Duration::from_secs(60)),
+            "shares accepted"
+        );
+    }
+
+    // SIGTERM while they mine: every share answered as accepted is stored.
+    let status = nomp.terminate();
+    assert!(status.success(), "{status:?}");
+    let accepted: Vec<u64> = miners.iter().map(TestMiner::accepted).collect();
+    drop(miners);
+    let log = std::fs::read_to_string(dir.path().join("nomp.log")).unwrap();
+    assert!(log.contains("share store: Redis"), "{log}");
+    assert!(log.contains("share store: embedded"), "{log}");
+
+    let on_redis = RedisStore::new(&redis.url(), "RegtestA").unwrap();
+    let embedded = EmbeddedStore::open(&dir.path().join("data/nomp.sqlite"), "RegtestB").unwrap();
+    for (store, accepted) in [
+        (&on_redis as &dyn ShareStore, accepted[0]),
+        (&embedded, accepted[1]),
+    ] {
+        let counts = store.counts().await.unwrap();
+        assert!(
+            counts.valid_shares >= accepted,
+            "{counts:?} < {accepted} accepted"
+        );
+        assert!(counts.valid_blocks >= 1, "{counts:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocknotify_brings_a_new_job_long_before_the_poll() {
+    let pair = RegtestPair::start();
+    let (port, cli) = (free_port(), free_port());
+    let slow = r#", "blockRefreshInterval": 30000"#.to_owned();
+    let dir = config_dir(pair.pool_node(), cli, &[("RegtestB", port, slow)]);
+    let nomp = Nomp::start(dir.path());
+    wait_for_port(port);
+
+    let (client, mut notifications) = StratumClient::connect(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    client.subscribe("test").await.unwrap();
+    let first = loop {
+        if let Some(Notification::Notify(job)) = notifications.recv().await {
+            break job;
+        }
+    };
+    let hash = pair.mine_on_other(1).remove(0);
+    let notified = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_nomp"))
+        .arg("--config-dir")
+        .arg(dir.path())
+        .args(["blocknotify", "regtestb", &hash])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let next = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(Notification::Notify(job)) = notifications.recv().await {
+                if job.previous_hash != first.previous_hash {
+                    return job;
+                }
+            }
+        }
+    })
+    .await
+    .expect("a new job long before the 30 s poll");
+    assert!(next.clean);
+    let waited = notified.elapsed();
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+
+    // An unknown pool, and no listener at all, are clear errors.
+    let output = Command::new(env!("CARGO_BIN_EXE_nomp"))
+        .arg("--config-dir")
+        .arg(dir.path())
+        .args(["blocknotify", "nosuchpool", &hash])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no pool \"nosuchpool\""));
+    drop(nomp);
+    let output = Command::new(env!("CARGO_BIN_EXE_nomp"))
+        .arg("--config-dir")
+        .arg(dir.path())
+        .args(["blocknotify", "regtestb", &hash])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("cannot reach the nomp CLI listener"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
