@@ -75,7 +75,7 @@ cat > "$work/config/pool_configs/regtest.json" <<JSON
         "enabled": true, "paymentInterval": 30, "minimumPayment": 0.001,
         "daemon": { "host": "127.0.0.1", "port": $rpc_a, "user": "demo", "password": "demo" }
     },
-    "ports": { "$stratum": { "diff": 0.00000001 } },
+    "ports": { "$stratum": { "diff": 0.001 } },
     "daemons": [ { "host": "127.0.0.1", "port": $rpc_a, "user": "demo", "password": "demo" } ],
     "p2p": { "enabled": true, "host": "127.0.0.1", "port": $p2p_a, "disableTransactions": true }
 }

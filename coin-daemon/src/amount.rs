@@ -53,6 +53,15 @@ impl Amount {
             Some(rest) => (true, rest),
             None => (false, text),
         };
+        let plain;
+        let digits = match digits.split_once(['e', 'E']) {
+            // JSON's exponent form, as daemons print small amounts ("5.96e-6").
+            Some((mantissa, exponent)) => {
+                plain = without_exponent(mantissa, exponent.parse().ok()?)?;
+                plain.as_str()
+            }
+            None => digits,
+        };
         let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
         if whole.is_empty() || !all_digits(whole) || !all_digits(fraction) {
@@ -99,6 +108,28 @@ impl Serialize for Amount {
     }
 }
 
+/// `mantissa × 10^exponent` written without an exponent, by moving the decimal point in
+/// the text; `None` for a malformed mantissa or an exponent too large for any amount.
+fn without_exponent(mantissa: &str, exponent: i32) -> Option<String> {
+    if exponent.unsigned_abs() > 40 {
+        return None;
+    }
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() || !(whole.bytes().chain(fraction.bytes())).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = format!("{whole}{fraction}");
+    let point = whole.len() as i32 + exponent;
+    Some(if point <= 0 {
+        format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        let (left, right) = digits.split_at(point as usize);
+        format!("{left}.{right}")
+    })
+}
+
 /// Read from the JSON number's decimal text; never through `f64`.
 impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -138,12 +169,37 @@ mod tests {
     }
 
     #[test]
+    fn exponent_form_parses_exactly() {
+        for (text, sat) in [
+            ("5.96e-6", 596),
+            ("1e-8", 1),
+            ("1E-5", 1000),
+            ("-2.5e-7", -25),
+            ("1.2e1", 1_200_000_000),
+            ("3e0", 300_000_000),
+            ("0.0000123e+2", 123_000),
+        ] {
+            assert_eq!(
+                Amount::from_coin_str(text),
+                Some(Amount::from_sat(sat)),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            serde_json::from_str::<Amount>("5.96e-6").unwrap(),
+            Amount::from_sat(596)
+        );
+    }
+
+    #[test]
     fn malformed_amounts_are_refused() {
         for bad in [
             "",
             ".5",
             "1.000000001",
-            "1e-5",
+            "1e-9",
+            "1e",
+            "e5",
             "1,5",
             "--1",
             "abc",

@@ -36,6 +36,31 @@ fn quick_writer(dir: &std::path::Path) -> WriterOptions {
     }
 }
 
+/// A running share sink on `pool`, fed through the returned sender.
+async fn sink(
+    pool: &mysql_async::Pool,
+    options: &MposOptions,
+    dir: &std::path::Path,
+    capacity: usize,
+) -> (
+    mpsc::Sender<PoolEvent>,
+    stratum_core::DurableWriter,
+    CancellationToken,
+) {
+    let (events, receiver) = mpsc::channel(capacity);
+    let cancel = CancellationToken::new();
+    let sink = MposShareSink::spawn(
+        pool.clone(),
+        receiver,
+        options,
+        quick_writer(dir),
+        cancel.clone(),
+    )
+    .await
+    .unwrap();
+    (events, sink, cancel)
+}
+
 fn share(worker: &str, n: u64) -> PoolEvent {
     PoolEvent::Share(ShareEvent {
         worker: worker.into(),
@@ -132,17 +157,7 @@ async fn mariadb_restarted_while_shares_stream_in_loses_and_doubles_nothing() {
     let options = MposOptions::new(db.url());
     let pool = options.pool().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (events, receiver) = mpsc::channel(100_000);
-    let cancel = CancellationToken::new();
-    let sink = MposShareSink::spawn(
-        pool.clone(),
-        receiver,
-        &options,
-        quick_writer(dir.path()),
-        cancel.clone(),
-    )
-    .await
-    .unwrap();
+    let (events, sink, cancel) = sink(&pool, &options, dir.path(), 100_000).await;
 
     let started = Instant::now();
     let streaming = tokio::spawn(async move {
@@ -200,17 +215,7 @@ async fn sql_metacharacters_in_a_worker_name_are_stored_verbatim_and_vardiff_upd
     assert!(auth.authorize(nasty, nasty, localhost()).await);
 
     let dir = tempfile::tempdir().unwrap();
-    let (events, receiver) = mpsc::channel(10);
-    let cancel = CancellationToken::new();
-    let sink = MposShareSink::spawn(
-        pool.clone(),
-        receiver,
-        &options,
-        quick_writer(dir.path()),
-        cancel.clone(),
-    )
-    .await
-    .unwrap();
+    let (events, sink, cancel) = sink(&pool, &options, dir.path(), 10).await;
     events.send(share(nasty, 1)).await.unwrap();
     events
         .send(PoolEvent::Difficulty(DifficultyEvent {

@@ -53,6 +53,16 @@ impl Drop for Nomp {
     }
 }
 
+/// `nomp blocknotify <pool> <hash>` against the config in `dir`.
+fn blocknotify(dir: &Path, pool: &str, hash: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_nomp"))
+        .arg("--config-dir")
+        .arg(dir)
+        .args(["blocknotify", pool, hash])
+        .output()
+        .unwrap()
+}
+
 fn write(dir: &Path, path: &str, text: &str) {
     let path = dir.join(path);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -90,7 +100,9 @@ fn config_dir(
         write(
             dir.path(),
             &format!("coins/{}.json", coin.to_lowercase()),
-            &format!(r#"{{ "name": "{coin}", "symbol": "BSV", "algorithm": "sha256" }}"#),
+            &format!(
+                r#"{{ "name": "{coin}", "symbol": "BSV", "algorithm": "sha256", "peerMagic": "dab5bffa" }}"#
+            ),
         );
         write(
             dir.path(),
@@ -116,7 +128,12 @@ async fn two_pools_on_redis_and_embedded_mine_and_keep_every_accepted_share_thro
     let pair = RegtestPair::start();
     let redis = RedisServer::start();
     let (port_a, port_b) = (free_port(), free_port());
-    let fast = r#", "blockRefreshInterval": 200"#;
+    // Both pools hear of each other's blocks at once (P2P), or the slower one would mine
+    // on stale jobs and lose every race.
+    let fast = format!(
+        r#", "blockRefreshInterval": 200, "p2p": {{ "enabled": true, "host": "127.0.0.1", "port": {} }}"#,
+        pair.pool_node().p2p_port()
+    );
     let on_redis = format!(
         r#"{fast}, "redis": {{ "host": "127.0.0.1", "port": {} }}"#,
         redis.port()
@@ -126,7 +143,7 @@ async fn two_pools_on_redis_and_embedded_mine_and_keep_every_accepted_share_thro
         free_port(),
         &[
             ("RegtestA", port_a, on_redis),
-            ("RegtestB", port_b, fast.to_owned()),
+            ("RegtestB", port_b, fast.clone()),
         ],
     );
     let mut nomp = Nomp::start(dir.path());
@@ -141,11 +158,21 @@ async fn two_pools_on_redis_and_embedded_mine_and_keep_every_accepted_share_thro
             Algorithm::Sha256d,
         )
     });
-    for miner in &miners {
+    // Mine until each pool has found a block of its own (they race on one chain).
+    let on_redis = RedisStore::new(&redis.url(), "RegtestA").unwrap();
+    let embedded = EmbeddedStore::open(&dir.path().join("data/nomp.sqlite"), "RegtestB").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let a = on_redis.counts().await.map_or(0, |c| c.valid_blocks);
+        let b = embedded.counts().await.map_or(0, |c| c.valid_blocks);
+        if a >= 1 && b >= 1 {
+            break;
+        }
         assert!(
-            miner.wait_for_accepted(30, Duration::from_secs(60)),
-            "shares accepted"
+            Instant::now() < deadline,
+            "blocks found: {a} on Redis, {b} embedded"
         );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     // SIGTERM while they mine: every share answered as accepted is stored.
@@ -157,8 +184,6 @@ async fn two_pools_on_redis_and_embedded_mine_and_keep_every_accepted_share_thro
     assert!(log.contains("share store: Redis"), "{log}");
     assert!(log.contains("share store: embedded"), "{log}");
 
-    let on_redis = RedisStore::new(&redis.url(), "RegtestA").unwrap();
-    let embedded = EmbeddedStore::open(&dir.path().join("data/nomp.sqlite"), "RegtestB").unwrap();
     for (store, accepted) in [
         (&on_redis as &dyn ShareStore, accepted[0]),
         (&embedded, accepted[1]),
@@ -195,12 +220,7 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll() {
     };
     let hash = pair.mine_on_other(1).remove(0);
     let notified = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_nomp"))
-        .arg("--config-dir")
-        .arg(dir.path())
-        .args(["blocknotify", "regtestb", &hash])
-        .output()
-        .unwrap();
+    let output = blocknotify(dir.path(), "regtestb", &hash);
     assert!(
         output.status.success(),
         "{}",
@@ -222,21 +242,11 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll() {
     assert!(waited < Duration::from_secs(2), "{waited:?}");
 
     // An unknown pool, and no listener at all, are clear errors.
-    let output = Command::new(env!("CARGO_BIN_EXE_nomp"))
-        .arg("--config-dir")
-        .arg(dir.path())
-        .args(["blocknotify", "nosuchpool", &hash])
-        .output()
-        .unwrap();
+    let output = blocknotify(dir.path(), "nosuchpool", &hash);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no pool \"nosuchpool\""));
     drop(nomp);
-    let output = Command::new(env!("CARGO_BIN_EXE_nomp"))
-        .arg("--config-dir")
-        .arg(dir.path())
-        .args(["blocknotify", "regtestb", &hash])
-        .output()
-        .unwrap();
+    let output = blocknotify(dir.path(), "regtestb", &hash);
     assert!(!output.status.success());
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("cannot reach the nomp CLI listener"),

@@ -397,6 +397,15 @@ impl RedisStore {
             .map_err(unavailable)
     }
 
+    /// Entry `id` as stored and decoded, if it is still planned.
+    async fn planned_entry(&self, id: &str) -> Result<Option<(String, JournalEntry)>, StoreError> {
+        let Some(raw) = self.raw_entry(id).await? else {
+            return Ok(None);
+        };
+        let entry = decode_entry(&self.journal_key(), &raw)?;
+        Ok((entry.status == JournalStatus::Planned).then_some((raw, entry)))
+    }
+
     async fn swap_entry(
         &self,
         id: &str,
@@ -496,13 +505,9 @@ impl PayoutStore for RedisStore {
     }
 
     async fn complete(&self, id: &str, txid: Option<&str>) -> Result<bool, StoreError> {
-        let Some(raw) = self.raw_entry(id).await? else {
+        let Some((raw, mut entry)) = self.planned_entry(id).await? else {
             return Ok(false);
         };
-        let mut entry = decode_entry(&self.journal_key(), &raw)?;
-        if entry.status != JournalStatus::Planned {
-            return Ok(false);
-        }
         entry.status = JournalStatus::Done;
         entry.txid = txid.map(str::to_owned);
         let settlement = &entry.settlement;
@@ -569,13 +574,9 @@ impl PayoutStore for RedisStore {
     }
 
     async fn abandon(&self, id: &str) -> Result<bool, StoreError> {
-        let Some(raw) = self.raw_entry(id).await? else {
+        let Some((raw, mut entry)) = self.planned_entry(id).await? else {
             return Ok(false);
         };
-        let mut entry = decode_entry(&self.journal_key(), &raw)?;
-        if entry.status != JournalStatus::Planned {
-            return Ok(false);
-        }
         entry.status = JournalStatus::Abandoned;
         self.swap_entry(id, &raw, &encode_entry(&entry)).await
     }
