@@ -3,14 +3,16 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use coin_daemon::{TemplateWaker, WakeSource};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
+
+use crate::run::Pools;
 
 /// The longest CLI message read.
 const MAX_MESSAGE: u64 = 64 * 1024;
@@ -31,10 +33,11 @@ pub(crate) struct Message {
 }
 
 /// Serves CLI messages on `addr` until `cancel`: `blocknotify <pool> <hash>` wakes that
-/// pool's template source. Returns once bound.
+/// pool's template source, `reloadpool <pool>` restarts it with its configuration read
+/// again. Returns once bound.
 pub(crate) async fn listen(
     addr: SocketAddr,
-    pools: HashMap<String, TemplateWaker>,
+    pools: Arc<Pools>,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
@@ -62,17 +65,14 @@ pub(crate) async fn listen(
     Ok(())
 }
 
-async fn serve(
-    mut socket: TcpStream,
-    pools: &HashMap<String, TemplateWaker>,
-) -> std::io::Result<()> {
+async fn serve(mut socket: TcpStream, pools: &Pools) -> std::io::Result<()> {
     let mut text = String::new();
     let mut limited = (&mut socket).take(MAX_MESSAGE);
     let reply = match tokio::time::timeout(READ_TIMEOUT, limited.read_to_string(&mut text)).await {
         Err(_) => "error: no complete message in time".to_owned(),
         Ok(Err(error)) => format!("error: {error}"),
         Ok(Ok(_)) => match serde_json::from_str::<Message>(text.trim()) {
-            Ok(message) => handle(&message, pools),
+            Ok(message) => handle(&message, pools).await,
             Err(error) => format!("error: not a CLI message: {error}"),
         },
     };
@@ -81,25 +81,20 @@ async fn serve(
     socket.shutdown().await
 }
 
-fn handle(message: &Message, pools: &HashMap<String, TemplateWaker>) -> String {
-    match (message.command.as_str(), message.params.as_slice()) {
-        ("blocknotify", [pool, hash, ..]) => match pools.get(&pool.to_ascii_lowercase()) {
-            Some(waker) => {
-                waker.wake(WakeSource::BlockNotify);
-                tracing::debug!(pool, hash, "blocknotify");
-                format!("{pool} notified of block {hash}")
-            }
-            None => {
-                let mut known: Vec<&str> = pools.keys().map(String::as_str).collect();
-                known.sort_unstable();
-                format!("error: no pool {pool:?} (pools: {})", known.join(", "))
-            }
-        },
-        ("blocknotify", _) => "error: usage: blocknotify <pool> <blockhash>".to_owned(),
-        (command, _) => {
-            format!("error: unknown command {command:?} (this build knows blocknotify)")
-        }
-    }
+async fn handle(message: &Message, pools: &Pools) -> String {
+    let reply = match (message.command.as_str(), message.params.as_slice()) {
+        ("blocknotify", [pool, hash, ..]) => pools.blocknotify(pool).await.map(|()| {
+            tracing::debug!(pool, hash, "blocknotify");
+            format!("{pool} notified of block {hash}")
+        }),
+        ("blocknotify", _) => Err("usage: blocknotify <pool> <blockhash>".to_owned()),
+        ("reloadpool", [pool, ..]) => pools.reload(pool).await,
+        ("reloadpool", _) => Err("usage: reloadpool <pool>".to_owned()),
+        (command, _) => Err(format!(
+            "unknown command {command:?} (this build knows blocknotify and reloadpool)"
+        )),
+    };
+    reply.unwrap_or_else(|error| format!("error: {error}"))
 }
 
 /// Sends `message` to the listener at `addr` and returns its reply.

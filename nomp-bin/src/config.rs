@@ -514,6 +514,22 @@ fn check_ports(pools: &[PoolFile]) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// `cliPort` from `config.json` alone, so the CLI client finds a running nomp even while
+/// a pool file it is about to reload is broken. NOMP's 17117 when absent.
+pub(crate) fn cli_port(dir: &Path) -> Result<u16, ConfigError> {
+    let path = dir.join("config.json");
+    let value = read_json5(&path)?;
+    match value.get("cliPort") {
+        None => Ok(default_cli_port()),
+        Some(port) => serde_json::from_value(port.clone()).map_err(|e| ConfigError {
+            file: path,
+            field: "cliPort".into(),
+            message: e.to_string(),
+            fix: Some("use a port number".into()),
+        }),
+    }
+}
+
 fn read_json5(path: &Path) -> Result<Value, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.to_owned(),

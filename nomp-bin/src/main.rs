@@ -42,6 +42,11 @@ enum Command {
         /// The new block's hash.
         blockhash: String,
     },
+    /// Tell a running nomp to reload one pool's configuration (other pools keep running).
+    Reloadpool {
+        /// The pool: its coin file's name without .json.
+        pool: String,
+    },
     /// List the proof-of-work algorithms this build hashes.
     Algorithms,
 }
@@ -60,33 +65,9 @@ fn main() -> ExitCode {
             Err(error) => fail(&error.to_string()),
         },
         Command::Blocknotify { pool, blockhash } => {
-            let port = config::load(&args.config_dir)
-                .map(|c| c.portal.cli_port)
-                .unwrap_or(17117);
-            let message = cli::Message {
-                command: "blocknotify".into(),
-                params: vec![pool, blockhash],
-                options: HashMap::new(),
-            };
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => return fail(&error.to_string()),
-            };
-            match runtime.block_on(cli::send(
-                SocketAddr::from(([127, 0, 0, 1], port)),
-                &message,
-            )) {
-                Ok(reply) if reply.starts_with("error") => fail(&reply),
-                Ok(reply) => {
-                    let _ = writeln!(std::io::stdout().lock(), "{reply}");
-                    ExitCode::SUCCESS
-                }
-                Err(error) => fail(&error),
-            }
+            send_to_cli(&args.config_dir, "blocknotify", vec![pool, blockhash])
         }
+        Command::Reloadpool { pool } => send_to_cli(&args.config_dir, "reloadpool", vec![pool]),
         Command::Run => {
             let config = match config::load(&args.config_dir) {
                 Ok(config) => config,
@@ -97,6 +78,37 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|| args.config_dir.join("data"));
             run_pools(config, &data_dir)
         }
+    }
+}
+
+/// Sends one command to a running nomp's CLI listener and prints its reply.
+fn send_to_cli(config_dir: &Path, command: &str, params: Vec<String>) -> ExitCode {
+    let port = match config::cli_port(config_dir) {
+        Ok(port) => port,
+        Err(error) => return fail(&error.to_string()),
+    };
+    let message = cli::Message {
+        command: command.into(),
+        params,
+        options: HashMap::new(),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error.to_string()),
+    };
+    match runtime.block_on(cli::send(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        &message,
+    )) {
+        Ok(reply) if reply.starts_with("error") => fail(&reply),
+        Ok(reply) => {
+            let _ = writeln!(std::io::stdout().lock(), "{reply}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(&error),
     }
 }
 
@@ -160,40 +172,18 @@ fn run_pools(config: config::Config, data_dir: &Path) -> ExitCode {
     };
     runtime.block_on(async move {
         let cancel = CancellationToken::new();
-        let mut running = Vec::new();
-        for pool in config.pools.iter().filter(|p| p.config.enabled) {
-            match run::start(&config, pool, data_dir, &cancel).await {
-                Ok(started) => running.push(started),
-                Err(error) => {
-                    cancel.cancel();
-                    for started in running {
-                        started.stop().await;
-                    }
-                    return fail(&error.to_string());
-                }
-            }
-        }
-        if running.is_empty() {
-            return fail("no enabled pool in pool_configs/");
-        }
-        // A pool answers to its coin file's name and its coin's name, as in NOMP.
-        let wakers = running
-            .iter()
-            .flat_map(|r| {
-                [r.name.clone(), r.coin.clone()]
-                    .map(|name| (name.to_ascii_lowercase(), r.waker.clone()))
-            })
-            .collect();
+        let pools = match run::Pools::start_all(&config, data_dir, cancel.clone()).await {
+            Ok(pools) => std::sync::Arc::new(pools),
+            Err(error) => return fail(&error.to_string()),
+        };
         let cli_addr = SocketAddr::from(([127, 0, 0, 1], config.portal.cli_port));
-        if let Err(error) = cli::listen(cli_addr, wakers, cancel.clone()).await {
+        if let Err(error) = cli::listen(cli_addr, pools.clone(), cancel.clone()).await {
             tracing::warn!(%cli_addr, %error, "CLI listener not started; blocknotify will not reach this process");
         }
         wait_for_signal().await;
         tracing::info!("shutting down");
         cancel.cancel();
-        for started in running {
-            started.stop().await;
-        }
+        pools.stop_all().await;
         ExitCode::SUCCESS
     })
 }

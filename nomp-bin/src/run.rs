@@ -32,6 +32,8 @@ pub(crate) struct Running {
     pub(crate) name: String,
     /// Its coin's name.
     pub(crate) coin: String,
+    /// The settings it runs with.
+    file: PoolFile,
     /// Wakes its template source (blocknotify).
     pub(crate) waker: TemplateWaker,
     pool: RunningPool,
@@ -390,6 +392,7 @@ pub(crate) async fn start(
     Ok(Running {
         name,
         coin: pool.coin.name.clone(),
+        file: pool.clone(),
         waker: running.waker.clone(),
         pool: running,
         writer,
@@ -419,5 +422,118 @@ impl Running {
             }
         }
         tracing::info!(pool = name, "pool stopped");
+    }
+}
+
+/// The running pools, for the CLI: blocknotify and reloadpool.
+pub(crate) struct Pools {
+    config_dir: std::path::PathBuf,
+    data_dir: std::path::PathBuf,
+    cancel: CancellationToken,
+    running: tokio::sync::Mutex<Vec<Running>>,
+}
+
+impl Pools {
+    /// Starts every enabled pool of `config`; on a failure stops those started.
+    pub(crate) async fn start_all(
+        config: &Config,
+        data_dir: &Path,
+        cancel: CancellationToken,
+    ) -> Result<Pools, StartError> {
+        let mut running = Vec::new();
+        for pool in config.pools.iter().filter(|p| p.config.enabled) {
+            match start(config, pool, data_dir, &cancel).await {
+                Ok(started) => running.push(started),
+                Err(error) => {
+                    for started in running {
+                        started.stop().await;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        if running.is_empty() {
+            return Err(StartError::Other("no enabled pool in pool_configs/".into()));
+        }
+        Ok(Pools {
+            config_dir: config.dir.clone(),
+            data_dir: data_dir.to_owned(),
+            cancel,
+            running: tokio::sync::Mutex::new(running),
+        })
+    }
+
+    /// Whether `name` (a coin file's name or a coin's name, any case) names `pool`.
+    fn is(pool: &Running, name: &str) -> bool {
+        pool.name.eq_ignore_ascii_case(name) || pool.coin.eq_ignore_ascii_case(name)
+    }
+
+    /// Wakes pool `name`'s template source; false if there is no such pool.
+    pub(crate) async fn blocknotify(&self, name: &str) -> Result<(), String> {
+        let running = self.running.lock().await;
+        match running.iter().find(|p| Pools::is(p, name)) {
+            Some(pool) => {
+                pool.waker.wake(coin_daemon::WakeSource::BlockNotify);
+                Ok(())
+            }
+            None => Err(self.unknown(&running, name)),
+        }
+    }
+
+    fn unknown(&self, running: &[Running], name: &str) -> String {
+        let names: Vec<&str> = running.iter().map(|p| p.name.as_str()).collect();
+        format!("no pool {name:?} (pools: {})", names.join(", "))
+    }
+
+    /// Re-reads the configuration and restarts pool `name` with it; the other pools and
+    /// their miners are untouched. A configuration that does not load leaves the pool as
+    /// it was; if the new settings fail to start, the old ones are started again.
+    pub(crate) async fn reload(&self, name: &str) -> Result<String, String> {
+        let config = crate::config::load(&self.config_dir).map_err(|e| e.to_string())?;
+        let mut running = self.running.lock().await;
+        let Some(index) = running.iter().position(|p| Pools::is(p, name)) else {
+            return Err(self.unknown(&running, name));
+        };
+        let old = running.remove(index);
+        let file = old.file.clone();
+        let fresh = config
+            .pools
+            .iter()
+            .find(|p| p.path == file.path)
+            .filter(|p| p.config.enabled)
+            .cloned();
+        old.stop().await;
+        let Some(fresh) = fresh else {
+            return Ok(format!(
+                "{name} stopped: disabled or removed in the new configuration"
+            ));
+        };
+        match start(&config, &fresh, &self.data_dir, &self.cancel).await {
+            Ok(started) => {
+                running.push(started);
+                Ok(format!("{name} reloaded"))
+            }
+            Err(error) => {
+                let previous = crate::config::Config {
+                    pools: vec![file.clone()],
+                    ..config
+                };
+                match start(&previous, &file, &self.data_dir, &self.cancel).await {
+                    Ok(started) => running.push(started),
+                    Err(again) => {
+                        tracing::error!(pool = name, %again, "the previous settings do not start either")
+                    }
+                }
+                Err(format!("{name} kept its previous settings: {error}"))
+            }
+        }
+    }
+
+    /// Stops every pool gracefully.
+    pub(crate) async fn stop_all(&self) {
+        let running = std::mem::take(&mut *self.running.lock().await);
+        for pool in running {
+            pool.stop().await;
+        }
     }
 }

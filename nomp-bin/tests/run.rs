@@ -1,6 +1,6 @@
 //! The real `nomp` binary with real config files on the regtest pair: two pools at once (one
-//! on Redis in NOMP's layout, one on the embedded store), blocknotify through the CLI, and a
-//! SIGTERM under load that keeps every accepted share.
+//! on Redis in NOMP's layout, one on the embedded store) and a SIGTERM under load that keeps
+//! every accepted share; blocknotify and reloadpool through the CLI.
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
 
@@ -61,6 +61,32 @@ fn blocknotify(dir: &Path, pool: &str, hash: &str) -> std::process::Output {
         .args(["blocknotify", pool, hash])
         .output()
         .unwrap()
+}
+
+/// `nomp reloadpool <pool>` against the config in `dir`.
+fn reloadpool(dir: &Path, pool: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_nomp"))
+        .arg("--config-dir")
+        .arg(dir)
+        .args(["reloadpool", pool])
+        .output()
+        .unwrap()
+}
+
+/// The difficulty a new connection to `port` is given.
+async fn first_difficulty(port: u16) -> f64 {
+    let (client, mut notifications) = StratumClient::connect(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    client.subscribe("test").await.unwrap();
+    loop {
+        if let Some(Notification::SetDifficulty(difficulty)) = notifications.recv().await {
+            return difficulty;
+        }
+    }
 }
 
 fn write(dir: &Path, path: &str, text: &str) {
@@ -198,7 +224,7 @@ async fn two_pools_on_redis_and_embedded_mine_and_keep_every_accepted_share_thro
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blocknotify_brings_a_new_job_long_before_the_poll() {
+async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applies_edits() {
     let pair = RegtestPair::start();
     let (port, cli) = (free_port(), free_port());
     let slow = r#", "blockRefreshInterval": 30000"#.to_owned();
@@ -240,6 +266,24 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll() {
     assert!(next.clean);
     let waited = notified.elapsed();
     assert!(waited < Duration::from_secs(2), "{waited:?}");
+
+    // reloadpool restarts the pool with its edited file; a broken edit changes nothing.
+    let file = dir.path().join("pool_configs/regtestb.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("0.000000001", "0.000000002")).unwrap();
+    let output = reloadpool(dir.path(), "regtestb");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(first_difficulty(port).await, 0.000000002);
+    std::fs::write(&file, text.replace("\"daemons\"", "\"deamons\"")).unwrap();
+    let output = reloadpool(dir.path(), "regtestb");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("did you mean `daemons`?"), "{stderr}");
+    assert_eq!(first_difficulty(port).await, 0.000000002, "still serving");
 
     // An unknown pool, and no listener at all, are clear errors.
     let output = blocknotify(dir.path(), "nosuchpool", &hash);
