@@ -171,18 +171,25 @@ fn run_pools(config: config::Config, data_dir: &Path) -> ExitCode {
         Err(error) => return fail(&format!("cannot start the runtime: {error}")),
     };
     runtime.block_on(async move {
+        // A signal also ends a start-up that is still waiting for a daemon: the pools
+        // started so far are stopped as gracefully as at any other time.
         let cancel = CancellationToken::new();
+        let signalled = cancel.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            signalled.cancel();
+        });
         let pools = match run::Pools::start_all(&config, data_dir, cancel.clone()).await {
             Ok(pools) => std::sync::Arc::new(pools),
+            Err(_) if cancel.is_cancelled() => return ExitCode::SUCCESS,
             Err(error) => return fail(&error.to_string()),
         };
         let cli_addr = SocketAddr::from(([127, 0, 0, 1], config.portal.cli_port));
         if let Err(error) = cli::listen(cli_addr, pools.clone(), cancel.clone()).await {
             tracing::warn!(%cli_addr, %error, "CLI listener not started; blocknotify will not reach this process");
         }
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        cancel.cancel();
+        cancel.cancelled().await;
         pools.stop_all().await;
         ExitCode::SUCCESS
     })

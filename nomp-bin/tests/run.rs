@@ -298,3 +298,34 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn sigterm_while_waiting_for_a_daemon_at_start_up_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, dead_daemon) = (free_port(), free_port());
+    write(
+        dir.path(),
+        "config.json",
+        &format!(r#"{{ "cliPort": {} }}"#, free_port()),
+    );
+    write(
+        dir.path(),
+        "coins/c.json",
+        r#"{ "name": "C", "symbol": "C", "algorithm": "sha256" }"#,
+    );
+    write(
+        dir.path(),
+        "pool_configs/c.json",
+        &format!(
+            r#"{{ "coin": "c.json", "address": "mzBc4XEFSdzCDcTxAgf6EZXgsZWpztRhef",
+                "ports": {{ "{port}": {{ "diff": 1 }} }},
+                "daemons": [ {{ "host": "127.0.0.1", "port": {dead_daemon}, "user": "u", "password": "p" }} ] }}"#
+        ),
+    );
+    let mut nomp = Nomp::start(dir.path());
+    std::thread::sleep(Duration::from_secs(2));
+    let log = std::fs::read_to_string(dir.path().join("nomp.log")).unwrap();
+    assert!(log.contains("waiting for the daemon"), "{log}");
+    let status = nomp.terminate();
+    assert!(status.success(), "{status:?}");
+}
