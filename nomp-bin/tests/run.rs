@@ -329,3 +329,31 @@ fn sigterm_while_waiting_for_a_daemon_at_start_up_exits_cleanly() {
     let status = nomp.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn an_address_the_daemon_refuses_stops_start_up_naming_file_and_field() {
+    let pair = RegtestPair::start();
+    let dir = config_dir(
+        pair.pool_node(),
+        free_port(),
+        &[("RegtestC", free_port(), String::new())],
+    );
+    let file = dir.path().join("pool_configs/regtestc.json");
+    // A valid regtest address with an `x` in front is no address at all.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let broken = text.replacen("\"address\": \"", "\"address\": \"x", 1);
+    assert_ne!(broken, text);
+    std::fs::write(&file, broken).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_nomp"))
+        .arg("--config-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("pool_configs/regtestc.json: address"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not a valid address"), "{stderr}");
+}
