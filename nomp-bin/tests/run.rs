@@ -53,35 +53,36 @@ impl Drop for Nomp {
     }
 }
 
-/// `nomp blocknotify <pool> <hash>` against the config in `dir`.
-fn blocknotify(dir: &Path, pool: &str, hash: &str) -> std::process::Output {
+/// `nomp <args>` against the config in `dir`, run to completion.
+fn run_nomp(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_nomp"))
         .arg("--config-dir")
         .arg(dir)
-        .args(["blocknotify", pool, hash])
+        .args(args)
         .output()
         .unwrap()
 }
 
-/// `nomp reloadpool <pool>` against the config in `dir`.
-fn reloadpool(dir: &Path, pool: &str) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nomp"))
-        .arg("--config-dir")
-        .arg(dir)
-        .args(["reloadpool", pool])
-        .output()
-        .unwrap()
-}
-
-/// The difficulty a new connection to `port` is given.
-async fn first_difficulty(port: u16) -> f64 {
-    let (client, mut notifications) = StratumClient::connect(
+/// A client subscribed to the pool on `port`, with its notifications.
+async fn subscribed(
+    port: u16,
+) -> (
+    StratumClient,
+    tokio::sync::mpsc::UnboundedReceiver<Notification>,
+) {
+    let (client, notifications) = StratumClient::connect(
         format!("127.0.0.1:{port}").parse().unwrap(),
         Duration::from_secs(10),
     )
     .await
     .unwrap();
     client.subscribe("test").await.unwrap();
+    (client, notifications)
+}
+
+/// The difficulty a new connection to `port` is given.
+async fn first_difficulty(port: u16) -> f64 {
+    let (_client, mut notifications) = subscribed(port).await;
     loop {
         if let Some(Notification::SetDifficulty(difficulty)) = notifications.recv().await {
             return difficulty;
@@ -232,13 +233,7 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
     let nomp = Nomp::start(dir.path());
     wait_for_port(port);
 
-    let (client, mut notifications) = StratumClient::connect(
-        format!("127.0.0.1:{port}").parse().unwrap(),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
-    client.subscribe("test").await.unwrap();
+    let (_client, mut notifications) = subscribed(port).await;
     let first = loop {
         if let Some(Notification::Notify(job)) = notifications.recv().await {
             break job;
@@ -246,7 +241,7 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
     };
     let hash = pair.mine_on_other(1).remove(0);
     let notified = Instant::now();
-    let output = blocknotify(dir.path(), "regtestb", &hash);
+    let output = run_nomp(dir.path(), &["blocknotify", "regtestb", &hash]);
     assert!(
         output.status.success(),
         "{}",
@@ -271,7 +266,7 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
     let file = dir.path().join("pool_configs/regtestb.json");
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, text.replace("0.000000001", "0.000000002")).unwrap();
-    let output = reloadpool(dir.path(), "regtestb");
+    let output = run_nomp(dir.path(), &["reloadpool", "regtestb"]);
     assert!(
         output.status.success(),
         "{}",
@@ -279,18 +274,18 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
     );
     assert_eq!(first_difficulty(port).await, 0.000000002);
     std::fs::write(&file, text.replace("\"daemons\"", "\"deamons\"")).unwrap();
-    let output = reloadpool(dir.path(), "regtestb");
+    let output = run_nomp(dir.path(), &["reloadpool", "regtestb"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("did you mean `daemons`?"), "{stderr}");
     assert_eq!(first_difficulty(port).await, 0.000000002, "still serving");
 
     // An unknown pool, and no listener at all, are clear errors.
-    let output = blocknotify(dir.path(), "nosuchpool", &hash);
+    let output = run_nomp(dir.path(), &["blocknotify", "nosuchpool", &hash]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no pool \"nosuchpool\""));
     drop(nomp);
-    let output = blocknotify(dir.path(), "regtestb", &hash);
+    let output = run_nomp(dir.path(), &["blocknotify", "regtestb", &hash]);
     assert!(!output.status.success());
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("cannot reach the nomp CLI listener"),
@@ -344,11 +339,7 @@ fn an_address_the_daemon_refuses_stops_start_up_naming_file_and_field() {
     let broken = text.replacen("\"address\": \"", "\"address\": \"x", 1);
     assert_ne!(broken, text);
     std::fs::write(&file, broken).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_nomp"))
-        .arg("--config-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let output = run_nomp(dir.path(), &[]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

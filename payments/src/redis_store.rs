@@ -182,21 +182,8 @@ impl ShareStore for RedisStore {
             Round::Current => self.key("shares:roundCurrent"),
             Round::Height(height) => self.key(&format!("shares:round{height}")),
         };
-        let raw: BTreeMap<String, String> = self
-            .connection
-            .clone()
-            .hgetall(&key)
+        self.parsed_hash(&key, "a share difficulty", |v| v.parse().ok())
             .await
-            .map_err(unavailable)?;
-        raw.into_iter()
-            .map(|(worker, value)| match value.parse::<f64>() {
-                Ok(difficulty) => Ok((worker, difficulty)),
-                Err(_) => Err(StoreError::Corrupt {
-                    key: key.clone(),
-                    reason: format!("{worker} has non-numeric shares {value:?}"),
-                }),
-            })
-            .collect()
     }
 
     async fn counts(&self) -> Result<ShareCounts, StoreError> {
@@ -367,19 +354,30 @@ fn parse_coins(text: &str) -> Option<Amount> {
 
 impl RedisStore {
     async fn coin_hash(&self, suffix: &str) -> Result<BTreeMap<String, Amount>, StoreError> {
-        let key = self.key(suffix);
+        self.parsed_hash(&self.key(suffix), "an amount", parse_coins)
+            .await
+    }
+
+    /// Every field of hash `key` with its value parsed; a value `parse` refuses is
+    /// [`StoreError::Corrupt`], naming the field and what it should have held.
+    async fn parsed_hash<T>(
+        &self,
+        key: &str,
+        what: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<BTreeMap<String, T>, StoreError> {
         let raw: BTreeMap<String, String> = self
             .connection
             .clone()
-            .hgetall(&key)
+            .hgetall(key)
             .await
             .map_err(unavailable)?;
         raw.into_iter()
-            .map(|(field, value)| match parse_coins(&value) {
-                Some(amount) => Ok((field, amount)),
+            .map(|(field, value)| match parse(&value) {
+                Some(parsed) => Ok((field, parsed)),
                 None => Err(StoreError::Corrupt {
-                    key: key.clone(),
-                    reason: format!("{field} holds {value:?}, not an amount"),
+                    key: key.to_owned(),
+                    reason: format!("{field} holds {value:?}, not {what}"),
                 }),
             })
             .collect()
