@@ -18,15 +18,6 @@ use tokio_util::sync::CancellationToken;
 /// Regtest network magic (pchMessageStart), wire order.
 const REGTEST_MAGIC: [u8; 4] = [0xda, 0xb5, 0xbf, 0xfa];
 
-fn endpoint(node: &RegtestNode) -> DaemonEndpoint {
-    DaemonEndpoint {
-        host: "127.0.0.1".into(),
-        port: node.rpc_port(),
-        user: node.rpc_user().into(),
-        password: node.rpc_password().into(),
-    }
-}
-
 fn group_of(endpoints: Vec<DaemonEndpoint>) -> Arc<DaemonGroup> {
     let options = GroupOptions {
         call_timeout: Duration::from_secs(10),
@@ -70,7 +61,7 @@ async fn start_source(node: &RegtestNode, refresh: Duration, rebroadcast: Durati
         rebroadcast_after: rebroadcast,
     };
     let cancel = CancellationToken::new();
-    let source = TemplateSource::spawn(group_of(vec![endpoint(node)]), options, cancel.clone());
+    let source = TemplateSource::spawn(group_of(vec![node.endpoint()]), options, cancel.clone());
     let mut updates = source.updates.clone();
     let first = next_update(&mut updates, Duration::from_secs(10), |_| true).await;
     Source {
@@ -99,7 +90,7 @@ async fn template_after_block(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn block_template_is_fetched_and_decoded() {
     let pair = RegtestPair::start();
-    let daemons = group_of(vec![endpoint(pair.pool_node())]);
+    let daemons = group_of(vec![pair.pool_node().endpoint()]);
     let template = daemons.get_block_template().await.unwrap();
     assert_eq!(template.height, 102);
     assert_eq!(
@@ -175,8 +166,8 @@ async fn p2p_block_announcement_wakes_the_source_long_before_the_poll() {
 async fn submitblock_gives_back_the_daemons_reason() {
     let pair = RegtestPair::start();
     let daemons = group_of(vec![
-        endpoint(pair.pool_node()),
-        endpoint(pair.other_node()),
+        pair.pool_node().endpoint(),
+        pair.other_node().endpoint(),
     ]);
 
     let malformed = daemons.submit_block("00").await;
@@ -206,8 +197,8 @@ async fn submitblock_gives_back_the_daemons_reason() {
 async fn calls_fail_over_to_the_next_daemon_and_return_when_it_is_back() {
     let mut pair = RegtestPair::start();
     let daemons = group_of(vec![
-        endpoint(pair.pool_node()),
-        endpoint(pair.other_node()),
+        pair.pool_node().endpoint(),
+        pair.other_node().endpoint(),
     ]);
     let first = daemons
         .call_traced::<u64>("getblockcount", &[(); 0])
@@ -250,9 +241,9 @@ async fn daemon_down_at_start_up_does_not_stop_the_group() {
     let pair = RegtestPair::start();
     let nothing_listens = DaemonEndpoint {
         port: testkit::free_port(),
-        ..endpoint(pair.pool_node())
+        ..pair.pool_node().endpoint()
     };
-    let daemons = group_of(vec![nothing_listens, endpoint(pair.pool_node())]);
+    let daemons = group_of(vec![nothing_listens, pair.pool_node().endpoint()]);
     let answer = daemons
         .call_traced::<u64>("getblockcount", &[(); 0])
         .await
@@ -267,7 +258,7 @@ async fn wrong_rpc_password_is_reported_as_such() {
     let pair = RegtestPair::start();
     let wrong = DaemonEndpoint {
         password: "not-the-password".into(),
-        ..endpoint(pair.pool_node())
+        ..pair.pool_node().endpoint()
     };
     let error = group_of(vec![wrong])
         .get_best_block_hash()
@@ -286,7 +277,7 @@ async fn wrong_rpc_password_is_reported_as_such() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sendmany_pays_two_addresses_and_gettransaction_shows_it() {
     let pair = RegtestPair::start();
-    let wallet = group_of(vec![endpoint(pair.pool_node())]);
+    let wallet = group_of(vec![pair.pool_node().endpoint()]);
     let (a, b) = (
         pair.other_node().new_address(),
         pair.other_node().new_address(),
@@ -327,7 +318,7 @@ async fn sendmany_pays_two_addresses_and_gettransaction_shows_it() {
     pair.pool_node()
         .cli(&["generatetoaddress", "1", &pair.pool_node().new_address()]);
     pair.wait_for_sync();
-    let receiver = group_of(vec![endpoint(pair.other_node())]);
+    let receiver = group_of(vec![pair.other_node().endpoint()]);
     let received = receiver.get_transaction(&txid).await.unwrap();
     assert!(
         received
@@ -343,7 +334,7 @@ async fn sendmany_pays_two_addresses_and_gettransaction_shows_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validateaddress_tells_valid_from_invalid() {
     let pair = RegtestPair::start();
-    let daemons = group_of(vec![endpoint(pair.pool_node())]);
+    let daemons = group_of(vec![pair.pool_node().endpoint()]);
     let mine = pair.pool_node().new_address();
     let valid = daemons.validate_address(&mine).await.unwrap();
     assert!(valid.is_valid);
@@ -360,7 +351,7 @@ async fn validateaddress_tells_valid_from_invalid() {
 async fn coinbase_category_moves_from_immature_to_generate() {
     let pair = RegtestPair::start();
     let pool = pair.pool_node();
-    let daemons = group_of(vec![endpoint(pool)]);
+    let daemons = group_of(vec![pool.endpoint()]);
     let hash = pool.cli(&["generatetoaddress", "1", &pool.new_address()])[0]
         .as_str()
         .unwrap()

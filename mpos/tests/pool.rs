@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coin_daemon::{DaemonEndpoint, DaemonGroup, GroupOptions, TemplateOptions};
+use coin_daemon::{DaemonGroup, GroupOptions, TemplateOptions};
 use hashing::{Algorithm, Difficulty, HashOptions, PowHasher, Target};
 use mpos::{MposAuthorizer, MposOptions, MposShareSink, SCHEMA};
 use mysql_async::prelude::Queryable;
@@ -54,12 +54,7 @@ async fn mining_fills_mpos_shares_for_blocks_and_every_invalid_reason() {
         refresh_interval: Duration::from_millis(200),
         rebroadcast_after: Duration::from_secs(60),
     };
-    let daemon = DaemonEndpoint {
-        host: "127.0.0.1".into(),
-        port: pair.pool_node().rpc_port(),
-        user: pair.pool_node().rpc_user().into(),
-        password: pair.pool_node().rpc_password().into(),
-    };
+    let daemon = pair.pool_node().endpoint();
     let daemons = Arc::new(DaemonGroup::new(vec![daemon], GroupOptions::default()).unwrap());
     let cancel = CancellationToken::new();
     let mut pool = start_pool(

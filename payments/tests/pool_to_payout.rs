@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coin_daemon::{DaemonEndpoint, DaemonGroup, GroupOptions, TemplateOptions};
+use coin_daemon::{DaemonGroup, GroupOptions, TemplateOptions};
 use hashing::{Algorithm, Difficulty};
 use payments::{
     BlockStatus, EmbeddedStore, PaymentProcessor, Round, RunOutcome, ShareStore, ShareWriter,
@@ -56,12 +56,7 @@ async fn three_workers_are_paid_their_prop_shares_to_the_satoshi() {
         refresh_interval: Duration::from_millis(200),
         rebroadcast_after: Duration::from_secs(30),
     };
-    let daemon = DaemonEndpoint {
-        host: "127.0.0.1".into(),
-        port: pair.pool_node().rpc_port(),
-        user: pair.pool_node().rpc_user().into(),
-        password: pair.pool_node().rpc_password().into(),
-    };
+    let daemon = pair.pool_node().endpoint();
     let daemons = Arc::new(DaemonGroup::new(vec![daemon], GroupOptions::default()).unwrap());
     let cancel = CancellationToken::new();
     let mut pool = start_pool(

@@ -164,7 +164,7 @@ async fn the_daemon_decides_which_worker_addresses_are_valid() {
     let pool = common::start(|_| {}).await;
     let daemons = Arc::new(
         coin_daemon::DaemonGroup::new(
-            vec![common::endpoint(pool.pair.pool_node())],
+            vec![pool.pair.pool_node().endpoint()],
             coin_daemon::GroupOptions::default(),
         )
         .unwrap(),

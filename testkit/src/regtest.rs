@@ -219,6 +219,16 @@ impl RegtestNode {
         RPC_PASSWORD
     }
 
+    /// The node's RPC endpoint, as a daemon group takes it.
+    pub fn endpoint(&self) -> coin_daemon::DaemonEndpoint {
+        coin_daemon::DaemonEndpoint {
+            host: "127.0.0.1".into(),
+            port: self.rpc_port,
+            user: RPC_USER.into(),
+            password: RPC_PASSWORD.into(),
+        }
+    }
+
     /// The process id while running.
     pub fn pid(&self) -> Option<u32> {
         self.process.as_ref().map(ServerProcess::pid)

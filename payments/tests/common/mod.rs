@@ -13,7 +13,7 @@ use payments::{Batch, BlockEntry, PaymentOptions, Record, Scheme, ShareStore};
 use testkit::{RegtestNode, RegtestPair};
 
 pub(crate) fn wallet(node: &RegtestNode) -> Arc<DaemonGroup> {
-    wallet_at(node.rpc_port(), node.rpc_user(), node.rpc_password())
+    Arc::new(DaemonGroup::new(vec![node.endpoint()], GroupOptions::default()).unwrap())
 }
 
 pub(crate) fn wallet_at(port: u16, user: &str, password: &str) -> Arc<DaemonGroup> {

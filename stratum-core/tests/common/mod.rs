@@ -8,26 +8,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use coin_daemon::{DaemonEndpoint, DaemonGroup, GroupOptions, TemplateOptions};
+use coin_daemon::{DaemonGroup, GroupOptions, TemplateOptions};
 use hashing::{Algorithm, Difficulty, HashOptions};
 use stratum_core::{
     AddressAuthorizer, AddressFormat, BanOptions, CoinbaseOptions, PoolEvent, PoolOptions,
     PortOptions, RewardRecipient, RunningPool, output_script, start_pool,
 };
-use testkit::{RegtestNode, RegtestPair};
+use testkit::RegtestPair;
 use tokio_util::sync::CancellationToken;
 
 /// A share difficulty every few hashes meet (regtest's network target is easier still).
 pub(crate) const EASY: f64 = 1.0 / (1u64 << 30) as f64;
-
-pub(crate) fn endpoint(node: &RegtestNode) -> DaemonEndpoint {
-    DaemonEndpoint {
-        host: "127.0.0.1".into(),
-        port: node.rpc_port(),
-        user: node.rpc_user().into(),
-        password: node.rpc_password().into(),
-    }
-}
 
 /// Pool options for the pair: sha256d, one port at `difficulty`, the pool node's address
 /// as pool address and a 2 % fee to `fee_address`.
@@ -84,7 +75,7 @@ pub(crate) async fn start(adjust: impl FnOnce(&mut PoolOptions)) -> TestPool {
     let mut options = options(&pool_address, &fee_address, EASY);
     adjust(&mut options);
     let daemons = Arc::new(
-        DaemonGroup::new(vec![endpoint(pair.pool_node())], GroupOptions::default()).unwrap(),
+        DaemonGroup::new(vec![pair.pool_node().endpoint()], GroupOptions::default()).unwrap(),
     );
     let cancel = CancellationToken::new();
     let authorizer = Arc::new(AddressAuthorizer::new(AddressFormat::testnet()));
