@@ -42,6 +42,14 @@ pub(crate) struct Running {
     payments: Option<(JoinHandle<()>, CancellationToken)>,
 }
 
+/// Where a pool's shares go.
+enum Destination {
+    /// MPOS mode: the MPOS database, with its settings.
+    Mpos(mysql_async::Pool, MposOptions),
+    /// A share store, which also keeps payouts.
+    Store(Arc<dyn PaymentStore>),
+}
+
 /// Why a pool could not start.
 #[derive(Debug)]
 pub(crate) enum StartError {
@@ -258,7 +266,7 @@ pub(crate) async fn start(
         .map_err(|e| StartError::Other(format!("cannot create {}: {e}", data_dir.display())))?;
     let writer_stop = CancellationToken::new();
     let mpos = settings.mpos_mode.as_ref().filter(|m| m.enabled);
-    let (authorizer, writer, payments): (Arc<dyn Authorizer>, _, _) = if let Some(mode) = mpos {
+    let (authorizer, destination): (Arc<dyn Authorizer>, _) = if let Some(mode) = mpos {
         let mut mpos_options = MposOptions::new(format!(
             "mysql://{}:{}@{}:{}/{}",
             mode.user, mode.password, mode.host, mode.port, mode.database
@@ -279,8 +287,7 @@ pub(crate) async fn start(
         let authorizer = Arc::new(MposAuthorizer::new(database.clone(), &mpos_options));
         (
             authorizer as Arc<dyn Authorizer>,
-            Some((database, mpos_options)),
-            None,
+            Destination::Mpos(database, mpos_options),
         )
     } else {
         let authorizer: Arc<dyn Authorizer> = if settings.validate_worker_username {
@@ -305,7 +312,7 @@ pub(crate) async fn start(
                 )
             }
         };
-        (authorizer, None, Some(store))
+        (authorizer, Destination::Store(store))
     };
 
     let mut running = start_pool(options, daemons, authorizer, cancel.child_token())
@@ -313,8 +320,8 @@ pub(crate) async fn start(
         .map_err(|e| StartError::Other(format!("{}: {e}", pool.path.display())))?;
     let events = std::mem::replace(&mut running.events, tokio::sync::mpsc::channel(1).1);
     let spool = WriterOptions::new(data_dir.join(format!("{name}.spool")));
-    let (writer, payments) = match (writer, payments) {
-        (Some((database, mpos_options)), _) => {
+    let (writer, payments) = match destination {
+        Destination::Mpos(database, mpos_options) => {
             let sink =
                 MposShareSink::spawn(database, events, &mpos_options, spool, writer_stop.clone())
                     .await
@@ -323,7 +330,7 @@ pub(crate) async fn start(
                     })?;
             (sink, None)
         }
-        (None, Some(store)) => {
+        Destination::Store(store) => {
             let writer = ShareWriter::spawn(store.clone(), events, spool, writer_stop.clone())
                 .map_err(|e| StartError::Other(e.to_string()))?;
             let payments = match settings.payment_processing.as_ref().filter(|p| p.enabled) {
@@ -386,7 +393,6 @@ pub(crate) async fn start(
             };
             (writer, payments)
         }
-        (None, None) => unreachable!("a pool has MPOS mode or a share store"),
     };
     tracing::info!(pool = name, ports = ?running.ports, algorithm = %pool.algorithm, "pool started");
     Ok(Running {
