@@ -394,10 +394,10 @@ async fn a_proxy_header_names_the_miner_and_bans_follow_that_address() {
 
     // A miner that skips the header is dropped.
     let mut plain = Raw::connect(port).await;
-    plain
+    // The server may drop it before the write completes; either way it ends.
+    let _ = plain
         .send_line(r#"{"id":1,"method":"mining.subscribe","params":[]}"#)
-        .await
-        .unwrap();
+        .await;
     assert!(plain.is_closed_within(Duration::from_secs(2)).await);
     pool.cancel.cancel();
 }
@@ -438,10 +438,10 @@ async fn a_tls_port_serves_stratum_to_a_client_that_trusts_its_certificate() {
 
     // Plain stratum on the TLS port gets nothing but a closed connection.
     let mut plain = Raw::connect(port).await;
-    plain
+    // The server may drop it before the write completes; either way it ends.
+    let _ = plain
         .send_line(r#"{"id":1,"method":"mining.subscribe","params":[]}"#)
-        .await
-        .unwrap();
+        .await;
     assert!(plain.is_closed_within(Duration::from_secs(3)).await);
     pool.cancel.cancel();
 }
