@@ -128,7 +128,7 @@ async fn run(connections: usize, duration: Duration) -> Result<(), Box<dyn std::
     println!(
         "share events           {} (backlog {})",
         events.load(Ordering::Relaxed),
-        pool.event_backlog()
+        pool.handle().event_backlog()
     );
     if let (Some(before), Some(after)) = (rss_before, rss_connected) {
         println!(

@@ -11,6 +11,7 @@ use coin_daemon::Amount;
 
 use crate::batch::{Batch, Record, now_ms};
 use crate::error::StoreError;
+use crate::history::StatsHistory;
 use crate::journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
 use crate::store::{
     BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, fill_window,
@@ -43,6 +44,8 @@ CREATE TABLE IF NOT EXISTS journal (
     coin TEXT NOT NULL, id TEXT NOT NULL, entry TEXT NOT NULL, status TEXT NOT NULL,
     planned_ms INTEGER NOT NULL,
     PRIMARY KEY (coin, id));
+CREATE TABLE IF NOT EXISTS stat_history (time_s INTEGER NOT NULL, snapshot TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS stat_history_by_time ON stat_history (time_s);
 CREATE TABLE IF NOT EXISTS leases (
     coin TEXT NOT NULL PRIMARY KEY, owner TEXT NOT NULL, expires_ms INTEGER NOT NULL);
 ";
@@ -348,6 +351,19 @@ impl ShareStore for EmbeddedStore {
         .await
     }
 
+    async fn prune_hashrate(&self, before_ms: u64) -> Result<(), StoreError> {
+        self.with(move |connection, coin| {
+            connection
+                .execute(
+                    "DELETE FROM hashrate WHERE coin = ?1 AND time_ms < ?2",
+                    params![coin, before_ms as i64],
+                )
+                .map_err(sqlite)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn last_shares(
         &self,
         until_ms: u64,
@@ -390,6 +406,33 @@ fn amounts(
         })
         .map_err(sqlite)?;
     rows.collect::<Result<_, _>>().map_err(sqlite)
+}
+
+/// Planned journal entries, oldest first.
+const PLANNED: &str = "SELECT id FROM journal WHERE coin = ?1 AND status = 'planned'
+     ORDER BY planned_ms LIMIT ?2";
+
+/// Finished runs that paid someone, newest first.
+const PAID: &str = "SELECT id FROM journal WHERE coin = ?1 AND status = 'done'
+     AND json_extract(entry, '$.settlement.payments') <> '{}'
+     ORDER BY planned_ms DESC LIMIT ?2";
+
+/// The journal entries `query` (one of the above) selects, at most `limit`.
+fn entries_with(
+    connection: &Connection,
+    coin: &str,
+    query: &str,
+    limit: u32,
+) -> Result<Vec<JournalEntry>, StoreError> {
+    let mut statement = connection.prepare_cached(query).map_err(sqlite)?;
+    let ids = statement
+        .query_map(params![coin, limit], |row| row.get::<_, String>(0))
+        .map_err(sqlite)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sqlite)?;
+    ids.iter()
+        .filter_map(|id| read_entry(connection, coin, id).transpose())
+        .collect()
 }
 
 fn read_entry(
@@ -601,23 +644,14 @@ impl PayoutStore for EmbeddedStore {
     }
 
     async fn planned(&self) -> Result<Vec<JournalEntry>, StoreError> {
-        self.with(|connection, coin| {
-            let mut statement = connection
-                .prepare_cached(
-                    "SELECT id FROM journal WHERE coin = ?1 AND status = 'planned'
-                     ORDER BY planned_ms",
-                )
-                .map_err(sqlite)?;
-            let ids = statement
-                .query_map(params![coin], |row| row.get::<_, String>(0))
-                .map_err(sqlite)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(sqlite)?;
-            ids.iter()
-                .filter_map(|id| read_entry(connection, coin, id).transpose())
-                .collect()
-        })
-        .await
+        self.with(|connection, coin| entries_with(connection, coin, PLANNED, u32::MAX))
+            .await
+    }
+
+    async fn payment_history(&self, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        self.with(move |connection, coin| entries_with(connection, coin, PAID, limit))
+            .await
     }
 
     async fn complete(&self, id: &str, txid: Option<&str>) -> Result<bool, StoreError> {
@@ -670,6 +704,48 @@ impl PayoutStore for EmbeddedStore {
                 )
                 .map_err(sqlite)?;
             Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl StatsHistory for EmbeddedStore {
+    async fn push_stats(
+        &self,
+        time_s: u64,
+        snapshot: &str,
+        keep_from_s: u64,
+    ) -> Result<(), StoreError> {
+        let snapshot = snapshot.to_owned();
+        self.with(move |connection, _| {
+            let tx = connection.transaction().map_err(sqlite)?;
+            tx.execute(
+                "INSERT INTO stat_history (time_s, snapshot) VALUES (?1, ?2)",
+                params![time_s as i64, snapshot],
+            )
+            .map_err(sqlite)?;
+            tx.execute(
+                "DELETE FROM stat_history WHERE time_s < ?1",
+                params![keep_from_s as i64],
+            )
+            .map_err(sqlite)?;
+            tx.commit().map_err(sqlite)
+        })
+        .await
+    }
+
+    async fn stats_since(&self, since_s: u64) -> Result<Vec<String>, StoreError> {
+        self.with(move |connection, _| {
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT snapshot FROM stat_history WHERE time_s >= ?1 ORDER BY time_s",
+                )
+                .map_err(sqlite)?;
+            let rows = statement
+                .query_map(params![since_s as i64], |row| row.get(0))
+                .map_err(sqlite)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite)
         })
         .await
     }

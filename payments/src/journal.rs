@@ -88,6 +88,9 @@ pub trait PayoutStore: Send + Sync {
     /// The entries still planned, oldest first.
     async fn planned(&self) -> Result<Vec<JournalEntry>, StoreError>;
 
+    /// Up to `limit` finished runs that paid someone, newest first: the payment history.
+    async fn payment_history(&self, limit: usize) -> Result<Vec<JournalEntry>, StoreError>;
+
     /// Applies a planned settlement and marks it done (with the paying `txid`), in one
     /// transaction. Returns false, changing nothing, if it is not planned.
     async fn complete(&self, id: &str, txid: Option<&str>) -> Result<bool, StoreError>;

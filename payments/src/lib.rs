@@ -8,6 +8,8 @@
 //!   down or slow it spools batches to a local file (checksummed, synced) and replays them
 //!   in order, exactly once, when the store is back, and at the next start. Miners never
 //!   wait on it and no share is dropped.
+//! - [`StatsHistory`]: the portal's stats snapshots (NOMP's `statHistory`), in either
+//!   backend.
 //! - [`PaymentProcessor`]: NOMP's payment run (PROP by default, PPLNS and SOLO as
 //!   [`Scheme`]s): pending blocks checked with the wallet, matured rounds split exactly in
 //!   satoshis ([`prop_split`]), orphaned rounds merged back, `minimumPayment` with
@@ -38,6 +40,7 @@
 mod batch;
 mod embedded;
 mod error;
+mod history;
 mod journal;
 mod processor;
 mod redis_store;
@@ -48,6 +51,7 @@ mod writer;
 pub use batch::{Batch, Record};
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
+pub use history::StatsHistory;
 pub use journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
 pub use processor::{PaymentError, PaymentOptions, PaymentProcessor, PaymentStore, RunOutcome};
 pub use redis_store::RedisStore;

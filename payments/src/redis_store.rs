@@ -11,6 +11,7 @@ use coin_daemon::Amount;
 
 use crate::batch::{Batch, Record};
 use crate::error::StoreError;
+use crate::history::StatsHistory;
 use crate::journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
 use crate::store::{
     BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, block_member,
@@ -239,6 +240,21 @@ impl ShareStore for RedisStore {
         Ok(samples)
     }
 
+    async fn prune_hashrate(&self, before_ms: u64) -> Result<(), StoreError> {
+        // Scores are seconds (NOMP's); exclusive, so a sample of this second stays.
+        let _: i64 = self
+            .connection
+            .clone()
+            .zrembyscore(
+                self.key("hashrate"),
+                "-inf",
+                format!("({}", before_ms / 1000),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn last_shares(
         &self,
         until_ms: u64,
@@ -396,6 +412,25 @@ impl RedisStore {
     }
 
     /// Entry `id` as stored and decoded, if it is still planned.
+    /// The journal's entries with `status`, oldest first.
+    async fn entries_with(&self, status: JournalStatus) -> Result<Vec<JournalEntry>, StoreError> {
+        let raw: BTreeMap<String, String> = self
+            .connection
+            .clone()
+            .hgetall(self.journal_key())
+            .await
+            .map_err(unavailable)?;
+        let mut entries = Vec::new();
+        for text in raw.values() {
+            let entry = decode_entry(&self.journal_key(), text)?;
+            if entry.status == status {
+                entries.push(entry);
+            }
+        }
+        entries.sort_by_key(|e| e.planned_ms);
+        Ok(entries)
+    }
+
     async fn planned_entry(&self, id: &str) -> Result<Option<(String, JournalEntry)>, StoreError> {
         let Some(raw) = self.raw_entry(id).await? else {
             return Ok(None);
@@ -485,21 +520,15 @@ impl PayoutStore for RedisStore {
     }
 
     async fn planned(&self) -> Result<Vec<JournalEntry>, StoreError> {
-        let raw: BTreeMap<String, String> = self
-            .connection
-            .clone()
-            .hgetall(self.journal_key())
-            .await
-            .map_err(unavailable)?;
-        let mut planned = Vec::new();
-        for text in raw.values() {
-            let entry = decode_entry(&self.journal_key(), text)?;
-            if entry.status == JournalStatus::Planned {
-                planned.push(entry);
-            }
-        }
-        planned.sort_by_key(|e| e.planned_ms);
-        Ok(planned)
+        self.entries_with(JournalStatus::Planned).await
+    }
+
+    async fn payment_history(&self, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
+        let mut done = self.entries_with(JournalStatus::Done).await?;
+        done.retain(|e| !e.settlement.payments.is_empty());
+        done.reverse();
+        done.truncate(limit);
+        Ok(done)
     }
 
     async fn complete(&self, id: &str, txid: Option<&str>) -> Result<bool, StoreError> {
@@ -609,5 +638,36 @@ impl PayoutStore for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+}
+
+/// NOMP's key of the portal's stats history: one per Redis, not per coin.
+const STAT_HISTORY: &str = "statHistory";
+
+#[async_trait]
+impl StatsHistory for RedisStore {
+    async fn push_stats(
+        &self,
+        time_s: u64,
+        snapshot: &str,
+        keep_from_s: u64,
+    ) -> Result<(), StoreError> {
+        redis::pipe()
+            .atomic()
+            .zadd(STAT_HISTORY, snapshot, time_s)
+            .ignore()
+            .zrembyscore(STAT_HISTORY, "-inf", format!("({keep_from_s}"))
+            .ignore()
+            .query_async::<()>(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn stats_since(&self, since_s: u64) -> Result<Vec<String>, StoreError> {
+        self.connection
+            .clone()
+            .zrangebyscore(STAT_HISTORY, since_s, "+inf")
+            .await
+            .map_err(unavailable)
     }
 }

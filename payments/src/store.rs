@@ -115,6 +115,10 @@ pub trait ShareStore: Send + Sync {
     /// Hashrate samples at or after `since_ms` (unix milliseconds), oldest first.
     async fn hashrate_since(&self, since_ms: u64) -> Result<Vec<HashrateSample>, StoreError>;
 
+    /// Forgets the hashrate samples older than `before_ms` (unix milliseconds). The
+    /// samples are also the share log PPLNS reads, so keep them at least that long.
+    async fn prune_hashrate(&self, before_ms: u64) -> Result<(), StoreError>;
+
     /// The last `window` of valid share difficulty at or before `until_ms`, per worker:
     /// shares are taken newest first until their difficulty adds up to `window`, the
     /// oldest one counted only in part (PPLNS). Less when the log holds less.

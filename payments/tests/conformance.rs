@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use coin_daemon::Amount;
 use payments::{
     Batch, BlockEntry, BlockStatus, EmbeddedStore, JournalStatus, PayoutStore, Record, RedisStore,
-    Round, Settlement, ShareCounts, ShareStore,
+    Round, Settlement, ShareCounts, ShareStore, StatsHistory,
 };
 use testkit::RedisServer;
 
@@ -151,6 +151,10 @@ async fn suite(store: &dyn ShareStore) {
         store.last_shares(T0 + 2_000, 100.0).await.unwrap(),
         BTreeMap::from([("alice.rig1".into(), 16.0), ("bob".into(), 4.5)])
     );
+
+    // Pruning forgets samples of earlier seconds only.
+    store.prune_hashrate(T0 + 2_000).await.unwrap();
+    assert_eq!(store.hashrate_since(0).await.unwrap(), samples);
 }
 
 fn sats(n: i64) -> Amount {
@@ -196,6 +200,7 @@ async fn payout_suite<S: ShareStore + PayoutStore>(store: &S) {
     assert!(store.balances().await.unwrap().is_empty());
     assert_eq!(store.blocks(BlockStatus::Pending).await.unwrap().len(), 3);
 
+    assert!(store.payment_history(10).await.unwrap().is_empty());
     assert!(store.complete("run-1", Some("txid-1")).await.unwrap());
     assert!(
         !store.complete("run-1", Some("txid-1")).await.unwrap(),
@@ -266,6 +271,32 @@ async fn payout_suite<S: ShareStore + PayoutStore>(store: &S) {
     assert!(!store.complete("run-2", None).await.unwrap());
     assert_eq!(store.balances().await.unwrap()["b"], sats(1_000));
 
+    // The history lists paying runs only, newest first.
+    let quiet = Settlement {
+        id: "run-3".into(),
+        payments: BTreeMap::new(),
+        ..settlement.clone()
+    };
+    let later = Settlement {
+        id: "run-4".into(),
+        ..settlement.clone()
+    };
+    for (run, at) in [(&quiet, 30), (&later, 40)] {
+        store.plan(run, at).await.unwrap();
+        assert!(store.complete(&run.id, Some("txid")).await.unwrap());
+    }
+    let ids = |entries: Vec<payments::JournalEntry>| {
+        entries
+            .into_iter()
+            .map(|e| e.settlement.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(store.payment_history(10).await.unwrap()),
+        ["run-4", "run-1"]
+    );
+    assert_eq!(ids(store.payment_history(1).await.unwrap()), ["run-4"]);
+
     // One lease holder at a time; it expires.
     assert!(store.acquire_lease("one", 60_000).await.unwrap());
     assert!(!store.acquire_lease("two", 60_000).await.unwrap());
@@ -274,6 +305,27 @@ async fn payout_suite<S: ShareStore + PayoutStore>(store: &S) {
     assert!(store.acquire_lease("two", 1).await.unwrap());
     tokio::time::sleep(std::time::Duration::from_millis(30)).await;
     assert!(store.acquire_lease("one", 60_000).await.unwrap(), "expired");
+}
+
+async fn history_suite(store: &dyn StatsHistory) {
+    for time in [100, 160, 220] {
+        let snapshot = format!(r#"{{"time":{time}}}"#);
+        store.push_stats(time, &snapshot, 150).await.unwrap();
+    }
+    assert_eq!(
+        store.stats_since(0).await.unwrap(),
+        [r#"{"time":160}"#, r#"{"time":220}"#],
+        "the snapshot before the retention is forgotten"
+    );
+    assert_eq!(store.stats_since(200).await.unwrap(), [r#"{"time":220}"#]);
+}
+
+#[tokio::test]
+async fn both_stores_keep_the_stats_history_for_its_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    history_suite(&EmbeddedStore::open(&dir.path().join("h.sqlite"), "bitcoin").unwrap()).await;
+    let redis = RedisServer::start();
+    history_suite(&RedisStore::new(&redis.url(), "bitcoin").unwrap()).await;
 }
 
 #[tokio::test]

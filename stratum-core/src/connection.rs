@@ -64,6 +64,8 @@ pub(crate) async fn serve(
     jobs: watch::Receiver<Option<Arc<Job>>>,
     cancel: CancellationToken,
 ) {
+    let counters = shared.counters.clone();
+    let _open = counters.connection();
     let port = &shared.options.ports[port_index];
     let local_port = socket.local_addr().map_or(port.bind.port(), |a| a.port());
     let _ = socket.set_nodelay(true);

@@ -7,6 +7,8 @@ use std::time::SystemTime;
 
 use tokio::sync::mpsc;
 
+use crate::counters::PoolCounters;
+
 /// A share, valid or not.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareEvent {
@@ -88,24 +90,28 @@ pub enum PoolEvent {
 #[derive(Debug)]
 pub(crate) struct EventSink {
     sender: mpsc::Sender<PoolEvent>,
+    counters: Arc<PoolCounters>,
     overflow: mpsc::UnboundedSender<PoolEvent>,
     backlog: Arc<AtomicU64>,
 }
 
 impl EventSink {
     /// A sink into `sender`; spawns its forwarding task on the current runtime.
-    pub(crate) fn new(sender: mpsc::Sender<PoolEvent>) -> Self {
+    /// Every event sent is counted in `counters` first.
+    pub(crate) fn new(sender: mpsc::Sender<PoolEvent>, counters: Arc<PoolCounters>) -> Self {
         let (overflow, queued) = mpsc::unbounded_channel();
         let backlog = Arc::new(AtomicU64::new(0));
         tokio::spawn(forward_backlog(queued, sender.clone(), backlog.clone()));
         EventSink {
             sender,
+            counters,
             overflow,
             backlog,
         }
     }
 
     pub(crate) fn send(&self, event: PoolEvent) {
+        self.counters.observe(&event);
         let event = if self.backlog.load(Ordering::Acquire) == 0 {
             match self.sender.try_send(event) {
                 Ok(()) => return,
@@ -181,7 +187,7 @@ mod tests {
     #[tokio::test]
     async fn a_lagging_consumer_gets_every_event_in_order() {
         let (sender, mut receiver) = mpsc::channel(4);
-        let sink = EventSink::new(sender);
+        let sink = EventSink::new(sender, Arc::default());
         for n in 0..1000 {
             sink.send(share(n));
         }

@@ -56,6 +56,7 @@ mod ban;
 mod client;
 mod coinbase;
 mod connection;
+mod counters;
 mod error;
 mod events;
 mod job;
@@ -79,12 +80,13 @@ pub use coinbase::{
     CoinbaseOptions, CoinbaseParts, EXTRANONCE1_SIZE, EXTRANONCE2_SIZE, RewardRecipient,
     build_coinbase,
 };
+pub use counters::CounterSnapshot;
 pub use error::StratumError;
 pub use events::{BlockEvent, DifficultyEvent, PoolEvent, ShareEvent};
 pub use job::{Job, JobId, header_bytes, serialize_block};
 pub use merkle::{merkle_branch, merkle_root};
 pub use miner::CpuMiner;
-pub use pool::{PoolError, PoolOptions, PortOptions, RunningPool, start_pool};
+pub use pool::{PoolError, PoolHandle, PoolOptions, PortOptions, RunningPool, start_pool};
 pub use proxy::{ProxyError, ProxyParse, parse_proxy_header};
 pub use spool::SpoolError;
 pub use tls::tls_config_from_pem;

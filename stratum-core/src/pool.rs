@@ -23,6 +23,7 @@ use crate::auth::Authorizer;
 use crate::ban::{BanList, BanOptions};
 use crate::coinbase::CoinbaseOptions;
 use crate::connection::serve;
+use crate::counters::{CounterSnapshot, PoolCounters};
 use crate::events::{BlockEvent, EventSink, PoolEvent, ShareEvent};
 use crate::job::{Job, JobId};
 use crate::validate::BlockCandidate;
@@ -135,6 +136,7 @@ pub(crate) struct Shared {
     pub(crate) jobs: RwLock<JobRegistry>,
     pub(crate) bans: Mutex<BanList>,
     pub(crate) events: EventSink,
+    pub(crate) counters: Arc<PoolCounters>,
     pub(crate) waker: TemplateWaker,
     pub(crate) hash_slots: Semaphore,
     pub(crate) broadcast: broadcast::Sender<String>,
@@ -250,7 +252,43 @@ impl std::fmt::Debug for RunningPool {
     }
 }
 
-impl RunningPool {
+/// A cheap, cloneable view of a running pool for dashboards and operators: counters,
+/// network state, daemons' health, bans and messages to miners. It stays valid after the
+/// pool stops (it then reads the last values).
+#[derive(Clone)]
+pub struct PoolHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for PoolHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolHandle").finish_non_exhaustive()
+    }
+}
+
+impl PoolHandle {
+    /// Connections, shares and blocks counted since the pool started.
+    pub fn counters(&self) -> CounterSnapshot {
+        self.shared.counters.snapshot()
+    }
+
+    /// The network difficulty of the current job, in this pool's share units.
+    pub fn network_difficulty(&self) -> Option<Difficulty> {
+        self.shared.network_difficulty()
+    }
+
+    /// The height of the block being mined.
+    pub fn height(&self) -> Option<u64> {
+        let registry = self.shared.jobs.read().unwrap_or_else(|p| p.into_inner());
+        let latest = registry.order.back()?;
+        Some(registry.jobs.get(latest)?.height())
+    }
+
+    /// The pool's daemons (for network facts such as `getmininginfo`, and their health).
+    pub fn daemons(&self) -> &Arc<DaemonGroup> {
+        &self.shared.daemons
+    }
+
     /// Sends `client.show_message` to every connected miner.
     pub fn show_message(&self, text: &str) {
         let line =
@@ -269,8 +307,8 @@ impl RunningPool {
         let _ = self.shared.broadcast.send(line);
     }
 
-    /// Lifts a ban at once.
-    pub fn unban(&self, ip: std::net::IpAddr) -> bool {
+    /// Lifts a ban at once; false if `ip` was not banned.
+    pub fn unban(&self, ip: IpAddr) -> bool {
         self.shared
             .bans
             .lock()
@@ -279,7 +317,7 @@ impl RunningPool {
     }
 
     /// The banned IPs.
-    pub fn banned(&self) -> Vec<std::net::IpAddr> {
+    pub fn banned(&self) -> Vec<IpAddr> {
         self.shared
             .bans
             .lock()
@@ -293,6 +331,15 @@ impl RunningPool {
     /// None is ever dropped; this is how far behind the consumer is.
     pub fn event_backlog(&self) -> u64 {
         self.shared.events.backlog()
+    }
+}
+
+impl RunningPool {
+    /// A handle for dashboards and operators.
+    pub fn handle(&self) -> PoolHandle {
+        PoolHandle {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Stops accepting, closes connections (each after answering the line it is on),
@@ -342,13 +389,15 @@ pub async fn start_pool(
     let (event_tx, events) = mpsc::channel(options.event_capacity.max(1));
     let (job_tx, jobs) = watch::channel(None);
     let hash_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let counters = Arc::new(PoolCounters::default());
     let shared = Arc::new(Shared {
         hasher,
         daemons,
         authorizer,
         jobs: RwLock::new(JobRegistry::default()),
         bans: Mutex::new(BanList::default()),
-        events: EventSink::new(event_tx),
+        events: EventSink::new(event_tx, counters.clone()),
+        counters,
         waker: source.waker.clone(),
         hash_slots: Semaphore::new(hash_threads * 2),
         broadcast: broadcast::channel(64).0,

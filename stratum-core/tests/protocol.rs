@@ -297,7 +297,7 @@ async fn a_run_of_invalid_shares_bans_the_ip_until_the_ban_expires() {
     assert!(raw.is_closed_within(Duration::from_secs(3)).await);
     let banned_at = Instant::now();
     assert_eq!(
-        pool.pool.banned(),
+        pool.pool.handle().banned(),
         vec!["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
     );
 
@@ -375,7 +375,7 @@ async fn a_proxy_header_names_the_miner_and_bans_follow_that_address() {
     }
     assert!(miner.is_closed_within(Duration::from_secs(3)).await);
     assert_eq!(
-        pool.pool.banned(),
+        pool.pool.handle().banned(),
         vec!["203.0.113.7".parse::<std::net::IpAddr>().unwrap()]
     );
     let v1_banned = b"PROXY TCP4 203.0.113.7 127.0.0.1 5000 3333\r\n";

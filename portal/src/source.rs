@@ -1,0 +1,105 @@
+//! What the portal shows: the running pools, each with its store and live handle.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use coin_daemon::Amount;
+use hashing::Algorithm;
+use payments::PaymentStore;
+use stratum_core::{PoolHandle, WriterStatus};
+use tokio::sync::watch;
+
+/// A pool's public description: nothing secret (no RPC credentials) is in here.
+#[derive(Debug, Clone)]
+pub struct PoolSummary {
+    /// The pool's name (its coin file's name, as in the API's keys).
+    pub name: String,
+    /// The coin's ticker symbol.
+    pub symbol: String,
+    /// The proof-of-work algorithm.
+    pub algorithm: Algorithm,
+    /// The pool's own address (public: it is in every coinbase).
+    pub address: String,
+    /// The base58 version byte of the coin's pay-to-pubkey-hash addresses, if known.
+    pub address_version: Option<u8>,
+    /// The stratum ports.
+    pub ports: Vec<PortSummary>,
+    /// Percent of each block paid to fee recipients.
+    pub fee_percent: f64,
+    /// The payout scheme's name ("prop", "pplns", "solo"), or `None` without payments.
+    pub payment_scheme: Option<String>,
+    /// The smallest payment, if payments are on.
+    pub minimum_payment: Option<Amount>,
+}
+
+/// One stratum port as miners see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortSummary {
+    /// The port number.
+    pub port: u16,
+    /// The starting share difficulty.
+    pub difficulty: f64,
+    /// Vardiff's minimum and maximum, if vardiff is on.
+    pub vardiff: Option<(f64, f64)>,
+    /// Whether miners must speak TLS.
+    pub tls: bool,
+}
+
+/// A pool as the portal reads it.
+#[derive(Clone)]
+pub struct PortalPool {
+    /// Its public description.
+    pub summary: PoolSummary,
+    /// Its live state.
+    pub handle: PoolHandle,
+    /// Its share store, or `None` when shares go elsewhere (MPOS mode).
+    pub store: Option<Arc<dyn PaymentStore>>,
+    /// Its share writer's progress, if it has one.
+    pub writer: Option<watch::Receiver<WriterStatus>>,
+    /// Whether the portal may forget hashrate samples older than the hashrate window.
+    /// False when the payout scheme reads them as its share log (PPLNS).
+    pub prune_samples: bool,
+}
+
+impl std::fmt::Debug for PortalPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortalPool")
+            .field("summary", &self.summary)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pools behind the portal and the operator actions on them. The binary implements it
+/// over its running pools (which change on reload); [`StaticPools`] is a fixed list.
+#[async_trait]
+pub trait PoolDirectory: Send + Sync {
+    /// The pools running now.
+    async fn pools(&self) -> Vec<PortalPool>;
+
+    /// Restarts pool `name` with its configuration file re-read; the reply says what
+    /// happened.
+    async fn reload_pool(&self, name: &str) -> Result<String, String>;
+
+    /// Moves switching port group `switch` to `coin`.
+    async fn coin_switch(&self, switch: &str, coin: &str) -> Result<String, String>;
+}
+
+/// A fixed list of pools, for programs that embed pools and the portal themselves. It
+/// cannot reload or switch.
+#[derive(Debug, Clone)]
+pub struct StaticPools(pub Vec<PortalPool>);
+
+#[async_trait]
+impl PoolDirectory for StaticPools {
+    async fn pools(&self) -> Vec<PortalPool> {
+        self.0.clone()
+    }
+
+    async fn reload_pool(&self, name: &str) -> Result<String, String> {
+        Err(format!("{name}: this portal's pools cannot be reloaded"))
+    }
+
+    async fn coin_switch(&self, switch: &str, _coin: &str) -> Result<String, String> {
+        Err(format!("{switch}: this portal has no switching ports"))
+    }
+}

@@ -1,0 +1,21 @@
+// Live numbers: each stats update from /api/live_stats refreshes the elements that name a
+// pool field (data-pool + data-field) or a global one (data-global).
+(function () {
+  if (!window.EventSource) return;
+  var source = new EventSource('/api/live_stats');
+  source.onmessage = function (event) {
+    var stats = JSON.parse(event.data);
+    if (!stats.pools) return;
+    document.querySelectorAll('[data-pool]').forEach(function (el) {
+      var value = el.dataset.field.split('.').reduce(function (o, key) {
+        return o == null ? o : o[key];
+      }, stats.pools[el.dataset.pool]);
+      if (value != null) el.textContent = value;
+    });
+    var workers = document.querySelector('[data-global=workers]');
+    if (workers) workers.textContent = stats.global.workers;
+    var updated = document.getElementById('updated');
+    if (updated) updated.textContent = new Date(stats.time * 1000).toISOString();
+    document.body.dataset.live = String(stats.time);
+  };
+})();

@@ -1,0 +1,148 @@
+//! Live counters of a running pool: open connections, shares by result, blocks.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::events::PoolEvent;
+
+/// Counters a pool keeps while it runs, for dashboards and metrics. Since start (not
+/// persisted): the share store keeps the lasting totals.
+#[derive(Debug, Default)]
+pub(crate) struct PoolCounters {
+    connections: AtomicU64,
+    valid_shares: AtomicU64,
+    /// Invalid shares by reason: few distinct reasons, and rarer than valid shares.
+    invalid_shares: Mutex<BTreeMap<String, u64>>,
+    blocks_accepted: AtomicU64,
+    blocks_rejected: AtomicU64,
+}
+
+/// A reading of a pool's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    /// Miner connections open now.
+    pub connections: u64,
+    /// Valid shares since start.
+    pub valid_shares: u64,
+    /// Invalid shares since start, by reason (the error message miners were sent).
+    pub invalid_shares: BTreeMap<String, u64>,
+    /// Blocks the daemons accepted since start.
+    pub blocks_accepted: u64,
+    /// Block candidates the daemons refused since start.
+    pub blocks_rejected: u64,
+}
+
+impl PoolCounters {
+    /// Counts what `event` reports.
+    pub(crate) fn observe(&self, event: &PoolEvent) {
+        match event {
+            PoolEvent::Share(share) => match &share.error {
+                None => {
+                    self.valid_shares.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(reason) => {
+                    let mut invalid = self
+                        .invalid_shares
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    match invalid.get_mut(reason.as_str()) {
+                        Some(count) => *count += 1,
+                        None => {
+                            invalid.insert(reason.clone(), 1);
+                        }
+                    }
+                }
+            },
+            PoolEvent::Block(block) => {
+                let counter = if block.accepted {
+                    &self.blocks_accepted
+                } else {
+                    &self.blocks_rejected
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            PoolEvent::Difficulty(_) => {}
+        }
+    }
+
+    /// Counts an open connection until the guard drops.
+    pub(crate) fn connection(&self) -> ConnectionGuard<'_> {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        ConnectionGuard(self)
+    }
+
+    pub(crate) fn snapshot(&self) -> CounterSnapshot {
+        CounterSnapshot {
+            connections: self.connections.load(Ordering::Relaxed),
+            valid_shares: self.valid_shares.load(Ordering::Relaxed),
+            invalid_shares: self
+                .invalid_shares
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            blocks_accepted: self.blocks_accepted.load(Ordering::Relaxed),
+            blocks_rejected: self.blocks_rejected.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Holds one count of [`PoolCounters`]' open connections.
+pub(crate) struct ConnectionGuard<'a>(&'a PoolCounters);
+
+impl Drop for ConnectionGuard<'_> {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::events::{BlockEvent, ShareEvent};
+
+    fn share(error: Option<&str>) -> PoolEvent {
+        PoolEvent::Share(ShareEvent {
+            worker: "w".into(),
+            ip: IpAddr::from([127, 0, 0, 1]),
+            port: 3333,
+            height: 1,
+            difficulty: 1.0,
+            share_difficulty: 1.0,
+            block_hash: None,
+            block_accepted: false,
+            error: error.map(str::to_owned),
+            time: SystemTime::UNIX_EPOCH,
+        })
+    }
+
+    #[test]
+    fn shares_blocks_and_connections_are_counted() {
+        let counters = PoolCounters::default();
+        counters.observe(&share(None));
+        counters.observe(&share(None));
+        counters.observe(&share(Some("duplicate share")));
+        counters.observe(&share(Some("low difficulty share")));
+        counters.observe(&share(Some("duplicate share")));
+        counters.observe(&PoolEvent::Block(BlockEvent {
+            worker: "w".into(),
+            height: 1,
+            hash: "00".into(),
+            coinbase_txid: "11".into(),
+            accepted: false,
+            reason: Some("stale".into()),
+        }));
+        let open = counters.connection();
+        let snapshot = counters.snapshot();
+        assert_eq!(snapshot.connections, 1);
+        assert_eq!(snapshot.valid_shares, 2);
+        assert_eq!(snapshot.invalid_shares["duplicate share"], 2);
+        assert_eq!(snapshot.invalid_shares["low difficulty share"], 1);
+        assert_eq!((snapshot.blocks_accepted, snapshot.blocks_rejected), (0, 1));
+        drop(open);
+        assert_eq!(counters.snapshot().connections, 0);
+    }
+}
