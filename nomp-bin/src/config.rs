@@ -69,15 +69,99 @@ pub(crate) struct PortalConfig {
     /// The portal's Redis (NOMP's stats); pools choose their store themselves.
     #[serde(default)]
     pub(crate) redis: Option<RedisConfig>,
-    /// The web portal's section (read by the portal).
+    /// The web portal.
     #[serde(default)]
-    pub(crate) website: Option<Value>,
+    pub(crate) website: Option<WebsiteConfig>,
     /// Coin-switching ports (read by the switching feature).
     #[serde(default)]
     pub(crate) switching: Option<Value>,
     /// Profit switching (read by the switching feature).
     #[serde(default)]
     pub(crate) profit_switch: Option<Value>,
+}
+
+/// `website`: the portal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct WebsiteConfig {
+    /// Whether the portal runs.
+    #[serde(default = "yes")]
+    pub(crate) enabled: bool,
+    /// The address to listen on.
+    #[serde(default = "default_web_host")]
+    pub(crate) host: String,
+    /// The port to listen on.
+    #[serde(default = "default_web_port")]
+    pub(crate) port: u16,
+    /// The host name miners use, shown in stratum URLs (default: `host`).
+    #[serde(default)]
+    pub(crate) stratum_host: Option<String>,
+    /// Stats gathering.
+    #[serde(default)]
+    pub(crate) stats: WebsiteStats,
+    /// The admin center.
+    #[serde(default)]
+    pub(crate) admin_center: AdminCenter,
+}
+
+fn default_web_host() -> String {
+    "0.0.0.0".into()
+}
+
+fn default_web_port() -> u16 {
+    8080
+}
+
+/// `website.stats`, in seconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct WebsiteStats {
+    /// How often stats are gathered and pushed.
+    #[serde(default = "default_update_interval")]
+    pub(crate) update_interval: u64,
+    /// How long the history is kept.
+    #[serde(default = "default_retention")]
+    pub(crate) historical_retention: u64,
+    /// The span hashrate is computed over.
+    #[serde(default = "default_hashrate_window")]
+    pub(crate) hashrate_window: u64,
+}
+
+impl Default for WebsiteStats {
+    fn default() -> Self {
+        WebsiteStats {
+            update_interval: default_update_interval(),
+            historical_retention: default_retention(),
+            hashrate_window: default_hashrate_window(),
+        }
+    }
+}
+
+fn default_update_interval() -> u64 {
+    60
+}
+
+fn default_retention() -> u64 {
+    43_200
+}
+
+fn default_hashrate_window() -> u64 {
+    300
+}
+
+/// `website.adminCenter`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct AdminCenter {
+    /// Whether the admin center is on (it also needs a password hash).
+    #[serde(default)]
+    pub(crate) enabled: bool,
+    /// The admin password's argon2 hash (`nomp hash-password` prints one).
+    #[serde(default)]
+    pub(crate) admin_password_hash: Option<String>,
+    /// NOMP's plaintext password: refused, so no password sits in a config file.
+    #[serde(default, skip_serializing)]
+    pub(crate) password: Option<String>,
 }
 
 fn default_log_level() -> String {
@@ -395,6 +479,9 @@ pub(crate) struct Config {
 pub(crate) fn load(dir: &Path) -> Result<Config, ConfigError> {
     let portal_path = dir.join("config.json");
     let portal: PortalConfig = parse(&portal_path, read_json5(&portal_path)?)?;
+    if let Some(website) = &portal.website {
+        check_website(&portal_path, website)?;
+    }
     let coins = read_dir_json(&dir.join("coins"))?;
     let mut pools = Vec::new();
     for (path, mut value) in read_dir_json(&dir.join("pool_configs"))? {
@@ -453,6 +540,55 @@ pub(crate) fn load(dir: &Path) -> Result<Config, ConfigError> {
         portal,
         pools,
     })
+}
+
+fn check_website(path: &Path, website: &WebsiteConfig) -> Result<(), ConfigError> {
+    let error = |field: &str, message: String, fix: &str| ConfigError {
+        file: path.to_owned(),
+        field: format!("website.{field}"),
+        message,
+        fix: Some(fix.into()),
+    };
+    let admin = &website.admin_center;
+    if admin.password.is_some() {
+        return Err(error(
+            "adminCenter.password",
+            "a plaintext password is not accepted".into(),
+            "remove it and set adminPasswordHash to what `nomp hash-password` prints",
+        ));
+    }
+    let hash = admin.admin_password_hash.as_deref().unwrap_or_default();
+    if admin.enabled && hash.is_empty() {
+        return Err(error(
+            "adminCenter.adminPasswordHash",
+            "is empty while the admin center is enabled".into(),
+            "set it to what `nomp hash-password` prints, or disable the admin center",
+        ));
+    }
+    if !hash.is_empty()
+        && let Err(e) = portal::check_password_hash(hash)
+    {
+        return Err(error(
+            "adminCenter.adminPasswordHash",
+            e.to_string(),
+            "set it to what `nomp hash-password` prints",
+        ));
+    }
+    let stats = &website.stats;
+    for (field, value) in [
+        ("stats.updateInterval", stats.update_interval),
+        ("stats.hashrateWindow", stats.hashrate_window),
+        ("stats.historicalRetention", stats.historical_retention),
+    ] {
+        if value == 0 {
+            return Err(error(
+                field,
+                "is 0".into(),
+                "use a number of seconds above 0",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_pool(path: &Path, pool: &PoolConfig) -> Result<(), ConfigError> {

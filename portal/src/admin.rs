@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::PasswordHash;
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordVerifier};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -15,6 +15,30 @@ use crate::options::AdminOptions;
 
 /// The session cookie's name.
 pub(crate) const COOKIE: &str = "nomp_admin";
+
+/// The argon2id hash (PHC string) of `password` with a fresh random salt: what
+/// `AdminOptions::password_hash` takes.
+pub fn hash_password(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).expect("the operating system has a random source");
+    let salt = SaltString::encode_b64(&salt).expect("16 bytes make a valid salt");
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("default argon2 parameters hash any password")
+        .to_string()
+}
+
+/// Checks that `hash` is an argon2 hash in PHC form.
+pub fn check_password_hash(hash: &str) -> Result<(), PortalError> {
+    let parsed = PasswordHash::new(hash).map_err(|e| PortalError::AdminHash(e.to_string()))?;
+    if !parsed.algorithm.as_str().starts_with("argon2") {
+        return Err(PortalError::AdminHash(format!(
+            "{} is not an argon2 hash",
+            parsed.algorithm
+        )));
+    }
+    Ok(())
+}
 
 /// Why a login failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,14 +60,7 @@ pub(crate) struct Admin {
 impl Admin {
     /// Checks the configured hash is a valid argon2 PHC string.
     pub(crate) fn new(options: &AdminOptions) -> Result<Admin, PortalError> {
-        let parsed = PasswordHash::new(&options.password_hash)
-            .map_err(|e| PortalError::AdminHash(e.to_string()))?;
-        if !parsed.algorithm.as_str().starts_with("argon2") {
-            return Err(PortalError::AdminHash(format!(
-                "{} is not an argon2 hash",
-                parsed.algorithm
-            )));
-        }
+        check_password_hash(&options.password_hash)?;
         let per_minute =
             NonZeroU32::new(options.attempts_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         Ok(Admin {
@@ -122,16 +139,12 @@ pub(crate) fn session_token(cookies: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use argon2::password_hash::{PasswordHasher, SaltString};
-
     use super::*;
 
     fn hash(password: &str) -> String {
-        let salt = SaltString::encode_b64(b"portal-test-salt").unwrap();
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .unwrap()
-            .to_string()
+        let hashed = hash_password(password);
+        assert_ne!(hashed, hash_password(password), "salts are fresh");
+        hashed
     }
 
     #[tokio::test]

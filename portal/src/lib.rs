@@ -44,6 +44,7 @@ mod source;
 mod stats;
 mod views;
 
+pub use admin::{check_password_hash, hash_password};
 pub use error::PortalError;
 pub use options::{AdminOptions, PortalOptions};
 pub use server::{RunningPortal, start_portal};

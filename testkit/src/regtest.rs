@@ -229,6 +229,28 @@ impl RegtestNode {
         }
     }
 
+    /// Settings for a sha256d pool on this node paying `pool_address`, one port on a free
+    /// local port at `difficulty`, polling templates every 200 ms.
+    pub fn pool_options(&self, pool_address: &str, difficulty: f64) -> stratum_core::PoolOptions {
+        let format = stratum_core::AddressFormat::testnet();
+        let script = stratum_core::output_script(pool_address, &format)
+            .expect("a regtest address from this node");
+        let port = stratum_core::PortOptions::new(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            hashing::Difficulty::new(difficulty).expect("a positive difficulty"),
+        );
+        let mut options = stratum_core::PoolOptions::new(
+            hashing::Algorithm::Sha256d,
+            stratum_core::CoinbaseOptions::new(script, format),
+            vec![port],
+        );
+        options.template = coin_daemon::TemplateOptions {
+            refresh_interval: std::time::Duration::from_millis(200),
+            rebroadcast_after: std::time::Duration::from_secs(30),
+        };
+        options
+    }
+
     /// The process id while running.
     pub fn pid(&self) -> Option<u32> {
         self.process.as_ref().map(ServerProcess::pid)
