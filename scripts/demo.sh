@@ -39,6 +39,9 @@ trap cleanup EXIT INT TERM
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rpc_a=$(free_port); p2p_a=$(free_port); rpc_b=$(free_port); p2p_b=$(free_port)
 stratum=$(free_port); cli_port=$(free_port)
+# The portal: port 8080 (or NOMP_DEMO_WEB_PORT) unless taken, then any free port.
+web_port=${NOMP_DEMO_WEB_PORT:-8080}
+if (echo > "/dev/tcp/127.0.0.1/$web_port") 2>/dev/null; then web_port=$(free_port); fi
 
 start_node() { # name rpc p2p peer
     mkdir -p "$work/$1"
@@ -64,7 +67,13 @@ miner_address=$("${cli_b[@]}" getnewaddress)
 mkdir -p "$work/config/coins" "$work/config/pool_configs"
 cp coins/bitcoin-sv-regtest.json "$work/config/coins/"
 cat > "$work/config/config.json" <<JSON
-{ "logLevel": "debug", "logColors": true, "cliPort": $cli_port, "clustering": { "forks": 2 } }
+{
+    "logLevel": "debug", "logColors": true, "cliPort": $cli_port, "clustering": { "forks": 2 },
+    "website": {
+        "enabled": true, "host": "127.0.0.1", "port": $web_port, "stratumHost": "127.0.0.1",
+        "stats": { "updateInterval": 5, "hashrateWindow": 60, "historicalRetention": 3600 }
+    }
+}
 JSON
 cat > "$work/config/pool_configs/regtest.json" <<JSON
 {
@@ -85,6 +94,7 @@ JSON
 pids+=($!)
 until (echo > "/dev/tcp/127.0.0.1/$stratum") 2>/dev/null; do sleep 0.3; done
 echo "demo: pool on stratum+tcp://127.0.0.1:$stratum, mining as $miner_address.demo (Ctrl-C to stop)"
+echo "demo: portal on http://127.0.0.1:$web_port/ (miner page: http://127.0.0.1:$web_port/miner?address=$miner_address)"
 "$target/examples/cpu_miner" "127.0.0.1:$stratum" "$miner_address.demo" sha256 1 &
 pids+=($!)
 wait "${pids[0]}"

@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod run;
+mod web;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -49,12 +50,16 @@ enum Command {
     },
     /// List the proof-of-work algorithms this build hashes.
     Algorithms,
+    /// Read a password on standard input and print its argon2 hash, for
+    /// `website.adminCenter.adminPasswordHash`.
+    HashPassword,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     match args.command.unwrap_or(Command::Run) {
         Command::Algorithms => print_algorithms(),
+        Command::HashPassword => hash_password(),
         Command::CheckConfig => match config::load(&args.config_dir) {
             Ok(config) => {
                 let text =
@@ -110,6 +115,23 @@ fn send_to_cli(config_dir: &Path, command: &str, params: Vec<String>) -> ExitCod
         }
         Err(error) => fail(&error),
     }
+}
+
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if let Err(error) = std::io::stdin().read_line(&mut line) {
+        return fail(&format!("cannot read the password: {error}"));
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.len() < 12 {
+        return fail("use a password of at least 12 characters");
+    }
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        portal::hash_password(password)
+    );
+    ExitCode::SUCCESS
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -189,7 +211,22 @@ fn run_pools(config: config::Config, data_dir: &Path) -> ExitCode {
         if let Err(error) = cli::listen(cli_addr, pools.clone(), cancel.clone()).await {
             tracing::warn!(%cli_addr, %error, "CLI listener not started; blocknotify will not reach this process");
         }
+        let website = config.portal.website.as_ref().filter(|w| w.enabled);
+        let portal = match website {
+            Some(website) => match web::start(&config, website, data_dir, pools.clone(), &cancel).await {
+                Ok(portal) => Some(portal),
+                Err(error) => {
+                    cancel.cancel();
+                    pools.stop_all().await;
+                    return fail(&error);
+                }
+            },
+            None => None,
+        };
         cancel.cancelled().await;
+        if let Some(portal) = portal {
+            portal.shutdown().await;
+        }
         pools.stop_all().await;
         ExitCode::SUCCESS
     })

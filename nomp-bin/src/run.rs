@@ -13,6 +13,7 @@ use mpos::{MposAuthorizer, MposOptions, MposShareSink};
 use payments::{
     EmbeddedStore, PaymentOptions, PaymentProcessor, PaymentStore, RedisStore, Scheme, ShareWriter,
 };
+use portal::{PoolDirectory, PoolSummary, PortSummary, PortalPool};
 use stratum_core::{
     AddressFormat, AllowAll, Authorizer, BanOptions, CoinbaseOptions, DaemonAddressAuthorizer,
     DurableWriter, PoolOptions, PortOptions, RewardRecipient, RunningPool, VardiffOptions,
@@ -37,6 +38,8 @@ pub(crate) struct Running {
     /// Wakes its template source (blocknotify).
     pub(crate) waker: TemplateWaker,
     pool: RunningPool,
+    /// What the portal shows of it.
+    portal: PortalPool,
     writer: DurableWriter,
     writer_stop: CancellationToken,
     payments: Option<(JoinHandle<()>, CancellationToken)>,
@@ -132,13 +135,18 @@ async fn address_script(
     }
 }
 
-/// Base58 prefixes as seen on the pool address: enough for payees named by address.
-fn address_format(address: &str, script: &[u8]) -> AddressFormat {
-    let version = bs58::decode(address)
+/// The base58check version byte of `address`, if it is a base58check address.
+fn address_version(address: &str) -> Option<u8> {
+    bs58::decode(address)
         .with_check(None)
         .into_vec()
         .ok()
-        .and_then(|bytes| bytes.first().copied());
+        .and_then(|bytes| bytes.first().copied())
+}
+
+/// Base58 prefixes as seen on the pool address: enough for payees named by address.
+fn address_format(address: &str, script: &[u8]) -> AddressFormat {
+    let version = address_version(address);
     let is_p2sh = script.first() == Some(&0xa9);
     let prefix = version.map(|v| vec![v]).unwrap_or_default();
     AddressFormat {
@@ -179,6 +187,7 @@ pub(crate) async fn start(
     }
 
     let mut ports = Vec::new();
+    let mut port_summaries = Vec::new();
     for (port, port_config) in &settings.ports {
         let number: u16 = port.parse().unwrap_or_default();
         let field = format!("ports.{port}.diff");
@@ -214,6 +223,12 @@ pub(crate) async fn start(
             })?;
             options.tls = Some(pem);
         }
+        port_summaries.push(PortSummary {
+            port: number,
+            difficulty: port_config.diff,
+            vardiff: options.vardiff.as_ref().map(|v| (v.min_diff, v.max_diff)),
+            tls: options.tls.is_some(),
+        });
         ports.push(options);
     }
 
@@ -320,6 +335,19 @@ pub(crate) async fn start(
         .map_err(|e| StartError::Other(format!("{}: {e}", pool.path.display())))?;
     let events = std::mem::replace(&mut running.events, tokio::sync::mpsc::channel(1).1);
     let spool = WriterOptions::new(data_dir.join(format!("{name}.spool")));
+    let mut summary = PoolSummary {
+        name: name.clone(),
+        symbol: pool.coin.symbol.clone(),
+        algorithm: pool.algorithm,
+        address: settings.address.clone(),
+        address_version: address_version(&settings.address),
+        ports: port_summaries,
+        fee_percent: settings.reward_recipients.values().sum(),
+        payment_scheme: None,
+        minimum_payment: None,
+    };
+    let mut store_for_portal = None;
+    let mut prune_samples = true;
     let (writer, payments) = match destination {
         Destination::Mpos(database, mpos_options) => {
             let sink =
@@ -331,6 +359,7 @@ pub(crate) async fn start(
             (sink, None)
         }
         Destination::Store(store) => {
+            store_for_portal = Some(store.clone());
             let writer = ShareWriter::spawn(store.clone(), events, spool, writer_stop.clone())
                 .map_err(|e| StartError::Other(e.to_string()))?;
             let payments = match settings.payment_processing.as_ref().filter(|p| p.enabled) {
@@ -366,6 +395,11 @@ pub(crate) async fn start(
                             ));
                         }
                     };
+                    // PPLNS reads the hashrate samples as its share log.
+                    prune_samples = !matches!(scheme, Scheme::Pplns { .. });
+                    summary.payment_scheme =
+                        Some(processing.scheme.clone().unwrap_or_else(|| "prop".into()));
+                    summary.minimum_payment = Some(minimum);
                     let wallet = Arc::new(
                         DaemonGroup::new(
                             vec![endpoint(&processing.daemon)],
@@ -395,12 +429,20 @@ pub(crate) async fn start(
         }
     };
     tracing::info!(pool = name, ports = ?running.ports, algorithm = %pool.algorithm, "pool started");
+    let portal = PortalPool {
+        summary,
+        handle: running.handle(),
+        store: store_for_portal,
+        writer: Some(writer.status.clone()),
+        prune_samples,
+    };
     Ok(Running {
         name,
         coin: pool.coin.name.clone(),
         file: pool.clone(),
         waker: running.waker.clone(),
         pool: running,
+        portal,
         writer,
         writer_stop,
         payments,
@@ -431,7 +473,7 @@ impl Running {
     }
 }
 
-/// The running pools, for the CLI: blocknotify and reloadpool.
+/// The running pools, for the CLI (blocknotify, reloadpool) and the portal.
 pub(crate) struct Pools {
     config_dir: std::path::PathBuf,
     data_dir: std::path::PathBuf,
@@ -541,5 +583,27 @@ impl Pools {
         for pool in running {
             pool.stop().await;
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl PoolDirectory for Pools {
+    async fn pools(&self) -> Vec<PortalPool> {
+        self.running
+            .lock()
+            .await
+            .iter()
+            .map(|p| p.portal.clone())
+            .collect()
+    }
+
+    async fn reload_pool(&self, name: &str) -> Result<String, String> {
+        self.reload(name).await
+    }
+
+    async fn coin_switch(&self, switch: &str, _coin: &str) -> Result<String, String> {
+        Err(format!(
+            "no switch {switch:?}: this configuration has no switching ports"
+        ))
     }
 }

@@ -169,3 +169,66 @@ fn malformed_json_names_the_file() {
     let dir = config_dir("{ \"cliPort\": 17999,, }", COIN, &[]);
     assert_error(dir.path(), &["config.json", "not valid JSON"]);
 }
+
+#[test]
+fn an_admin_center_needs_an_argon2_hash_and_never_a_plaintext_password() {
+    let website = |admin: &str| {
+        CONFIG.replace(
+            r#""cliPort": 17999,"#,
+            &format!(
+                r#""cliPort": 17999, "website": {{ "port": 18080, "adminCenter": {admin} }},"#
+            ),
+        )
+    };
+    let cases = [
+        (
+            r#"{ "enabled": true, "password": "hunter2" }"#,
+            &[
+                "config.json",
+                "website.adminCenter.password",
+                "nomp hash-password",
+            ][..],
+        ),
+        (
+            r#"{ "enabled": true }"#,
+            &[
+                "website.adminCenter.adminPasswordHash",
+                "is empty",
+                "nomp hash-password",
+            ][..],
+        ),
+        (
+            r#"{ "enabled": true, "adminPasswordHash": "hunter2" }"#,
+            &["website.adminCenter.adminPasswordHash", "argon2"][..],
+        ),
+    ];
+    for (admin, parts) in cases {
+        let dir = config_dir(&website(admin), COIN, &[("a.json", pool(3333, ""))]);
+        assert_error(dir.path(), parts);
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_nomp"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"a long admin passphrase\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(output.status.success());
+    let hash = String::from_utf8(output.stdout).unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    let admin = format!(
+        r#"{{ "enabled": true, "adminPasswordHash": "{}" }}"#,
+        hash.trim()
+    );
+    let dir = config_dir(&website(&admin), COIN, &[("a.json", pool(3333, ""))]);
+    let (ok, _, stderr) = check(dir.path());
+    assert!(ok, "{stderr}");
+}

@@ -1,6 +1,7 @@
 //! The real `nomp` binary with real config files on the regtest pair: two pools at once (one
 //! on Redis in NOMP's layout, one on the embedded store) and a SIGTERM under load that keeps
-//! every accepted share; blocknotify and reloadpool through the CLI.
+//! every accepted share; blocknotify and reloadpool through the CLI; the portal over the
+//! running pools, with its admin center reloading one.
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
 
@@ -347,4 +348,140 @@ fn an_address_the_daemon_refuses_stops_start_up_naming_file_and_field() {
         "{stderr}"
     );
     assert!(stderr.contains("not a valid address"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_shows_the_running_pools_and_its_admin_reloads_one() {
+    let pair = RegtestPair::start();
+    let (port, cli, web) = (free_port(), free_port(), free_port());
+    let dir = config_dir(pair.pool_node(), cli, &[("RegtestW", port, String::new())]);
+    let output = Command::new(env!("CARGO_BIN_EXE_nomp"))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"a long admin passphrase\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let hash = String::from_utf8(output.stdout).unwrap();
+    write(
+        dir.path(),
+        "config.json",
+        &format!(
+            r#"{{ "logColors": false, "cliPort": {cli},
+                "website": {{ "host": "127.0.0.1", "port": {web}, "stratumHost": "mine.example.test",
+                    "stats": {{ "updateInterval": 1, "hashrateWindow": 60 }},
+                    "adminCenter": {{ "enabled": true, "adminPasswordHash": "{}" }} }} }}"#,
+            hash.trim()
+        ),
+    );
+    let _nomp = Nomp::start(dir.path());
+    wait_for_port(port);
+    wait_for_port(web);
+    let miner = TestMiner::start(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        &format!("{}.rig", pair.other_node().new_address()),
+        Algorithm::Sha256d,
+    );
+    assert!(miner.wait_for_accepted(3, Duration::from_secs(30)));
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{web}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats: serde_json::Value = http
+            .get(format!("{base}/api/stats"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let pool = &stats["pools"]["regtestw"];
+        if pool["workerCount"] == 1 && pool["poolStats"]["validShares"].as_u64() > Some(0) {
+            assert_eq!(pool["connections"], 1);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the portal never showed the miner: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let page = http
+        .get(format!("{base}/getting_started"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("stratum+tcp://mine.example.test:{port}")),
+        "{page}"
+    );
+    assert!(!page.contains(pair.pool_node().rpc_password()));
+
+    let login = http
+        .post(format!("{base}/admin/login"))
+        .form(&[("password", "a long admin passphrase")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 303);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let reloaded = http
+        .post(format!("{base}/admin/reload"))
+        .header("cookie", &cookie)
+        .form(&[("pool", "regtestw")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(reloaded.contains("regtestw reloaded"), "{reloaded}");
+    // The reloaded pool is the one the portal shows.
+    drop(miner);
+    let miner = TestMiner::start(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        &format!("{}.rig", pair.other_node().new_address()),
+        Algorithm::Sha256d,
+    );
+    assert!(miner.wait_for_accepted(1, Duration::from_secs(30)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("nomp_connections{pool=\"regtestw\"} 1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no connection to the reloaded pool: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

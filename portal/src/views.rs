@@ -49,7 +49,7 @@ pub(crate) async fn blocks(
                 }));
             }
         }
-        list.sort_by(|a, b| (b.height, b.time).cmp(&(a.height, a.time)));
+        list.sort_by_key(|b| std::cmp::Reverse((b.height, b.time)));
         list.truncate(limit);
         all.insert(pool.summary.name.clone(), list);
     }
