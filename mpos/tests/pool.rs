@@ -8,15 +8,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coin_daemon::{DaemonGroup, GroupOptions, TemplateOptions};
-use hashing::{Algorithm, Difficulty, HashOptions, PowHasher, Target};
+use hashing::{Algorithm, HashOptions, PowHasher, Target};
 use mpos::{MposAuthorizer, MposOptions, MposShareSink, SCHEMA};
 use mysql_async::prelude::Queryable;
 use serde_json::json;
-use stratum_core::{
-    AddressFormat, ClientError, CoinbaseOptions, Notification, PoolOptions, PortOptions,
-    StratumClient, WriterOptions, output_script, start_pool,
-};
+use stratum_core::{ClientError, Notification, StratumClient, WriterOptions, start_pool};
 use testkit::{MariaDb, RegtestPair, TestMiner};
 use tokio_util::sync::CancellationToken;
 
@@ -40,22 +36,11 @@ async fn mining_fills_mpos_shares_for_blocks_and_every_invalid_reason() {
     };
     let database = options.pool().unwrap();
 
-    let format = AddressFormat::testnet();
-    let pays = output_script(&pair.pool_node().new_address(), &format).unwrap();
-    let mut pool_options = PoolOptions::new(
-        Algorithm::Sha256d,
-        CoinbaseOptions::new(pays, format),
-        vec![PortOptions::new(
-            "127.0.0.1:0".parse().unwrap(),
-            Difficulty::new(EASY).unwrap(),
-        )],
-    );
-    pool_options.template = TemplateOptions {
-        refresh_interval: Duration::from_millis(200),
-        rebroadcast_after: Duration::from_secs(60),
-    };
-    let daemon = pair.pool_node().endpoint();
-    let daemons = Arc::new(DaemonGroup::new(vec![daemon], GroupOptions::default()).unwrap());
+    let mut pool_options = pair
+        .pool_node()
+        .pool_options(&pair.pool_node().new_address(), EASY);
+    pool_options.template.rebroadcast_after = Duration::from_secs(60);
+    let daemons = pair.pool_node().daemon_group();
     let cancel = CancellationToken::new();
     let mut pool = start_pool(
         pool_options,

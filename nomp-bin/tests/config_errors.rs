@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -206,28 +208,14 @@ fn an_admin_center_needs_an_argon2_hash_and_never_a_plaintext_password() {
         let dir = config_dir(&website(admin), COIN, &[("a.json", pool(3333, ""))]);
         assert_error(dir.path(), parts);
     }
-    let output = Command::new(env!("CARGO_BIN_EXE_nomp"))
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(b"a long admin passphrase\n")?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    assert!(output.status.success());
-    let hash = String::from_utf8(output.stdout).unwrap();
+    let hash = common::hash_password("a long admin passphrase");
     assert!(hash.starts_with("$argon2id$"), "{hash}");
-    let admin = format!(
-        r#"{{ "enabled": true, "adminPasswordHash": "{}" }}"#,
-        hash.trim()
+    assert_ne!(
+        hash,
+        common::hash_password("a long admin passphrase"),
+        "fresh salt"
     );
+    let admin = format!(r#"{{ "enabled": true, "adminPasswordHash": "{}" }}"#, hash);
     let dir = config_dir(&website(&admin), COIN, &[("a.json", pool(3333, ""))]);
     let (ok, _, stderr) = check(dir.path());
     assert!(ok, "{stderr}");

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -355,22 +357,7 @@ async fn the_portal_shows_the_running_pools_and_its_admin_reloads_one() {
     let pair = RegtestPair::start();
     let (port, cli, web) = (free_port(), free_port(), free_port());
     let dir = config_dir(pair.pool_node(), cli, &[("RegtestW", port, String::new())]);
-    let output = Command::new(env!("CARGO_BIN_EXE_nomp"))
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(b"a long admin passphrase\n")?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    let hash = String::from_utf8(output.stdout).unwrap();
+    let hash = common::hash_password("a long admin passphrase");
     write(
         dir.path(),
         "config.json",
@@ -379,7 +366,7 @@ async fn the_portal_shows_the_running_pools_and_its_admin_reloads_one() {
                 "website": {{ "host": "127.0.0.1", "port": {web}, "stratumHost": "mine.example.test",
                     "stats": {{ "updateInterval": 1, "hashrateWindow": 60 }},
                     "adminCenter": {{ "enabled": true, "adminPasswordHash": "{}" }} }} }}"#,
-            hash.trim()
+            hash
         ),
     );
     let _nomp = Nomp::start(dir.path());
@@ -418,14 +405,7 @@ async fn the_portal_shows_the_running_pools_and_its_admin_reloads_one() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let page = http
-        .get(format!("{base}/getting_started"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::text(http.get(format!("{base}/getting_started"))).await;
     assert!(
         page.contains(&format!("stratum+tcp://mine.example.test:{port}")),
         "{page}"
@@ -446,16 +426,12 @@ async fn the_portal_shows_the_running_pools_and_its_admin_reloads_one() {
         .next()
         .unwrap()
         .to_owned();
-    let reloaded = http
-        .post(format!("{base}/admin/reload"))
-        .header("cookie", &cookie)
-        .form(&[("pool", "regtestw")])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let reloaded = common::text(
+        http.post(format!("{base}/admin/reload"))
+            .header("cookie", &cookie)
+            .form(&[("pool", "regtestw")]),
+    )
+    .await;
     assert!(reloaded.contains("regtestw reloaded"), "{reloaded}");
     // The reloaded pool is the one the portal shows.
     drop(miner);
@@ -467,14 +443,7 @@ async fn the_portal_shows_the_running_pools_and_its_admin_reloads_one() {
     assert!(miner.wait_for_accepted(1, Duration::from_secs(30)));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let metrics = http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = common::text(http.get(format!("{base}/metrics"))).await;
         if metrics.contains("nomp_connections{pool=\"regtestw\"} 1") {
             break;
         }

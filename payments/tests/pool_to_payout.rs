@@ -10,16 +10,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coin_daemon::{DaemonGroup, GroupOptions, TemplateOptions};
-use hashing::{Algorithm, Difficulty};
+use hashing::Algorithm;
 use payments::{
     BlockStatus, EmbeddedStore, PaymentProcessor, Round, RunOutcome, ShareStore, ShareWriter,
     WriterOptions, address_of,
 };
-use stratum_core::{
-    AddressAuthorizer, AddressFormat, CoinbaseOptions, PoolOptions, PortOptions, RewardRecipient,
-    output_script, start_pool,
-};
+use stratum_core::{AddressAuthorizer, AddressFormat, RewardRecipient, output_script, start_pool};
 use testkit::{RegtestPair, TestMiner};
 use tokio_util::sync::CancellationToken;
 
@@ -36,28 +32,12 @@ async fn three_workers_are_paid_their_prop_shares_to_the_satoshi() {
         .collect();
 
     let format = AddressFormat::testnet();
-    let mut coinbase = CoinbaseOptions::new(
-        output_script(&pool_address, &format).unwrap(),
-        format.clone(),
-    );
-    coinbase.recipients = vec![RewardRecipient {
+    let mut options = pair.pool_node().pool_options(&pool_address, EASY);
+    options.coinbase.recipients = vec![RewardRecipient {
         script: output_script(&fee_address, &format).unwrap(),
         percent: 2.0,
     }];
-    let mut options = PoolOptions::new(
-        Algorithm::Sha256d,
-        coinbase,
-        vec![PortOptions::new(
-            "127.0.0.1:0".parse().unwrap(),
-            Difficulty::new(EASY).unwrap(),
-        )],
-    );
-    options.template = TemplateOptions {
-        refresh_interval: Duration::from_millis(200),
-        rebroadcast_after: Duration::from_secs(30),
-    };
-    let daemon = pair.pool_node().endpoint();
-    let daemons = Arc::new(DaemonGroup::new(vec![daemon], GroupOptions::default()).unwrap());
+    let daemons = pair.pool_node().daemon_group();
     let cancel = CancellationToken::new();
     let mut pool = start_pool(
         options,

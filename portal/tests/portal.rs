@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHasher, SaltString};
-use coin_daemon::{Amount, DaemonGroup, GroupOptions};
+use coin_daemon::Amount;
 use hashing::Algorithm;
 use payments::{
     BlockStatus, EmbeddedStore, PaymentOptions, PaymentProcessor, PayoutStore, Scheme, ShareStore,
@@ -62,9 +62,7 @@ async fn setup() -> Setup {
     let workers: Vec<String> = (0..2)
         .map(|i| format!("{}.rig{i}", pair.other_node().new_address()))
         .collect();
-    let daemons = Arc::new(
-        DaemonGroup::new(vec![pair.pool_node().endpoint()], GroupOptions::default()).unwrap(),
-    );
+    let daemons = pair.pool_node().daemon_group();
     let mut pool = start_pool(
         pair.pool_node().pool_options(&pool_address, EASY),
         daemons,
@@ -218,6 +216,11 @@ async fn mine_blocks(setup: &Setup, blocks: u64) {
     setup.settled().await;
 }
 
+/// The body of the answer to `request`.
+async fn text(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
+}
+
 fn address(worker: &str) -> &str {
     worker.split('.').next().unwrap()
 }
@@ -362,13 +365,7 @@ async fn api_matches_the_store(setup: &Setup) {
 
 async fn payments_and_miners_match_the_wallet_run(setup: &Setup) {
     setup.pair.mine_on_other(101);
-    let wallet = Arc::new(
-        DaemonGroup::new(
-            vec![setup.pair.pool_node().endpoint()],
-            GroupOptions::default(),
-        )
-        .unwrap(),
-    );
+    let wallet = setup.pair.pool_node().daemon_group();
     let processor = PaymentProcessor::new(
         setup.store.clone(),
         wallet,
@@ -534,32 +531,26 @@ async fn admin_is_gated_and_rate_limited(setup: &Setup) {
     let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
     let session = cookie.split(';').next().unwrap().to_owned();
-    let page = setup
-        .http
-        .get(format!("{}/admin", setup.base))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text(
+        setup
+            .http
+            .get(format!("{}/admin", setup.base))
+            .header("cookie", &session),
+    )
+    .await;
     assert!(
         page.contains("Banned IPs") && page.contains("regtest"),
         "{page}"
     );
     assert!(page.contains(&format!("127.0.0.1:{}", setup.pair.pool_node().rpc_port())));
-    let reload = setup
-        .http
-        .post(format!("{}/admin/reload", setup.base))
-        .header("cookie", &session)
-        .form(&[("pool", "regtest")])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let reload = text(
+        setup
+            .http
+            .post(format!("{}/admin/reload", setup.base))
+            .header("cookie", &session)
+            .form(&[("pool", "regtest")]),
+    )
+    .await;
     assert!(
         reload.contains("cannot be reloaded"),
         "the directory's answer is shown"

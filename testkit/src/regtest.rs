@@ -229,6 +229,17 @@ impl RegtestNode {
         }
     }
 
+    /// A daemon group of this node alone.
+    pub fn daemon_group(&self) -> std::sync::Arc<coin_daemon::DaemonGroup> {
+        std::sync::Arc::new(
+            coin_daemon::DaemonGroup::new(
+                vec![self.endpoint()],
+                coin_daemon::GroupOptions::default(),
+            )
+            .expect("one endpoint makes a group"),
+        )
+    }
+
     /// Settings for a sha256d pool on this node paying `pool_address`, one port on a free
     /// local port at `difficulty`, polling templates every 200 ms.
     pub fn pool_options(&self, pool_address: &str, difficulty: f64) -> stratum_core::PoolOptions {
