@@ -50,6 +50,29 @@ mod filters {
     pub(crate) fn utc(ms: &u64, _: &dyn askama::Values) -> askama::Result<String> {
         Ok(super::format_utc(*ms))
     }
+
+    /// A difficulty or share sum for people.
+    pub(crate) fn num(value: &f64, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(super::format_number(*value))
+    }
+
+    /// Hashes per second for people.
+    pub(crate) fn hashrate(value: &f64, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(crate::stats::readable_hashrate(*value))
+    }
+}
+
+/// A number for people: up to three decimals, trailing zeros dropped; very small values
+/// (regtest difficulties) in scientific notation.
+pub(crate) fn format_number(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() {
+        return "0".into();
+    }
+    if value.abs() < 1e-3 {
+        return format!("{value:.3e}");
+    }
+    let text = format!("{value:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` (UTC); "–" for 0.
@@ -155,9 +178,9 @@ fn start_pool(pool: &PortalPool, host: &str) -> StartPool {
                 port.port
             ),
             difficulty: port.difficulty,
-            vardiff: port
-                .vardiff
-                .map_or("off".into(), |(min, max)| format!("{min} – {max}")),
+            vardiff: port.vardiff.map_or("off".into(), |(min, max)| {
+                format!("{} – {}", format_number(min), format_number(max))
+            }),
         })
         .collect();
     let url = ports
@@ -250,7 +273,14 @@ pub(crate) async fn stats(State(state): State<Arc<AppState>>) -> Response {
     let workers_chart = line_chart(
         "Workers",
         &pool_series(&history, |p| p.worker_count as f64),
-        &|v| format!("{v:.0}"),
+        // Worker counts are whole: no label between them.
+        &|v| {
+            if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                String::new()
+            }
+        },
         CHART,
     );
     render(&StatsPage {
@@ -626,6 +656,15 @@ pub(crate) async fn action(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_read_well_at_every_scale() {
+        assert_eq!(format_number(0.026000000000000016), "0.026");
+        assert_eq!(format_number(-0.0), "0");
+        assert_eq!(format_number(4.6565423739069247e-10), "4.657e-10");
+        assert_eq!(format_number(65536.0), "65536");
+        assert_eq!(format_number(1.5), "1.5");
+    }
 
     #[test]
     fn utc_times_match_known_dates() {
