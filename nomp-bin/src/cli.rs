@@ -90,8 +90,10 @@ async fn handle(message: &Message, pools: &Pools) -> String {
         ("blocknotify", _) => Err("usage: blocknotify <pool> <blockhash>".to_owned()),
         ("reloadpool", [pool, ..]) => pools.reload(pool).await,
         ("reloadpool", _) => Err("usage: reloadpool <pool>".to_owned()),
+        ("coinswitch", [switch, coin, ..]) => pools.coin_switch(switch, coin).await,
+        ("coinswitch", _) => Err("usage: coinswitch <switch> <coin>".to_owned()),
         (command, _) => Err(format!(
-            "unknown command {command:?} (this build knows blocknotify and reloadpool)"
+            "unknown command {command:?} (known: blocknotify, reloadpool, coinswitch)"
         )),
     };
     reply.unwrap_or_else(|error| format!("error: {error}"))

@@ -72,12 +72,26 @@ pub(crate) struct PortalConfig {
     /// The web portal.
     #[serde(default)]
     pub(crate) website: Option<WebsiteConfig>,
-    /// Coin-switching ports (read by the switching feature).
+    /// Coin-switching ports, by switch name.
     #[serde(default)]
-    pub(crate) switching: Option<Value>,
+    pub(crate) switching: BTreeMap<String, SwitchConfig>,
     /// Profit switching (read by the switching feature).
     #[serde(default)]
     pub(crate) profit_switch: Option<Value>,
+}
+
+/// One switch of `switching`: ports that take miners of an algorithm and give them the
+/// work of one coin at a time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct SwitchConfig {
+    /// Whether the switch runs.
+    #[serde(default = "yes")]
+    pub(crate) enabled: bool,
+    /// The algorithm of the coins it switches between (NOMP name).
+    pub(crate) algorithm: String,
+    /// Its ports, as a pool's.
+    pub(crate) ports: BTreeMap<String, PortConfig>,
 }
 
 /// `website`: the portal.
@@ -535,6 +549,7 @@ pub(crate) fn load(dir: &Path) -> Result<Config, ConfigError> {
         });
     }
     check_ports(&pools)?;
+    check_switching(&portal_path, &portal, &pools)?;
     Ok(Config {
         dir: dir.to_owned(),
         portal,
@@ -633,6 +648,69 @@ fn check_pool(path: &Path, pool: &PoolConfig) -> Result<(), ConfigError> {
 }
 
 /// No port may serve two enabled pools.
+fn check_switching(
+    path: &Path,
+    portal: &PortalConfig,
+    pools: &[PoolFile],
+) -> Result<(), ConfigError> {
+    let mut seen: BTreeMap<&str, String> = pools
+        .iter()
+        .filter(|p| p.config.enabled)
+        .flat_map(|p| {
+            p.config
+                .ports
+                .keys()
+                .map(|port| (port.as_str(), p.path.display().to_string()))
+        })
+        .collect();
+    for (name, switch) in portal.switching.iter().filter(|(_, s)| s.enabled) {
+        let error = |field: &str, message: String, fix: String| ConfigError {
+            file: path.to_owned(),
+            field: format!("switching.{name}.{field}"),
+            message,
+            fix: Some(fix),
+        };
+        let algorithm = switch.algorithm.parse::<Algorithm>().map_err(|e| {
+            let known: Vec<String> = Algorithm::ALL.iter().map(|a| a.name().to_owned()).collect();
+            error(
+                "algorithm",
+                e.to_string(),
+                suggest(&switch.algorithm, &known).map_or_else(
+                    || format!("use one of: {}", known.join(", ")),
+                    |s| format!("did you mean \"{s}\"?"),
+                ),
+            )
+        })?;
+        if !pools
+            .iter()
+            .any(|p| p.config.enabled && p.algorithm == algorithm)
+        {
+            return Err(error(
+                "algorithm",
+                format!("no enabled pool mines {algorithm}"),
+                "enable a pool of that algorithm, or disable the switch".into(),
+            ));
+        }
+        for port in switch.ports.keys() {
+            if port.parse::<u16>().is_err() {
+                return Err(error(
+                    &format!("ports.{port}"),
+                    "is not a port number".into(),
+                    "use a number from 1 to 65535".into(),
+                ));
+            }
+            if let Some(other) = seen.insert(port, format!("switch {name}")) {
+                return Err(error(
+                    &format!("ports.{port}"),
+                    format!("port {port} is also used by {other}"),
+                    "give each pool and switch its own ports".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_ports(pools: &[PoolFile]) -> Result<(), ConfigError> {
     let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
     for pool in pools.iter().filter(|p| p.config.enabled) {

@@ -48,6 +48,13 @@ enum Command {
         /// The pool: its coin file's name without .json.
         pool: String,
     },
+    /// Tell a running nomp to move a switch's miners to another coin.
+    Coinswitch {
+        /// The switch: its name under `switching` in config.json.
+        switch: String,
+        /// The pool to move to: its coin file's name without .json, or its coin's name.
+        coin: String,
+    },
     /// List the proof-of-work algorithms this build hashes.
     Algorithms,
     /// Read a password on standard input and print its argon2 hash, for
@@ -73,6 +80,9 @@ fn main() -> ExitCode {
             send_to_cli(&args.config_dir, "blocknotify", vec![pool, blockhash])
         }
         Command::Reloadpool { pool } => send_to_cli(&args.config_dir, "reloadpool", vec![pool]),
+        Command::Coinswitch { switch, coin } => {
+            send_to_cli(&args.config_dir, "coinswitch", vec![switch, coin])
+        }
         Command::Run => {
             let config = match config::load(&args.config_dir) {
                 Ok(config) => config,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use coin_daemon::{
     Amount, DaemonEndpoint, DaemonGroup, GroupOptions, P2pOptions, TemplateOptions, TemplateWaker,
 };
-use hashing::{Difficulty, HashOptions};
+use hashing::{Algorithm, Difficulty, HashOptions};
 use mpos::{MposAuthorizer, MposOptions, MposShareSink};
 use payments::{
     EmbeddedStore, PaymentOptions, PaymentProcessor, PaymentStore, RedisStore, Scheme, ShareWriter,
@@ -16,8 +16,9 @@ use payments::{
 use portal::{PoolDirectory, PoolSummary, PortSummary, PortalPool};
 use stratum_core::{
     AddressFormat, AllowAll, Authorizer, BanOptions, CoinbaseOptions, DaemonAddressAuthorizer,
-    DurableWriter, PoolOptions, PortOptions, RewardRecipient, RunningPool, VardiffOptions,
-    WriterOptions, start_pool, tls_config_from_pem,
+    DurableWriter, PoolOptions, PortOptions, RewardRecipient, RunningPool, RunningSwitch,
+    SwitchOptions, SwitchTarget, VardiffOptions, WriterOptions, key_hash_credit, start_pool,
+    start_switch, tls_config_from_pem,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +41,8 @@ pub(crate) struct Running {
     pool: RunningPool,
     /// What the portal shows of it.
     portal: PortalPool,
+    /// How its coin writes addresses (switching ports derive miners' addresses with it).
+    format: AddressFormat,
     writer: DurableWriter,
     writer_stop: CancellationToken,
     payments: Option<(JoinHandle<()>, CancellationToken)>,
@@ -156,6 +159,68 @@ fn address_format(address: &str, script: &[u8]) -> AddressFormat {
     }
 }
 
+/// Stratum ports from their config (a pool's `ports`, or a switch's at `prefix`), with the
+/// portal's view of each. TLS files are read relative to `config_dir`; errors name `file`.
+pub(crate) fn port_options(
+    config_dir: &Path,
+    file: &Path,
+    prefix: &str,
+    configs: &std::collections::BTreeMap<String, crate::config::PortConfig>,
+) -> Result<(Vec<PortOptions>, Vec<PortSummary>), StartError> {
+    let error = |field: String, message: String, fix: &str| {
+        StartError::Config(ConfigError {
+            file: file.to_owned(),
+            field,
+            message,
+            fix: Some(fix.into()),
+        })
+    };
+    let mut ports = Vec::new();
+    let mut summaries = Vec::new();
+    for (port, port_config) in configs {
+        let number: u16 = port.parse().unwrap_or_default();
+        let difficulty = Difficulty::new(port_config.diff).map_err(|e| {
+            error(
+                format!("{prefix}ports.{port}.diff"),
+                e.to_string(),
+                "use a positive difficulty",
+            )
+        })?;
+        let mut options = PortOptions::new(SocketAddr::from(([0, 0, 0, 0], number)), difficulty);
+        options.vardiff = port_config.var_diff.as_ref().map(|v| VardiffOptions {
+            target_time: v.target_time,
+            retarget_time: v.retarget_time,
+            variance_percent: v.variance_percent,
+            min_diff: v.min_diff,
+            max_diff: v.max_diff,
+            x2_mode: v.x2_mode,
+        });
+        if let Some(tls) = &port_config.tls {
+            let field = format!("{prefix}ports.{port}.tls");
+            let read = |path: &Path| {
+                std::fs::read(config_dir.join(path)).map_err(|e| {
+                    error(
+                        field.clone(),
+                        format!("cannot read {}: {e}", path.display()),
+                        "point cert and key at PEM files",
+                    )
+                })
+            };
+            let pem = tls_config_from_pem(&read(&tls.cert)?, &read(&tls.key)?)
+                .map_err(|e| error(field.clone(), e.to_string(), "check the PEM files"))?;
+            options.tls = Some(pem);
+        }
+        summaries.push(PortSummary {
+            port: number,
+            difficulty: port_config.diff,
+            vardiff: options.vardiff.as_ref().map(|v| (v.min_diff, v.max_diff)),
+            tls: options.tls.is_some(),
+        });
+        ports.push(options);
+    }
+    Ok((ports, summaries))
+}
+
 /// Starts one pool.
 pub(crate) async fn start(
     config: &Config,
@@ -174,7 +239,7 @@ pub(crate) async fn start(
     );
     let pool_script = address_script(pool, &daemons, "address", &settings.address, cancel).await?;
     let format = address_format(&settings.address, &pool_script);
-    let mut coinbase = CoinbaseOptions::new(pool_script, format);
+    let mut coinbase = CoinbaseOptions::new(pool_script, format.clone());
     coinbase.proof_of_stake = pool.coin.reward.as_deref() == Some("POS");
     coinbase.tx_message = pool.coin.tx_messages.then(|| "nomp-rs".to_owned());
     for (address, percent) in &settings.reward_recipients {
@@ -186,51 +251,7 @@ pub(crate) async fn start(
         });
     }
 
-    let mut ports = Vec::new();
-    let mut port_summaries = Vec::new();
-    for (port, port_config) in &settings.ports {
-        let number: u16 = port.parse().unwrap_or_default();
-        let field = format!("ports.{port}.diff");
-        let difficulty = Difficulty::new(port_config.diff)
-            .map_err(|e| config_error(pool, &field, e.to_string(), "use a positive difficulty"))?;
-        let mut options = PortOptions::new(SocketAddr::from(([0, 0, 0, 0], number)), difficulty);
-        options.vardiff = port_config.var_diff.as_ref().map(|v| VardiffOptions {
-            target_time: v.target_time,
-            retarget_time: v.retarget_time,
-            variance_percent: v.variance_percent,
-            min_diff: v.min_diff,
-            max_diff: v.max_diff,
-            x2_mode: v.x2_mode,
-        });
-        if let Some(tls) = &port_config.tls {
-            let read = |path: &Path| {
-                std::fs::read(config.dir.join(path)).map_err(|e| {
-                    config_error(
-                        pool,
-                        &format!("ports.{port}.tls"),
-                        format!("cannot read {}: {e}", path.display()),
-                        "point cert and key at PEM files",
-                    )
-                })
-            };
-            let pem = tls_config_from_pem(&read(&tls.cert)?, &read(&tls.key)?).map_err(|e| {
-                config_error(
-                    pool,
-                    &format!("ports.{port}.tls"),
-                    e.to_string(),
-                    "check the PEM files",
-                )
-            })?;
-            options.tls = Some(pem);
-        }
-        port_summaries.push(PortSummary {
-            port: number,
-            difficulty: port_config.diff,
-            vardiff: options.vardiff.as_ref().map(|v| (v.min_diff, v.max_diff)),
-            tls: options.tls.is_some(),
-        });
-        ports.push(options);
-    }
+    let (ports, port_summaries) = port_options(&config.dir, &pool.path, "", &settings.ports)?;
 
     let mut options = PoolOptions::new(pool.algorithm, coinbase, ports);
     options.hash_options = HashOptions {
@@ -443,6 +464,7 @@ pub(crate) async fn start(
         waker: running.waker.clone(),
         pool: running,
         portal,
+        format,
         writer,
         writer_stop,
         payments,
@@ -478,7 +500,90 @@ pub(crate) struct Pools {
     config_dir: std::path::PathBuf,
     data_dir: std::path::PathBuf,
     cancel: CancellationToken,
+    /// Locked before `switches` wherever both are held.
     running: tokio::sync::Mutex<Vec<Running>>,
+    switches: tokio::sync::Mutex<Vec<Switch>>,
+}
+
+/// A running switch and the algorithm of the pools it moves between.
+struct Switch {
+    name: String,
+    algorithm: Algorithm,
+    running: RunningSwitch,
+}
+
+impl Running {
+    /// This pool as a switch's target: miners' key hashes become this coin's addresses.
+    fn target(&self) -> SwitchTarget {
+        SwitchTarget {
+            name: self.name.clone(),
+            handle: self.pool.handle(),
+            credit: key_hash_credit(self.format.clone()),
+        }
+    }
+}
+
+/// Starts the enabled switches of `config` on the first running pool of each one's
+/// algorithm.
+async fn start_switches(
+    config: &Config,
+    running: &[Running],
+    cancel: &CancellationToken,
+) -> Result<Vec<Switch>, StartError> {
+    let file = config.dir.join("config.json");
+    let mut switches = Vec::new();
+    for (name, switch) in config.portal.switching.iter().filter(|(_, s)| s.enabled) {
+        // check_switching made sure the algorithm parses and a pool mines it.
+        let algorithm: Algorithm = switch
+            .algorithm
+            .parse()
+            .map_err(|e: hashing::HashingError| StartError::Other(e.to_string()))?;
+        let Some(first) = running.iter().find(|p| p.file.algorithm == algorithm) else {
+            return Err(StartError::Other(format!(
+                "switch {name}: no running pool mines {algorithm}"
+            )));
+        };
+        let (ports, _) = port_options(
+            &config.dir,
+            &file,
+            &format!("switching.{name}."),
+            &switch.ports,
+        )?;
+        let options = SwitchOptions {
+            name: name.clone(),
+            ports,
+            proxy_protocol: false,
+        };
+        let started = start_switch(options, first.target(), cancel.child_token())
+            .await
+            .map_err(|e| StartError::Other(format!("{}: switching.{name}: {e}", file.display())))?;
+        switches.push(Switch {
+            name: name.clone(),
+            algorithm,
+            running: started,
+        });
+    }
+    Ok(switches)
+}
+
+/// Points each switch at the running pool of the name it is on (a restarted pool is a new
+/// pool), or at the first running pool of its algorithm if that one is gone.
+fn retarget(running: &[Running], switches: &[Switch]) {
+    for switch in switches {
+        let current = switch.running.current();
+        let target = running.iter().find(|p| p.name == current).or_else(|| {
+            running
+                .iter()
+                .find(|p| p.file.algorithm == switch.algorithm)
+        });
+        match target {
+            Some(pool) => switch.running.switch_to(pool.target()),
+            None => tracing::warn!(
+                switch = switch.name,
+                "no running pool of its algorithm is left"
+            ),
+        }
+    }
 }
 
 impl Pools {
@@ -503,11 +608,21 @@ impl Pools {
         if running.is_empty() {
             return Err(StartError::Other("no enabled pool in pool_configs/".into()));
         }
+        let switches = match start_switches(config, &running, &cancel).await {
+            Ok(switches) => switches,
+            Err(error) => {
+                for started in running {
+                    started.stop().await;
+                }
+                return Err(error);
+            }
+        };
         Ok(Pools {
             config_dir: config.dir.clone(),
             data_dir: data_dir.to_owned(),
             cancel,
             running: tokio::sync::Mutex::new(running),
+            switches: tokio::sync::Mutex::new(switches),
         })
     }
 
@@ -552,11 +667,13 @@ impl Pools {
             .cloned();
         old.stop().await;
         let Some(fresh) = fresh else {
+            retarget(&running, &self.switches.lock().await);
             return Ok(format!(
                 "{name} stopped: disabled or removed in the new configuration"
             ));
         };
-        match start(&config, &fresh, &self.data_dir, &self.cancel).await {
+        let started = start(&config, &fresh, &self.data_dir, &self.cancel).await;
+        let reply = match started {
             Ok(started) => {
                 running.push(started);
                 Ok(format!("{name} reloaded"))
@@ -574,12 +691,49 @@ impl Pools {
                 }
                 Err(format!("{name} kept its previous settings: {error}"))
             }
+        };
+        retarget(&running, &self.switches.lock().await);
+        reply
+    }
+
+    /// Moves switch `switch` and its miners to pool `coin` (its name or its coin's name).
+    pub(crate) async fn coin_switch(&self, switch: &str, coin: &str) -> Result<String, String> {
+        let running = self.running.lock().await;
+        let switches = self.switches.lock().await;
+        let Some(found) = switches
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(switch))
+        else {
+            let names: Vec<&str> = switches.iter().map(|s| s.name.as_str()).collect();
+            return Err(format!(
+                "no switch {switch:?} (switches: {})",
+                if names.is_empty() {
+                    "none configured".into()
+                } else {
+                    names.join(", ")
+                }
+            ));
+        };
+        let Some(pool) = running.iter().find(|p| Pools::is(p, coin)) else {
+            return Err(self.unknown(&running, coin));
+        };
+        if pool.file.algorithm != found.algorithm {
+            return Err(format!(
+                "{} mines {}, switch {} is for {}",
+                pool.name, pool.file.algorithm, found.name, found.algorithm
+            ));
         }
+        found.running.switch_to(pool.target());
+        Ok(format!("switch {} moved to {}", found.name, pool.name))
     }
 
     /// Stops every pool gracefully.
     pub(crate) async fn stop_all(&self) {
-        let running = std::mem::take(&mut *self.running.lock().await);
+        let mut running = self.running.lock().await;
+        for switch in std::mem::take(&mut *self.switches.lock().await) {
+            switch.running.shutdown().await;
+        }
+        let running = std::mem::take(&mut *running);
         for pool in running {
             pool.stop().await;
         }
@@ -601,9 +755,7 @@ impl PoolDirectory for Pools {
         self.reload(name).await
     }
 
-    async fn coin_switch(&self, switch: &str, _coin: &str) -> Result<String, String> {
-        Err(format!(
-            "no switch {switch:?}: this configuration has no switching ports"
-        ))
+    async fn coin_switch(&self, switch: &str, coin: &str) -> Result<String, String> {
+        Pools::coin_switch(self, switch, coin).await
     }
 }

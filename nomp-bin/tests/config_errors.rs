@@ -220,3 +220,35 @@ fn an_admin_center_needs_an_argon2_hash_and_never_a_plaintext_password() {
     let (ok, _, stderr) = check(dir.path());
     assert!(ok, "{stderr}");
 }
+
+#[test]
+fn a_switch_needs_a_known_algorithm_with_a_pool_and_its_own_ports() {
+    let switching = |switch: &str| {
+        CONFIG.replace(
+            r#""cliPort": 17999,"#,
+            &format!(r#""cliPort": 17999, "switching": {{ "sw1": {switch} }},"#),
+        )
+    };
+    let cases = [
+        (
+            r#"{ "algorithm": "sha265", "ports": { "4000": { "diff": 1 } } }"#,
+            &[
+                "config.json",
+                "switching.sw1.algorithm",
+                "did you mean \"sha256\"?",
+            ][..],
+        ),
+        (
+            r#"{ "algorithm": "scrypt", "ports": { "4000": { "diff": 1 } } }"#,
+            &["switching.sw1.algorithm", "no enabled pool mines scrypt"][..],
+        ),
+        (
+            r#"{ "algorithm": "sha256", "ports": { "3333": { "diff": 1 } } }"#,
+            &["switching.sw1.ports.3333", "also used by", "a.json"][..],
+        ),
+    ];
+    for (switch, parts) in cases {
+        let dir = config_dir(&switching(switch), COIN, &[("a.json", pool(3333, ""))]);
+        assert_error(dir.path(), parts);
+    }
+}

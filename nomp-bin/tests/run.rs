@@ -120,37 +120,50 @@ fn config_dir(
         "config.json",
         &format!(r#"{{ "logColors": false, "cliPort": {cli}, "clustering": {{ "forks": 2 }} }}"#),
     );
+    for (coin, port, extra) in pools {
+        pool_files(dir.path(), node, coin, *port, extra);
+    }
+    dir
+}
+
+/// Writes a coin file and a pool file for `coin` on `node`, stratum on `port`; returns
+/// the pool's address.
+fn pool_files(
+    dir: &Path,
+    node: &testkit::RegtestNode,
+    coin: &str,
+    port: u16,
+    extra: &str,
+) -> String {
     let daemon = format!(
         r#"{{ "host": "127.0.0.1", "port": {}, "user": "{}", "password": "{}" }}"#,
         node.rpc_port(),
         node.rpc_user(),
         node.rpc_password()
     );
-    for (coin, port, extra) in pools {
-        write(
-            dir.path(),
-            &format!("coins/{}.json", coin.to_lowercase()),
-            &format!(
-                r#"{{ "name": "{coin}", "symbol": "BSV", "algorithm": "sha256", "peerMagic": "dab5bffa" }}"#
-            ),
-        );
-        write(
-            dir.path(),
-            &format!("pool_configs/{}.json", coin.to_lowercase()),
-            &format!(
-                r#"{{
-                    // {coin}, written by the test
-                    "coin": "{}.json",
-                    "address": "{}",
-                    "ports": {{ "{port}": {{ "diff": 0.000000001 }} }},
-                    "daemons": [ {daemon} ]{extra}
-                }}"#,
-                coin.to_lowercase(),
-                node.new_address()
-            ),
-        );
-    }
-    dir
+    write(
+        dir,
+        &format!("coins/{}.json", coin.to_lowercase()),
+        &format!(
+            r#"{{ "name": "{coin}", "symbol": "BSV", "algorithm": "sha256", "peerMagic": "dab5bffa" }}"#
+        ),
+    );
+    let address = node.new_address();
+    write(
+        dir,
+        &format!("pool_configs/{}.json", coin.to_lowercase()),
+        &format!(
+            r#"{{
+                // {coin}, written by the test
+                "coin": "{}.json",
+                "address": "{address}",
+                "ports": {{ "{port}": {{ "diff": 0.000000001 }} }},
+                "daemons": [ {daemon} ]{extra}
+            }}"#,
+            coin.to_lowercase(),
+        ),
+    );
+    address
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -453,4 +466,110 @@ async fn the_portal_shows_the_running_pools_and_its_admin_reloads_one() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The addresses a transaction's outputs pay, from the node's decoded transaction.
+fn paid_addresses(node: &testkit::RegtestNode, txid: &str) -> Vec<String> {
+    let tx = node.cli(&["getrawtransaction", txid, "1"]);
+    tx["vout"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|out| {
+            out["scriptPubKey"]["addresses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Waits until the store of `coin` in `dir` holds a found block after `after` blocks.
+async fn blocks_found(dir: &Path, coin: &str, after: usize) -> Vec<payments::BlockEntry> {
+    let store = EmbeddedStore::open(&dir.join("data/nomp.sqlite"), coin).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let blocks = store.blocks(payments::BlockStatus::Pending).await.unwrap();
+        if blocks.len() > after {
+            return blocks;
+        }
+        assert!(Instant::now() < deadline, "no block found for {coin}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coinswitch_moves_a_switching_miner_between_two_chains_without_a_reconnect() {
+    let (pair_a, pair_b) = (RegtestPair::start(), RegtestPair::start());
+    let (port_a, port_b, switch_port, cli) = (free_port(), free_port(), free_port(), free_port());
+    let dir = config_dir(pair_a.pool_node(), cli, &[]);
+    let pool_a = pool_files(dir.path(), pair_a.pool_node(), "CoinA", port_a, "");
+    let pool_b = pool_files(dir.path(), pair_b.pool_node(), "CoinB", port_b, "");
+    write(
+        dir.path(),
+        "config.json",
+        &format!(
+            r#"{{ "logColors": false, "cliPort": {cli},
+                "switching": {{ "sw1": {{ "algorithm": "sha256",
+                    "ports": {{ "{switch_port}": {{ "diff": 0.000000001 }} }} }} }} }}"#
+        ),
+    );
+    // The miner logs in with its key's hash; each coin credits that key's address there.
+    let key_address = pair_a.other_node().new_address();
+    let payload = bs58::decode(&key_address)
+        .with_check(None)
+        .into_vec()
+        .unwrap();
+    let login = format!("{}.rig", hex::encode(&payload[1..]));
+    let credited = format!("{key_address}.rig");
+
+    let _nomp = Nomp::start(dir.path());
+    wait_for_port(switch_port);
+    let miner = TestMiner::start(
+        format!("127.0.0.1:{switch_port}").parse().unwrap(),
+        &login,
+        Algorithm::Sha256d,
+    );
+    let on_a = blocks_found(dir.path(), "CoinA", 0).await;
+    let output = run_nomp(dir.path(), &["coinswitch", "sw1", "coinb"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let before = miner.accepted();
+    let on_b = blocks_found(dir.path(), "CoinB", 0).await;
+    assert!(miner.accepted() > before, "the same connection mines on");
+
+    // Each chain's block pays that chain's pool address; the finder is the key's address.
+    for (blocks, node, pool_address) in [
+        (&on_a, pair_a.pool_node(), &pool_a),
+        (&on_b, pair_b.pool_node(), &pool_b),
+    ] {
+        let block = &blocks[0];
+        assert_eq!(block.worker, credited);
+        assert!(
+            paid_addresses(node, &block.coinbase_txid).contains(pool_address),
+            "the coinbase of {} pays {pool_address}",
+            block.hash
+        );
+    }
+    for coin in ["CoinA", "CoinB"] {
+        let store = EmbeddedStore::open(&dir.path().join("data/nomp.sqlite"), coin).unwrap();
+        let samples = store.hashrate_since(0).await.unwrap();
+        assert!(
+            !samples.is_empty() && samples.iter().all(|s| s.worker == credited),
+            "{coin}"
+        );
+    }
+
+    let output = run_nomp(dir.path(), &["coinswitch", "sw1", "nosuchcoin"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no pool \"nosuchcoin\""));
+    let output = run_nomp(dir.path(), &["coinswitch", "nosuchswitch", "coina"]);
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("no switch \"nosuchswitch\" (switches: sw1)")
+    );
 }

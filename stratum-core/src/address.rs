@@ -40,6 +40,20 @@ impl AddressFormat {
     }
 }
 
+/// The address paying the key whose HASH160 (RIPEMD160 of SHA256 of the public key) is
+/// `hash160`: base58check P2PKH with the coin's version prefix, or, for a coin with no
+/// base58 P2PKH prefix but a segwit one (segwit-only coins), the P2WPKH bech32 address of
+/// the same key. `None` if the coin has neither.
+pub fn address_from_hash160(hash160: &[u8; 20], format: &AddressFormat) -> Option<String> {
+    if !format.p2pkh.is_empty() {
+        let mut payload = format.p2pkh.clone();
+        payload.extend_from_slice(hash160);
+        return Some(bs58::encode(payload).with_check().into_string());
+    }
+    let hrp = Hrp::parse(format.bech32_hrp.as_deref()?).ok()?;
+    bech32::segwit::encode_v0(hrp, hash160).ok()
+}
+
 /// The output script that pays `address`: P2PKH, P2SH, or a segwit v0/v1+ program.
 pub fn output_script(address: &str, format: &AddressFormat) -> Result<Vec<u8>, StratumError> {
     let invalid = |reason: String| StratumError::InvalidAddress {
@@ -91,6 +105,39 @@ pub fn output_script(address: &str, format: &AddressFormat) -> Result<Vec<u8>, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_key_hash_gives_each_coin_its_own_address() {
+        // The key hash of mainnet address 1BgGZ9tcN4rm9KBzDn7KprQz87SZ26SAMH (public key 1).
+        let hash: [u8; 20] = hex::decode("751e76e8199196d454941c45d1b3a323f1433bd6")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert_eq!(
+            address_from_hash160(&hash, &AddressFormat::bitcoin()).unwrap(),
+            "1BgGZ9tcN4rm9KBzDn7KprQz87SZ26SAMH"
+        );
+        assert_eq!(
+            address_from_hash160(&hash, &AddressFormat::testnet()).unwrap(),
+            "mrCDrCybB6J1vRfbwM5hemdJz73FwDBC8r"
+        );
+        let segwit_only = AddressFormat {
+            p2pkh: Vec::new(),
+            p2sh: Vec::new(),
+            bech32_hrp: Some("bc".into()),
+        };
+        // BIP173's P2WPKH example is the same key.
+        assert_eq!(
+            address_from_hash160(&hash, &segwit_only).unwrap(),
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
+        );
+        let none = AddressFormat {
+            p2pkh: Vec::new(),
+            p2sh: Vec::new(),
+            bech32_hrp: None,
+        };
+        assert_eq!(address_from_hash160(&hash, &none), None);
+    }
 
     fn script(address: &str) -> Result<String, StratumError> {
         output_script(address, &AddressFormat::bitcoin()).map(hex::encode)

@@ -25,7 +25,17 @@ use crate::protocol::{
 };
 use crate::proxy::read_proxy_header;
 use crate::validate::{MinerState, Reject, Submission, ValidShare, validate_share};
-use crate::vardiff::Vardiff;
+use crate::vardiff::{Vardiff, VardiffOptions};
+
+impl Miner {
+    /// The worker credited for `login`: itself, or its switching-port mapping.
+    fn credited(&self, login: &str) -> Option<String> {
+        match &self.credit {
+            Some(credit) => credit(login),
+            None => Some(login.to_owned()),
+        }
+    }
+}
 
 /// Whether to keep the connection after a message.
 enum Flow {
@@ -33,10 +43,32 @@ enum Flow {
     Close,
 }
 
+/// Maps a miner's login to the worker its shares are credited to; `None` refuses it.
+pub type WorkerCredit = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Where a connection's work comes from and where its shares go: a pool's state, its job
+/// feed, and (on switching ports) how logins become that pool's workers.
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) jobs: watch::Receiver<Option<Arc<Job>>>,
+    pub(crate) credit: Option<WorkerCredit>,
+}
+
+/// What a connection needs of the port it came in on.
+#[derive(Clone)]
+pub(crate) struct PortContext {
+    pub(crate) port: crate::pool::PortOptions,
+    pub(crate) proxy_protocol: bool,
+    /// On a switching port: the switch's current route, followed while connected.
+    pub(crate) switch: Option<watch::Receiver<Route>>,
+}
+
 struct Miner {
     peer: SocketAddr,
     local_port: u16,
-    port_index: usize,
+    port_vardiff: Option<VardiffOptions>,
+    credit: Option<WorkerCredit>,
     started: Instant,
     subscribed: bool,
     extranonce1: [u8; 4],
@@ -57,19 +89,18 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Takes an accepted socket through the PROXY header (when the pool expects one), the ban
 /// check on the miner's real address and the TLS handshake (on TLS ports), then serves it.
 pub(crate) async fn serve(
-    shared: Arc<Shared>,
-    port_index: usize,
+    route: Route,
+    context: PortContext,
     mut socket: TcpStream,
     mut peer: SocketAddr,
-    jobs: watch::Receiver<Option<Arc<Job>>>,
     cancel: CancellationToken,
 ) {
-    let counters = shared.counters.clone();
+    let counters = route.shared.counters.clone();
     let _open = counters.connection();
-    let port = &shared.options.ports[port_index];
+    let port = &context.port;
     let local_port = socket.local_addr().map_or(port.bind.port(), |a| a.port());
     let _ = socket.set_nodelay(true);
-    if shared.options.proxy_protocol {
+    if context.proxy_protocol {
         let header = tokio::select! {
             () = cancel.cancelled() => return,
             header = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_proxy_header(&mut socket)) => header,
@@ -87,46 +118,46 @@ pub(crate) async fn serve(
             }
         }
     }
-    if let Some(left) = shared.ban_remaining(peer.ip()) {
+    if let Some(left) = route.shared.ban_remaining(peer.ip()) {
         tracing::info!(ip = %peer.ip(), ?left, "refused a banned IP");
         return;
     }
     let Some(tls) = port.tls.clone() else {
-        return handle_connection(shared, port_index, socket, peer, local_port, jobs, cancel).await;
+        return handle_connection(route, context, socket, peer, local_port, cancel).await;
     };
     let handshake = tokio::select! {
         () = cancel.cancelled() => return,
         handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(tls).accept(socket)) => handshake,
     };
     match handshake {
-        Ok(Ok(stream)) => {
-            handle_connection(shared, port_index, stream, peer, local_port, jobs, cancel).await
-        }
+        Ok(Ok(stream)) => handle_connection(route, context, stream, peer, local_port, cancel).await,
         Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake failed"),
         Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
     }
 }
 
 async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
-    shared: Arc<Shared>,
-    port_index: usize,
+    mut route: Route,
+    context: PortContext,
     socket: S,
     peer: SocketAddr,
     local_port: u16,
-    mut jobs: watch::Receiver<Option<Arc<Job>>>,
     cancel: CancellationToken,
 ) {
-    let port = &shared.options.ports[port_index];
+    let PortContext {
+        port, mut switch, ..
+    } = context;
     let mut lines = Framed::new(socket, LinesCodec::new_with_max_length(MAX_LINE_LENGTH));
-    let mut broadcast = shared.broadcast.subscribe();
+    let mut broadcast = route.shared.broadcast.subscribe();
     let now = Instant::now();
     let mut miner = Miner {
         peer,
         local_port,
-        port_index,
+        port_vardiff: port.vardiff,
+        credit: route.credit.clone(),
         started: now,
         subscribed: false,
-        extranonce1: shared.next_extranonce1(),
+        extranonce1: crate::pool::next_extranonce1(route.shared.options.instance_id),
         authorized: HashSet::new(),
         difficulty: port.difficulty,
         pending_difficulty: None,
@@ -137,8 +168,11 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         last_submit: now,
         unknown_method_logged: false,
     };
-    let timeout = shared.options.connection_timeout;
+    let timeout = route.shared.options.connection_timeout;
+    // False once a switching port's pool stopped, until the switch names the next one.
+    let mut route_live = true;
     loop {
+        let shared = route.shared.clone();
         let zombie_at = tokio::time::Instant::from_std(miner.last_submit + timeout);
         let flow = tokio::select! {
             () = cancel.cancelled() => Flow::Close,
@@ -147,7 +181,7 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 Flow::Close
             }
             line = lines.next() => match line {
-                Some(Ok(line)) => handle_line(&shared, &mut miner, &mut lines, &mut jobs, &line).await,
+                Some(Ok(line)) => handle_line(&shared, &mut miner, &mut lines, &mut route.jobs, &line).await,
                 Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
                     tracing::warn!(%peer, limit = MAX_LINE_LENGTH, "disconnecting a flooding miner (line too long)");
                     Flow::Close
@@ -158,13 +192,18 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 None => Flow::Close,
             },
-            changed = jobs.changed(), if miner.subscribed => match changed {
+            changed = route.jobs.changed(), if miner.subscribed && route_live => match changed {
                 Ok(()) => {
-                    let job = jobs.borrow_and_update().clone();
+                    let job = route.jobs.borrow_and_update().clone();
                     match job {
                         Some(job) => send_job(&shared, &mut miner, &mut lines, &job).await,
                         None => Flow::Continue,
                     }
+                }
+                // A switch moves its miners on when their pool restarts.
+                Err(_) if switch.is_some() => {
+                    route_live = false;
+                    Flow::Continue
                 }
                 Err(_) => Flow::Close,
             },
@@ -172,11 +211,60 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(line) => send(&mut lines, line).await,
                 Err(_) => Flow::Continue,
             },
+            next = next_route(&mut switch) => match next {
+                Some(next) => {
+                    route = next;
+                    route_live = true;
+                    broadcast = route.shared.broadcast.subscribe();
+                    follow_switch(&route, &mut miner, &mut lines).await
+                }
+                None => Flow::Close,
+            },
         };
         if matches!(flow, Flow::Close) {
             break;
         }
     }
+}
+
+/// The switch's next route; never, on a plain port; `None` once the switch is gone.
+async fn next_route(switch: &mut Option<watch::Receiver<Route>>) -> Option<Route> {
+    match switch {
+        Some(receiver) => match receiver.changed().await {
+            Ok(()) => Some(receiver.borrow_and_update().clone()),
+            Err(_) => None,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Moves a connected miner to its switch's new pool without a reconnect: same extranonce1
+/// and difficulty, logins mapped to the new coin's workers, and the new pool's current
+/// job sent as a clean job (the old pool's jobs are void).
+async fn follow_switch<S: AsyncRead + AsyncWrite + Unpin>(
+    route: &Route,
+    miner: &mut Miner,
+    lines: &mut Framed<S, LinesCodec>,
+) -> Flow {
+    miner.credit = route.credit.clone();
+    miner.previous_difficulty = None;
+    let credit = route.credit.clone();
+    miner
+        .authorized
+        .retain(|login| credit.as_ref().is_none_or(|c| c(login).is_some()));
+    if !miner.subscribed {
+        return Flow::Continue;
+    }
+    let mut jobs = route.jobs.clone();
+    let current = jobs.borrow_and_update().clone();
+    let Some(job) = current else {
+        return Flow::Continue;
+    };
+    let mut params = job.notify_params().clone();
+    if let Some(clean) = params.get_mut(8) {
+        *clean = json!(true);
+    }
+    send(lines, notification_line("mining.notify", params)).await
 }
 
 async fn send<S: AsyncRead + AsyncWrite + Unpin>(
@@ -200,11 +288,13 @@ async fn send_job<S: AsyncRead + AsyncWrite + Unpin>(
     if let Some(next) = miner.pending_difficulty.take() {
         miner.previous_difficulty = Some((miner.difficulty, job.id));
         miner.difficulty = next;
-        for worker in &miner.authorized {
-            shared.events.send(PoolEvent::Difficulty(DifficultyEvent {
-                worker: worker.clone(),
-                difficulty: next.get(),
-            }));
+        for login in &miner.authorized {
+            if let Some(worker) = miner.credited(login) {
+                shared.events.send(PoolEvent::Difficulty(DifficultyEvent {
+                    worker,
+                    difficulty: next.get(),
+                }));
+            }
         }
         if let Flow::Close = send(
             lines,
@@ -282,11 +372,20 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
         "mining.authorize" => {
             let worker = string_param(&request.params, 0).unwrap_or_default();
             let password = string_param(&request.params, 1).unwrap_or_default();
-            let ok = !worker.is_empty()
-                && shared
-                    .authorizer
-                    .authorize(worker, password, miner.peer.ip())
-                    .await;
+            let credited = if worker.is_empty() {
+                None
+            } else {
+                miner.credited(worker)
+            };
+            let ok = match &credited {
+                Some(credited) => {
+                    shared
+                        .authorizer
+                        .authorize(credited, password, miner.peer.ip())
+                        .await
+                }
+                None => false,
+            };
             if ok {
                 miner.authorized.insert(worker.to_owned());
             } else {
@@ -314,7 +413,7 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
                 .and_then(Value::as_f64)
                 .and_then(|d| Difficulty::new(d).ok());
             if let Some(suggested) = suggested {
-                miner.pending_difficulty = Some(clamp_to_port(shared, miner, suggested));
+                miner.pending_difficulty = Some(clamp_to_port(miner, suggested));
             }
             send(lines, result_line(&id, json!(suggested.is_some()))).await
         }
@@ -336,8 +435,8 @@ fn string_param(params: &[Value], index: usize) -> Option<&str> {
     params.get(index).and_then(Value::as_str)
 }
 
-fn clamp_to_port(shared: &Shared, miner: &Miner, difficulty: Difficulty) -> Difficulty {
-    match &shared.options.ports[miner.port_index].vardiff {
+fn clamp_to_port(miner: &Miner, difficulty: Difficulty) -> Difficulty {
+    match &miner.port_vardiff {
         Some(v) => {
             Difficulty::new(difficulty.get().clamp(v.min_diff, v.max_diff)).unwrap_or(difficulty)
         }
@@ -386,6 +485,17 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
         return send(
             lines,
             error_line(id, codes::NOT_SUBSCRIBED, "not subscribed"),
+        )
+        .await;
+    }
+    if shared.stopped.is_cancelled() {
+        return send(
+            lines,
+            error_line(
+                id,
+                codes::OTHER,
+                "the pool is restarting; this share is not counted",
+            ),
         )
         .await;
     }
@@ -455,7 +565,9 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
         Err(reject) => error_line(id, reject.code(), &reject.to_string()),
     };
     let flow = send(lines, reply).await;
-    report_share(shared, miner, worker, height, &result);
+    // Authorised logins always map (a switch drops those that do not).
+    let credited = miner.credited(worker).unwrap_or_else(|| worker.to_owned());
+    report_share(shared, miner, &credited, height, &result);
 
     let elapsed = miner.started.elapsed();
     if let Some(vardiff) = &mut miner.vardiff {

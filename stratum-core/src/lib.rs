@@ -9,7 +9,11 @@
 //! - The server ([`start_pool`]): a listener per port (plain TCP or TLS, optionally behind
 //!   a PROXY protocol header), one task per miner, the current job on a `watch` channel,
 //!   memory-hard hashes on the blocking pool, block candidates submitted to every daemon,
-//!   and every share and block as a [`PoolEvent`], never dropped.
+//!   and every share and block as a [`PoolEvent`], never dropped. [`PoolHandle`] reads its
+//!   live counters for dashboards.
+//! - Switching ports ([`start_switch`]): miners log in with their key hash and get the work
+//!   of whichever pool the switch is on; [`RunningSwitch::switch_to`] moves them all without
+//!   a reconnect, crediting each coin's shares to that coin's address of the key.
 //! - A client ([`StratumClient`]) for test miners, examples and upstream mode.
 //!
 //! A solo pool in a few lines (see `examples/solo_pool.rs` for the whole program):
@@ -67,12 +71,13 @@ pub mod protocol;
 mod proxy;
 mod serialize;
 mod spool;
+mod switch;
 mod tls;
 mod validate;
 mod vardiff;
 mod writer;
 
-pub use address::{AddressFormat, output_script};
+pub use address::{AddressFormat, address_from_hash160, output_script};
 pub use auth::{AddressAuthorizer, AllowAll, Authorizer, DaemonAddressAuthorizer};
 pub use ban::{BanList, BanOptions, ShareTally};
 pub use client::{ClientError, MiningJob, Notification, StratumClient, Subscription};
@@ -80,6 +85,7 @@ pub use coinbase::{
     CoinbaseOptions, CoinbaseParts, EXTRANONCE1_SIZE, EXTRANONCE2_SIZE, RewardRecipient,
     build_coinbase,
 };
+pub use connection::WorkerCredit;
 pub use counters::CounterSnapshot;
 pub use error::StratumError;
 pub use events::{BlockEvent, DifficultyEvent, PoolEvent, ShareEvent};
@@ -89,6 +95,7 @@ pub use miner::CpuMiner;
 pub use pool::{PoolError, PoolHandle, PoolOptions, PortOptions, RunningPool, start_pool};
 pub use proxy::{ProxyError, ProxyParse, parse_proxy_header};
 pub use spool::SpoolError;
+pub use switch::{RunningSwitch, SwitchOptions, SwitchTarget, key_hash_credit, start_switch};
 pub use tls::tls_config_from_pem;
 pub use tokio_rustls::rustls;
 pub use validate::{BlockCandidate, MinerState, Reject, Submission, ValidShare, validate_share};

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Authorizer;
 use crate::ban::{BanList, BanOptions};
 use crate::coinbase::CoinbaseOptions;
-use crate::connection::serve;
+use crate::connection::{PortContext, Route, WorkerCredit, serve};
 use crate::counters::{CounterSnapshot, PoolCounters};
 use crate::events::{BlockEvent, EventSink, PoolEvent, ShareEvent};
 use crate::job::{Job, JobId};
@@ -140,21 +140,31 @@ pub(crate) struct Shared {
     pub(crate) waker: TemplateWaker,
     pub(crate) hash_slots: Semaphore,
     pub(crate) broadcast: broadcast::Sender<String>,
-    extranonce_counter: AtomicU32,
     /// Heights with a block submitted (in flight or accepted).
     claimed_heights: Mutex<BTreeSet<u64>>,
     /// Block submissions in flight: shutdown waits for them, so their shares are reported.
     pub(crate) submissions: TaskTracker,
+    /// Cancelled when the pool stops: switching-port miners still routed here are told
+    /// their shares are not counted, instead of sending events nobody stores.
+    pub(crate) stopped: CancellationToken,
+}
+
+/// Extranonce1 values handed out by every pool of this process.
+static EXTRANONCE_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Job ids of every pool of this process.
+static NEXT_JOB_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh extranonce1: the instance id in the top 5 bits, a counter below, so that
+/// several front-ends sharing a store never hand out the same value. The counter is one
+/// per process, so a miner a switching port moves to another pool never shares its
+/// extranonce1 with that pool's own miners.
+pub(crate) fn next_extranonce1(instance_id: u8) -> [u8; 4] {
+    let counter = EXTRANONCE_COUNTER.fetch_add(1, Ordering::Relaxed) & 0x07ff_ffff;
+    (u32::from(instance_id & 0x1f) << 27 | counter).to_be_bytes()
 }
 
 impl Shared {
-    /// A fresh extranonce1: the instance id in the top 5 bits, a counter below, so that
-    /// several front-ends sharing a store never hand out the same value.
-    pub(crate) fn next_extranonce1(&self) -> [u8; 4] {
-        let counter = self.extranonce_counter.fetch_add(1, Ordering::Relaxed) & 0x07ff_ffff;
-        (u32::from(self.options.instance_id & 0x1f) << 27 | counter).to_be_bytes()
-    }
-
     pub(crate) fn job(&self, id: JobId) -> Option<Arc<Job>> {
         self.jobs
             .read()
@@ -258,6 +268,7 @@ impl std::fmt::Debug for RunningPool {
 #[derive(Clone)]
 pub struct PoolHandle {
     shared: Arc<Shared>,
+    jobs: watch::Receiver<Option<Arc<Job>>>,
 }
 
 impl std::fmt::Debug for PoolHandle {
@@ -267,6 +278,20 @@ impl std::fmt::Debug for PoolHandle {
 }
 
 impl PoolHandle {
+    /// Where a switching port's miners go while this pool is its coin.
+    pub(crate) fn route(&self, credit: WorkerCredit) -> Route {
+        Route {
+            shared: self.shared.clone(),
+            jobs: self.jobs.clone(),
+            credit: Some(credit),
+        }
+    }
+
+    /// The current job, once the first template arrived.
+    pub fn current_job(&self) -> Option<Arc<Job>> {
+        self.jobs.borrow().clone()
+    }
+
     /// Connections, shares and blocks counted since the pool started.
     pub fn counters(&self) -> CounterSnapshot {
         self.shared.counters.snapshot()
@@ -339,6 +364,7 @@ impl RunningPool {
     pub fn handle(&self) -> PoolHandle {
         PoolHandle {
             shared: self.shared.clone(),
+            jobs: self.jobs.clone(),
         }
     }
 
@@ -401,9 +427,9 @@ pub async fn start_pool(
         waker: source.waker.clone(),
         hash_slots: Semaphore::new(hash_threads * 2),
         broadcast: broadcast::channel(64).0,
-        extranonce_counter: AtomicU32::new(0),
         claimed_heights: Mutex::new(BTreeSet::new()),
         submissions: TaskTracker::new(),
+        stopped: cancel.clone(),
         options,
     });
 
@@ -424,13 +450,17 @@ pub async fn start_pool(
         tasks.spawn(purge_bans(shared.clone(), banning, cancel.clone()));
     }
     for (index, listener) in listeners.into_iter().enumerate() {
-        tasks.spawn(accept_loop(
-            shared.clone(),
-            index,
-            listener,
-            jobs.clone(),
-            cancel.clone(),
-        ));
+        let route = Route {
+            shared: shared.clone(),
+            jobs: jobs.clone(),
+            credit: None,
+        };
+        let context = PortContext {
+            port: shared.options.ports[index].clone(),
+            proxy_protocol: shared.options.proxy_protocol,
+            switch: None,
+        };
+        tasks.spawn(accept_loop(listener, Some(route), context, cancel.clone()));
     }
     Ok(RunningPool {
         events,
@@ -449,7 +479,9 @@ async fn manage_jobs(
     jobs: watch::Sender<Option<Arc<Job>>>,
     cancel: CancellationToken,
 ) {
-    let mut next_id = 1u64;
+    // Ids unique across the process' pools: a share for a job of the pool a switching
+    // miner just left can never name a job of its new pool.
+    let mut next_id = NEXT_JOB_ID.fetch_add(1, Ordering::Relaxed);
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
@@ -469,7 +501,7 @@ async fn manage_jobs(
             now,
         ) {
             Ok(job) => {
-                next_id += 1;
+                next_id = NEXT_JOB_ID.fetch_add(1, Ordering::Relaxed);
                 let job = Arc::new(job);
                 shared
                     .jobs
@@ -499,11 +531,12 @@ async fn purge_bans(shared: Arc<Shared>, banning: BanOptions, cancel: Cancellati
     }
 }
 
-async fn accept_loop(
-    shared: Arc<Shared>,
-    port_index: usize,
+/// Accepts miners on `listener` until cancelled; each is served on `route`, or on a
+/// switching port on the switch's route at the time.
+pub(crate) async fn accept_loop(
     listener: TcpListener,
-    jobs: watch::Receiver<Option<Arc<Job>>>,
+    route: Option<Route>,
+    context: PortContext,
     cancel: CancellationToken,
 ) {
     let mut connections = JoinSet::new();
@@ -520,14 +553,12 @@ async fn accept_loop(
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
-        connections.spawn(serve(
-            shared.clone(),
-            port_index,
-            socket,
-            peer,
-            jobs.clone(),
-            cancel.clone(),
-        ));
+        let route = match (&route, &context.switch) {
+            (Some(route), _) => route.clone(),
+            (None, Some(switch)) => switch.borrow().clone(),
+            (None, None) => continue,
+        };
+        connections.spawn(serve(route, context.clone(), socket, peer, cancel.clone()));
     }
     while connections.join_next().await.is_some() {}
 }
