@@ -75,9 +75,9 @@ pub(crate) struct PortalConfig {
     /// Coin-switching ports, by switch name.
     #[serde(default)]
     pub(crate) switching: BTreeMap<String, SwitchConfig>,
-    /// Profit switching (read by the switching feature).
+    /// Profit switching: moves each switch to its most profitable coin.
     #[serde(default)]
-    pub(crate) profit_switch: Option<Value>,
+    pub(crate) profit_switch: Option<ProfitSwitchConfig>,
 }
 
 /// One switch of `switching`: ports that take miners of an algorithm and give them the
@@ -92,6 +92,78 @@ pub(crate) struct SwitchConfig {
     pub(crate) algorithm: String,
     /// Its ports, as a pool's.
     pub(crate) ports: BTreeMap<String, PortConfig>,
+}
+
+/// `profitSwitch`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ProfitSwitchConfig {
+    /// Whether switches follow profit.
+    #[serde(default)]
+    pub(crate) enabled: bool,
+    /// Seconds between checks.
+    #[serde(default = "default_profit_interval")]
+    pub(crate) update_interval: u64,
+    /// How many percent more another coin must earn before a switch moves to it.
+    #[serde(default = "default_margin")]
+    pub(crate) margin: f64,
+    /// Fixed prices by coin symbol, in any one currency.
+    #[serde(default)]
+    pub(crate) prices: BTreeMap<String, f64>,
+    /// Prices read over HTTP by coin symbol (they win over `prices`).
+    #[serde(default)]
+    pub(crate) price_sources: BTreeMap<String, PriceSourceConfig>,
+    /// NOMP's order-book depth and exchange switches: those exchanges are gone; ignored.
+    #[serde(default, skip_serializing)]
+    pub(crate) depth: Option<Value>,
+    /// Ignored (NOMP's Poloniex switch).
+    #[serde(default, skip_serializing)]
+    pub(crate) use_poloniex: Option<Value>,
+    /// Ignored (NOMP's Cryptsy switch).
+    #[serde(default, skip_serializing)]
+    pub(crate) use_cryptsy: Option<Value>,
+    /// Ignored (NOMP's Mintpal switch).
+    #[serde(default, skip_serializing)]
+    pub(crate) use_mintpal: Option<Value>,
+    /// Ignored (NOMP's Bittrex switch).
+    #[serde(default, skip_serializing)]
+    pub(crate) use_bittrex: Option<Value>,
+}
+
+impl ProfitSwitchConfig {
+    /// The NOMP exchange fields set in this file: they do nothing now.
+    pub(crate) fn ignored_fields(&self) -> Vec<&'static str> {
+        [
+            ("depth", &self.depth),
+            ("usePoloniex", &self.use_poloniex),
+            ("useCryptsy", &self.use_cryptsy),
+            ("useMintpal", &self.use_mintpal),
+            ("useBittrex", &self.use_bittrex),
+        ]
+        .into_iter()
+        .filter(|(_, value)| value.is_some())
+        .map(|(name, _)| name)
+        .collect()
+    }
+}
+
+fn default_profit_interval() -> u64 {
+    600
+}
+
+fn default_margin() -> f64 {
+    5.0
+}
+
+/// A price read from a JSON document over HTTP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct PriceSourceConfig {
+    /// The document's URL (`http://…`).
+    pub(crate) url: String,
+    /// Where the price is in it: field names and array indexes joined by dots
+    /// (`data.0.price`); the value is a number or a numeric string.
+    pub(crate) path: String,
 }
 
 /// `website`: the portal.
@@ -550,6 +622,9 @@ pub(crate) fn load(dir: &Path) -> Result<Config, ConfigError> {
     }
     check_ports(&pools)?;
     check_switching(&portal_path, &portal, &pools)?;
+    if let Some(profit) = &portal.profit_switch {
+        check_profit_switch(&portal_path, profit)?;
+    }
     Ok(Config {
         dir: dir.to_owned(),
         portal,
@@ -706,6 +781,55 @@ fn check_switching(
                     "give each pool and switch its own ports".into(),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+fn check_profit_switch(path: &Path, profit: &ProfitSwitchConfig) -> Result<(), ConfigError> {
+    let error = |field: String, message: String, fix: &str| ConfigError {
+        file: path.to_owned(),
+        field: format!("profitSwitch.{field}"),
+        message,
+        fix: Some(fix.into()),
+    };
+    if profit.update_interval == 0 {
+        return Err(error(
+            "updateInterval".into(),
+            "is 0".into(),
+            "use a number of seconds above 0",
+        ));
+    }
+    if !(profit.margin >= 0.0 && profit.margin.is_finite()) {
+        return Err(error(
+            "margin".into(),
+            format!("{} is not a percentage", profit.margin),
+            "use a number of percent, e.g. 5",
+        ));
+    }
+    for (symbol, price) in &profit.prices {
+        if !(*price >= 0.0 && price.is_finite()) {
+            return Err(error(
+                format!("prices.{symbol}"),
+                format!("{price} is not a price"),
+                "use a number, 0 or more",
+            ));
+        }
+    }
+    for (symbol, source) in &profit.price_sources {
+        if !source.url.starts_with("http://") && !source.url.starts_with("https://") {
+            return Err(error(
+                format!("priceSources.{symbol}.url"),
+                format!("{:?} is not an http(s) URL", source.url),
+                "use http://host/path",
+            ));
+        }
+        if source.url.starts_with("https://") {
+            return Err(error(
+                format!("priceSources.{symbol}.url"),
+                "https is not supported by this build".into(),
+                "use a local http relay",
+            ));
         }
     }
     Ok(())

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod profit;
 mod run;
 mod web;
 
@@ -220,6 +221,13 @@ fn run_pools(config: config::Config, data_dir: &Path) -> ExitCode {
         let cli_addr = SocketAddr::from(([127, 0, 0, 1], config.portal.cli_port));
         if let Err(error) = cli::listen(cli_addr, pools.clone(), cancel.clone()).await {
             tracing::warn!(%cli_addr, %error, "CLI listener not started; blocknotify will not reach this process");
+        }
+        if let Some(profit) = config.portal.profit_switch.as_ref().filter(|p| p.enabled) {
+            if let Err(error) = profit::spawn(profit, pools.clone(), cancel.clone()) {
+                cancel.cancel();
+                pools.stop_all().await;
+                return fail(&error);
+            }
         }
         let website = config.portal.website.as_ref().filter(|w| w.enabled);
         let portal = match website {

@@ -696,6 +696,47 @@ impl Pools {
         reply
     }
 
+    /// For each switch: its name, the pool it is on, and what each pool of its algorithm
+    /// earns per hash now (reward of the current job × price ÷ network difficulty).
+    pub(crate) async fn profit_candidates(
+        &self,
+        prices: &crate::profit::Prices,
+    ) -> Vec<(String, String, Vec<crate::profit::Candidate>)> {
+        let running = self.running.lock().await;
+        let switches = self.switches.lock().await;
+        let mut all = Vec::new();
+        for switch in switches.iter() {
+            let mut candidates = Vec::new();
+            for pool in running
+                .iter()
+                .filter(|p| p.file.algorithm == switch.algorithm)
+            {
+                let handle = pool.pool.handle();
+                let reward = handle.current_job().map(|job| {
+                    job.coinbase_outputs()
+                        .iter()
+                        .map(|(sats, _)| *sats as f64)
+                        .sum::<f64>()
+                        / 1e8
+                });
+                let difficulty = handle.network_difficulty().map(|d| d.get());
+                let price = prices.price(&pool.file.coin.symbol).await;
+                let revenue = match (reward, price, difficulty) {
+                    (Some(reward), Some(price), Some(difficulty)) => {
+                        crate::profit::revenue(reward, price, difficulty)
+                    }
+                    _ => None,
+                };
+                candidates.push(crate::profit::Candidate {
+                    pool: pool.name.clone(),
+                    revenue,
+                });
+            }
+            all.push((switch.name.clone(), switch.running.current(), candidates));
+        }
+        all
+    }
+
     /// Moves switch `switch` and its miners to pool `coin` (its name or its coin's name).
     pub(crate) async fn coin_switch(&self, switch: &str, coin: &str) -> Result<String, String> {
         let running = self.running.lock().await;

@@ -573,3 +573,119 @@ async fn coinswitch_moves_a_switching_miner_between_two_chains_without_a_reconne
             .contains("no switch \"nosuchswitch\" (switches: sw1)")
     );
 }
+
+/// Serves `{"AAA": {"usd": a}, "BBB": {"usd": b}}` from `prices` to every request.
+async fn price_server(prices: std::sync::Arc<std::sync::Mutex<(f64, f64)>>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (a, b) = *prices.lock().unwrap();
+            tokio::spawn(async move {
+                let mut request = [0u8; 2048];
+                let _ = socket.read(&mut request).await;
+                let body = format!(r#"{{"AAA": {{"usd": {a}}}, "BBB": {{"usd": "{b}"}}}}"#);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// The HASH160 inside a base58check address.
+fn key_hash(address: &str) -> Vec<u8> {
+    bs58::decode(address).with_check(None).into_vec().unwrap()[1..].to_vec()
+}
+
+/// The coins (`'A'`/`'B'`) whose pool script the jobs notified within `wait` pay.
+async fn coins_notified(
+    notifications: &mut tokio::sync::mpsc::UnboundedReceiver<Notification>,
+    hashes: &[(char, Vec<u8>)],
+    wait: Duration,
+    stop_at: Option<char>,
+) -> Vec<char> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Some(notification)) = tokio::time::timeout_at(deadline, notifications.recv()).await
+    {
+        let Notification::Notify(job) = notification else {
+            continue;
+        };
+        for (coin, hash) in hashes {
+            if job.coinb2.windows(hash.len()).any(|w| w == hash.as_slice()) {
+                seen.push(*coin);
+            }
+        }
+        if stop_at.is_some() && seen.last().copied() == stop_at {
+            break;
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profit_switching_follows_prices_past_the_margin_and_ignores_noise() {
+    let (pair_a, pair_b) = (RegtestPair::start(), RegtestPair::start());
+    let (port_a, port_b, switch_port, cli) = (free_port(), free_port(), free_port(), free_port());
+    let prices = std::sync::Arc::new(std::sync::Mutex::new((100.0, 50.0)));
+    let price_port = price_server(prices.clone()).await;
+    let dir = config_dir(pair_a.pool_node(), cli, &[]);
+    let pool_a = pool_files(dir.path(), pair_a.pool_node(), "CoinA", port_a, "");
+    let pool_b = pool_files(dir.path(), pair_b.pool_node(), "CoinB", port_b, "");
+    for (coin, symbol) in [("CoinA", "AAA"), ("CoinB", "BBB")] {
+        write(
+            dir.path(),
+            &format!("coins/{}.json", coin.to_lowercase()),
+            &format!(r#"{{ "name": "{coin}", "symbol": "{symbol}", "algorithm": "sha256" }}"#),
+        );
+    }
+    let url = format!("http://127.0.0.1:{price_port}/prices");
+    write(
+        dir.path(),
+        "config.json",
+        &format!(
+            r#"{{ "logColors": false, "cliPort": {cli},
+                "switching": {{ "sw1": {{ "algorithm": "sha256",
+                    "ports": {{ "{switch_port}": {{ "diff": 0.000000001 }} }} }} }},
+                "profitSwitch": {{ "enabled": true, "updateInterval": 1, "margin": 10,
+                    "usePoloniex": true,
+                    "priceSources": {{
+                        "AAA": {{ "url": "{url}", "path": "AAA.usd" }},
+                        "BBB": {{ "url": "{url}", "path": "BBB.usd" }} }} }} }}"#
+        ),
+    );
+    let hashes = [('A', key_hash(&pool_a)), ('B', key_hash(&pool_b))];
+    let _nomp = Nomp::start(dir.path());
+    wait_for_port(switch_port);
+    let (_client, mut notifications) = subscribed(switch_port).await;
+    let window = Duration::from_secs(4);
+
+    let seen = coins_notified(&mut notifications, &hashes, window, None).await;
+    assert_eq!(seen.first(), Some(&'A'), "starts on A, its first pool");
+    assert!(!seen.contains(&'B'), "A pays more: {seen:?}");
+
+    // B 5 % above A, inside the 10 % margin: noise.
+    prices.lock().unwrap().1 = 105.0;
+    let seen = coins_notified(&mut notifications, &hashes, window, None).await;
+    assert!(!seen.contains(&'B'), "moved on noise: {seen:?}");
+
+    // B doubles: the switch moves, and its miners get B's work.
+    prices.lock().unwrap().1 = 200.0;
+    let seen = coins_notified(&mut notifications, &hashes, window, Some('B')).await;
+    assert_eq!(seen.last(), Some(&'B'), "did not move to B: {seen:?}");
+
+    // A back within the margin of B: stays on B.
+    prices.lock().unwrap().0 = 210.0;
+    let seen = coins_notified(&mut notifications, &hashes, window, None).await;
+    assert!(!seen.contains(&'A'), "moved back on noise: {seen:?}");
+    let log = std::fs::read_to_string(dir.path().join("nomp.log")).unwrap();
+    assert!(
+        log.contains("usePoloniex"),
+        "the ignored NOMP field is named in the log"
+    );
+}
