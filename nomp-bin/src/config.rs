@@ -351,7 +351,8 @@ pub(crate) struct PoolConfig {
     pub(crate) payment_processing: Option<PaymentProcessing>,
     /// Port number → its settings.
     pub(crate) ports: BTreeMap<String, PortConfig>,
-    /// The coin daemons, asked in this order.
+    /// The coin daemons, asked in this order (optional in upstream mode).
+    #[serde(default)]
     pub(crate) daemons: Vec<DaemonConfig>,
     /// A P2P peer for instant block notifications.
     #[serde(default)]
@@ -383,6 +384,67 @@ pub(crate) struct PoolConfig {
     /// The pool's share store: Redis (NOMP's layout) when set, else the embedded store.
     #[serde(default)]
     pub(crate) redis: Option<RedisConfig>,
+    /// Upstream mode (nomp-rs): work from larger stratum pools instead of the daemons.
+    #[serde(default)]
+    pub(crate) upstream: Option<UpstreamConfig>,
+}
+
+impl PoolConfig {
+    /// The upstream settings when upstream mode is on.
+    pub(crate) fn upstream(&self) -> Option<&UpstreamConfig> {
+        self.upstream.as_ref().filter(|u| u.enabled)
+    }
+}
+
+/// `upstream`: the pools this one mines through, in order of preference.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct UpstreamConfig {
+    /// Whether upstream mode is on.
+    #[serde(default = "yes")]
+    pub(crate) enabled: bool,
+    /// The upstream pools; the first that answers is used, the first is preferred.
+    pub(crate) servers: Vec<UpstreamServerConfig>,
+    /// Bytes of extranonce1 per local miner.
+    #[serde(default = "default_extranonce_size")]
+    pub(crate) extranonce1_size: usize,
+    /// Bytes of extranonce2 local miners fill.
+    #[serde(default = "default_extranonce_size")]
+    pub(crate) extranonce2_size: usize,
+    /// Seconds to wait for an upstream's answer.
+    #[serde(default = "default_upstream_timeout")]
+    pub(crate) timeout: u64,
+    /// Seconds between attempts while no upstream answers.
+    #[serde(default = "default_upstream_retry")]
+    pub(crate) retry_delay: u64,
+}
+
+/// One upstream pool.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct UpstreamServerConfig {
+    /// Host.
+    pub(crate) host: String,
+    /// Stratum port.
+    pub(crate) port: u16,
+    /// The worker this pool mines as there.
+    pub(crate) user: String,
+    /// The worker's password.
+    #[serde(default = "default_upstream_password")]
+    pub(crate) password: String,
+}
+
+fn default_extranonce_size() -> usize {
+    2
+}
+fn default_upstream_timeout() -> u64 {
+    10
+}
+fn default_upstream_retry() -> u64 {
+    2
+}
+fn default_upstream_password() -> String {
+    "x".into()
 }
 
 fn default_refresh() -> u64 {
@@ -544,6 +606,12 @@ pub(crate) struct PoolFile {
 }
 
 impl PoolFile {
+    /// Whether a switch of `algorithm` may move miners to this pool: one of that algorithm
+    /// with its own jobs (an upstream-mode pool gives its miners other extranonce sizes).
+    pub(crate) fn switchable(&self, algorithm: Algorithm) -> bool {
+        self.algorithm == algorithm && self.config.upstream().is_none()
+    }
+
     /// The pool's name: the coin file's name without `.json` (NOMP names pools by coin).
     pub(crate) fn name(&self) -> String {
         self.config.coin.trim_end_matches(".json").to_owned()
@@ -695,12 +763,16 @@ fn check_pool(path: &Path, pool: &PoolConfig) -> Result<(), ConfigError> {
             "set the address the coinbase pays",
         ));
     }
-    if pool.daemons.is_empty() {
-        return Err(error(
-            "daemons",
-            "lists no daemon".into(),
-            "add the coin daemon's host, port, user and password",
-        ));
+    match pool.upstream() {
+        None if pool.daemons.is_empty() => {
+            return Err(error(
+                "daemons",
+                "lists no daemon".into(),
+                "add the coin daemon's host, port, user and password",
+            ));
+        }
+        None => {}
+        Some(upstream) => check_upstream(&error, pool, upstream)?,
     }
     for port in pool.ports.keys() {
         if port.parse::<u16>().map_or(true, |p| p == 0) {
@@ -720,6 +792,71 @@ fn check_pool(path: &Path, pool: &PoolConfig) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// Upstream mode: servers and sizes usable, and nothing set that needs the pool's own
+/// blocks or templates.
+fn check_upstream(
+    error: &dyn Fn(&str, String, &str) -> ConfigError,
+    pool: &PoolConfig,
+    upstream: &UpstreamConfig,
+) -> Result<(), ConfigError> {
+    if let Err(message) = upstream_options(upstream).check() {
+        let field = if upstream.servers.is_empty() {
+            "upstream.servers"
+        } else {
+            "upstream"
+        };
+        return Err(error(
+            field,
+            message,
+            "list at least one server; keep extranonce1Size within 1–4 and extranonce2Size within 1–8",
+        ));
+    }
+    if pool.payment_processing.as_ref().is_some_and(|p| p.enabled) {
+        return Err(error(
+            "paymentProcessing",
+            "cannot run in upstream mode: the blocks pay the upstream pool, so there are no \
+             coinbases of this pool's to pay miners from"
+                .into(),
+            "disable paymentProcessing; shares and blocks are still recorded per miner",
+        ));
+    }
+    if pool.p2p.as_ref().is_some_and(|p| p.enabled) {
+        return Err(error(
+            "p2p",
+            "does nothing in upstream mode: new blocks arrive as the upstream's jobs".into(),
+            "disable p2p",
+        ));
+    }
+    if !pool.reward_recipients.is_empty() {
+        return Err(error(
+            "rewardRecipients",
+            "cannot be paid in upstream mode: the upstream pool builds the coinbase".into(),
+            "remove rewardRecipients",
+        ));
+    }
+    Ok(())
+}
+
+/// Stratum-core's upstream options from the config.
+pub(crate) fn upstream_options(upstream: &UpstreamConfig) -> stratum_core::UpstreamOptions {
+    let servers = upstream
+        .servers
+        .iter()
+        .map(|s| stratum_core::UpstreamServer {
+            host: s.host.clone(),
+            port: s.port,
+            user: s.user.clone(),
+            password: s.password.clone(),
+        })
+        .collect();
+    let mut options = stratum_core::UpstreamOptions::new(servers);
+    options.extranonce1_size = upstream.extranonce1_size;
+    options.extranonce2_size = upstream.extranonce2_size;
+    options.timeout = std::time::Duration::from_secs(upstream.timeout.max(1));
+    options.retry_delay = std::time::Duration::from_secs(upstream.retry_delay.max(1));
+    options
 }
 
 /// No port may serve two enabled pools.
@@ -758,12 +895,14 @@ fn check_switching(
         })?;
         if !pools
             .iter()
-            .any(|p| p.config.enabled && p.algorithm == algorithm)
+            .any(|p| p.config.enabled && p.switchable(algorithm))
         {
             return Err(error(
                 "algorithm",
-                format!("no enabled pool mines {algorithm}"),
-                "enable a pool of that algorithm, or disable the switch".into(),
+                format!("no enabled pool mines {algorithm} from a daemon"),
+                "enable a pool of that algorithm (upstream-mode pools cannot be switched to), \
+                 or disable the switch"
+                    .into(),
             ));
         }
         for port in switch.ports.keys() {

@@ -15,15 +15,15 @@ use payments::{
 };
 use portal::{PoolDirectory, PoolSummary, PortSummary, PortalPool};
 use stratum_core::{
-    AddressFormat, AllowAll, Authorizer, BanOptions, CoinbaseOptions, DaemonAddressAuthorizer,
-    DurableWriter, PoolOptions, PortOptions, RewardRecipient, RunningPool, RunningSwitch,
-    SwitchOptions, SwitchTarget, VardiffOptions, WriterOptions, key_hash_credit, start_pool,
-    start_switch, tls_config_from_pem,
+    AddressAuthorizer, AddressFormat, AllowAll, Authorizer, BanOptions, CoinbaseOptions,
+    DaemonAddressAuthorizer, DurableWriter, PoolOptions, PortOptions, RewardRecipient, RunningPool,
+    RunningSwitch, SwitchOptions, SwitchTarget, VardiffOptions, WriterOptions, key_hash_credit,
+    start_pool, start_switch, start_upstream_pool, tls_config_from_pem,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ConfigError, DaemonConfig, PoolFile};
+use crate::config::{Config, ConfigError, DaemonConfig, PoolFile, upstream_options};
 
 /// How long shutdown waits for a payment run in progress.
 const PAYMENT_GRACE: Duration = Duration::from_secs(60);
@@ -36,8 +36,8 @@ pub(crate) struct Running {
     pub(crate) coin: String,
     /// The settings it runs with.
     file: PoolFile,
-    /// Wakes its template source (blocknotify).
-    pub(crate) waker: TemplateWaker,
+    /// Wakes its template source (blocknotify); `None` in upstream mode.
+    pub(crate) waker: Option<TemplateWaker>,
     pool: RunningPool,
     /// What the portal shows of it.
     portal: PortalPool,
@@ -159,6 +159,30 @@ fn address_format(address: &str, script: &[u8]) -> AddressFormat {
     }
 }
 
+/// What the coinbase pays: the pool address and each reward recipient, their scripts from
+/// the daemon's `validateaddress`; and how the coin writes addresses.
+async fn coinbase_options(
+    pool: &PoolFile,
+    daemons: &DaemonGroup,
+    cancel: &CancellationToken,
+) -> Result<(CoinbaseOptions, AddressFormat), StartError> {
+    let settings = &pool.config;
+    let pool_script = address_script(pool, daemons, "address", &settings.address, cancel).await?;
+    let format = address_format(&settings.address, &pool_script);
+    let mut coinbase = CoinbaseOptions::new(pool_script, format.clone());
+    coinbase.proof_of_stake = pool.coin.reward.as_deref() == Some("POS");
+    coinbase.tx_message = pool.coin.tx_messages.then(|| "nomp-rs".to_owned());
+    for (address, percent) in &settings.reward_recipients {
+        let field = format!("rewardRecipients.{address}");
+        let script = address_script(pool, daemons, &field, address, cancel).await?;
+        coinbase.recipients.push(RewardRecipient {
+            script,
+            percent: *percent,
+        });
+    }
+    Ok((coinbase, format))
+}
+
 /// Stratum ports from their config (a pool's `ports`, or a switch's at `prefix`), with the
 /// portal's view of each. TLS files are read relative to `config_dir`; errors name `file`.
 pub(crate) fn port_options(
@@ -230,26 +254,26 @@ pub(crate) async fn start(
 ) -> Result<Running, StartError> {
     let settings = &pool.config;
     let name = pool.name();
-    let daemons = Arc::new(
-        DaemonGroup::new(
-            settings.daemons.iter().map(endpoint).collect(),
-            GroupOptions::default(),
-        )
-        .map_err(|e| StartError::Other(e.to_string()))?,
-    );
-    let pool_script = address_script(pool, &daemons, "address", &settings.address, cancel).await?;
-    let format = address_format(&settings.address, &pool_script);
-    let mut coinbase = CoinbaseOptions::new(pool_script, format.clone());
-    coinbase.proof_of_stake = pool.coin.reward.as_deref() == Some("POS");
-    coinbase.tx_message = pool.coin.tx_messages.then(|| "nomp-rs".to_owned());
-    for (address, percent) in &settings.reward_recipients {
-        let field = format!("rewardRecipients.{address}");
-        let script = address_script(pool, &daemons, &field, address, cancel).await?;
-        coinbase.recipients.push(RewardRecipient {
-            script,
-            percent: *percent,
-        });
-    }
+    // Upstream mode may run without daemons; otherwise check_pool made sure there are some.
+    let daemons = if settings.daemons.is_empty() {
+        None
+    } else {
+        Some(Arc::new(
+            DaemonGroup::new(
+                settings.daemons.iter().map(endpoint).collect(),
+                GroupOptions::default(),
+            )
+            .map_err(|e| StartError::Other(e.to_string()))?,
+        ))
+    };
+    let (coinbase, format) = match &daemons {
+        Some(daemons) => coinbase_options(pool, daemons, cancel).await?,
+        None => {
+            // The upstream builds the coinbase; the address is only shown.
+            let format = address_format(&settings.address, &[]);
+            (CoinbaseOptions::new(Vec::new(), format.clone()), format)
+        }
+    };
 
     let (ports, port_summaries) = port_options(&config.dir, &pool.path, "", &settings.ports)?;
 
@@ -326,10 +350,11 @@ pub(crate) async fn start(
             Destination::Mpos(database, mpos_options),
         )
     } else {
-        let authorizer: Arc<dyn Authorizer> = if settings.validate_worker_username {
-            Arc::new(DaemonAddressAuthorizer::new(daemons.clone()))
-        } else {
-            Arc::new(AllowAll)
+        let authorizer: Arc<dyn Authorizer> = match (settings.validate_worker_username, &daemons) {
+            (true, Some(daemons)) => Arc::new(DaemonAddressAuthorizer::new(daemons.clone())),
+            // Without a daemon (upstream mode) addresses are checked by their format.
+            (true, None) => Arc::new(AddressAuthorizer::new(format.clone())),
+            (false, _) => Arc::new(AllowAll),
         };
         let store: Arc<dyn PaymentStore> = match &settings.redis {
             Some(redis) => {
@@ -351,9 +376,36 @@ pub(crate) async fn start(
         (authorizer, Destination::Store(store))
     };
 
-    let mut running = start_pool(options, daemons, authorizer, cancel.child_token())
-        .await
-        .map_err(|e| StartError::Other(format!("{}: {e}", pool.path.display())))?;
+    let started = match (settings.upstream(), daemons) {
+        (Some(upstream), daemons) => {
+            tracing::info!(
+                pool = name,
+                upstreams = upstream.servers.len(),
+                "upstream mode: work comes from upstream pools"
+            );
+            start_upstream_pool(
+                options,
+                upstream_options(upstream),
+                daemons,
+                authorizer,
+                cancel.child_token(),
+            )
+            .await
+        }
+        (None, Some(daemons)) => {
+            start_pool(options, daemons, authorizer, cancel.child_token()).await
+        }
+        (None, None) => {
+            return Err(config_error(
+                pool,
+                "daemons",
+                "lists no daemon".into(),
+                "add the coin daemon's host, port, user and password",
+            ));
+        }
+    };
+    let mut running =
+        started.map_err(|e| StartError::Other(format!("{}: {e}", pool.path.display())))?;
     let events = std::mem::replace(&mut running.events, tokio::sync::mpsc::channel(1).1);
     let spool = WriterOptions::new(data_dir.join(format!("{name}.spool")));
     let mut summary = PoolSummary {
@@ -538,7 +590,7 @@ async fn start_switches(
             .algorithm
             .parse()
             .map_err(|e: hashing::HashingError| StartError::Other(e.to_string()))?;
-        let Some(first) = running.iter().find(|p| p.file.algorithm == algorithm) else {
+        let Some(first) = running.iter().find(|p| p.file.switchable(algorithm)) else {
             return Err(StartError::Other(format!(
                 "switch {name}: no running pool mines {algorithm}"
             )));
@@ -571,11 +623,10 @@ async fn start_switches(
 fn retarget(running: &[Running], switches: &[Switch]) {
     for switch in switches {
         let current = switch.running.current();
-        let target = running.iter().find(|p| p.name == current).or_else(|| {
-            running
-                .iter()
-                .find(|p| p.file.algorithm == switch.algorithm)
-        });
+        let target = running
+            .iter()
+            .find(|p| p.name == current)
+            .or_else(|| running.iter().find(|p| p.file.switchable(switch.algorithm)));
         match target {
             Some(pool) => switch.running.switch_to(pool.target()),
             None => tracing::warn!(
@@ -635,10 +686,16 @@ impl Pools {
     pub(crate) async fn blocknotify(&self, name: &str) -> Result<(), String> {
         let running = self.running.lock().await;
         match running.iter().find(|p| Pools::is(p, name)) {
-            Some(pool) => {
-                pool.waker.wake(coin_daemon::WakeSource::BlockNotify);
-                Ok(())
-            }
+            Some(pool) => match &pool.waker {
+                Some(waker) => {
+                    waker.wake(coin_daemon::WakeSource::BlockNotify);
+                    Ok(())
+                }
+                None => Err(format!(
+                    "{} mines through an upstream pool: its new blocks arrive as the upstream's jobs",
+                    pool.name
+                )),
+            },
             None => Err(self.unknown(&running, name)),
         }
     }
@@ -709,7 +766,7 @@ impl Pools {
             let mut candidates = Vec::new();
             for pool in running
                 .iter()
-                .filter(|p| p.file.algorithm == switch.algorithm)
+                .filter(|p| p.file.switchable(switch.algorithm))
             {
                 let handle = pool.pool.handle();
                 let reward = handle.current_job().map(|job| {
@@ -762,6 +819,13 @@ impl Pools {
             return Err(format!(
                 "{} mines {}, switch {} is for {}",
                 pool.name, pool.file.algorithm, found.name, found.algorithm
+            ));
+        }
+        if !pool.file.switchable(found.algorithm) {
+            return Err(format!(
+                "{} mines through an upstream pool; switches only move miners to pools with \
+                 their own daemons",
+                pool.name
             ));
         }
         found.running.switch_to(pool.target());

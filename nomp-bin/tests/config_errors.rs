@@ -252,3 +252,64 @@ fn a_switch_needs_a_known_algorithm_with_a_pool_and_its_own_ports() {
         assert_error(dir.path(), parts);
     }
 }
+
+#[test]
+fn upstream_mode_refuses_what_needs_the_pools_own_blocks_and_runs_without_a_daemon() {
+    let upstream =
+        r#", "upstream": { "servers": [ { "host": "127.0.0.1", "port": 3334, "user": "u" } ] }"#;
+    let payments = r#", "paymentProcessing": { "enabled": true, "paymentInterval": 30, "minimumPayment": 0.1,
+        "daemon": { "host": "127.0.0.1", "port": 18332, "user": "u", "password": "p" } }"#;
+    let p2p = r#", "p2p": { "enabled": true, "host": "127.0.0.1", "port": 18444 }"#;
+    let cases = [
+        (
+            format!("{upstream}{payments}"),
+            &[
+                "a.json",
+                "paymentProcessing",
+                "upstream mode",
+                "disable paymentProcessing",
+            ][..],
+        ),
+        (
+            format!("{upstream}{p2p}"),
+            &["a.json", "p2p", "upstream mode"][..],
+        ),
+        (
+            r#", "upstream": { "servers": [] }"#.to_owned(),
+            &["a.json", "upstream.servers", "no upstream pool"][..],
+        ),
+        (
+            upstream.replace(r#""servers""#, r#""extranonce1Size": 5, "servers""#),
+            &["a.json", "upstream", "extranonce1 size 5", "1–4"][..],
+        ),
+        (
+            upstream.replace(r#""user""#, r#""usr""#),
+            &["a.json", "upstream.servers[0]", "usr"][..],
+        ),
+    ];
+    for (extra, parts) in cases {
+        let dir = config_dir(CONFIG, COIN, &[("a.json", pool(3333, &extra))]);
+        assert_error(dir.path(), parts);
+    }
+
+    // Upstream mode needs no daemon; a switch cannot move miners to such a pool.
+    let without_daemons = pool(3333, upstream).replace(
+        r#""daemons": [ { "host": "127.0.0.1", "port": 18332, "user": "u", "password": "p" } ]"#,
+        r#""daemons": []"#,
+    );
+    let dir = config_dir(CONFIG, COIN, &[("a.json", without_daemons.clone())]);
+    let (ok, _, stderr) = check(dir.path());
+    assert!(ok, "{stderr}");
+    let switching = CONFIG.replace(
+        r#""cliPort": 17999,"#,
+        r#""cliPort": 17999, "switching": { "sw1": { "algorithm": "sha256", "ports": { "4000": { "diff": 1 } } } },"#,
+    );
+    let dir = config_dir(&switching, COIN, &[("a.json", without_daemons)]);
+    assert_error(
+        dir.path(),
+        &[
+            "switching.sw1.algorithm",
+            "no enabled pool mines sha256 from a daemon",
+        ],
+    );
+}

@@ -73,12 +73,10 @@ async fn subscribed(
     StratumClient,
     tokio::sync::mpsc::UnboundedReceiver<Notification>,
 ) {
-    let (client, notifications) = StratumClient::connect(
-        format!("127.0.0.1:{port}").parse().unwrap(),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let (client, notifications) =
+        StratumClient::connect(("127.0.0.1", port), Duration::from_secs(10))
+            .await
+            .unwrap();
     client.subscribe("test").await.unwrap();
     (client, notifications)
 }

@@ -156,15 +156,19 @@ pub(crate) async fn gather(
 async fn read_pool(pool: &PortalPool, options: &PortalOptions, now: Duration) -> PoolStats {
     let window = options.hashrate_window;
     let counters = pool.handle.counters();
-    let network = tokio::time::timeout(NETWORK_TIMEOUT, pool.handle.daemons().get_mining_info())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .map(|info| NetworkStats {
-            height: pool.handle.height().unwrap_or(info.blocks + 1),
-            difficulty: info.difficulty,
-            hashrate: info.network_hashps,
-        });
+    // An upstream-mode pool may run without a daemon: then there are no network facts.
+    let network = match pool.handle.daemons() {
+        Some(daemons) => tokio::time::timeout(NETWORK_TIMEOUT, daemons.get_mining_info())
+            .await
+            .ok()
+            .and_then(Result::ok),
+        None => None,
+    };
+    let network = network.map(|info| NetworkStats {
+        height: pool.handle.height().unwrap_or(info.blocks + 1),
+        difficulty: info.difficulty,
+        hashrate: info.network_hashps,
+    });
     let mut reading = PoolReading {
         name: pool.summary.name.clone(),
         symbol: pool.summary.symbol.clone(),

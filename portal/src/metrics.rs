@@ -63,6 +63,12 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "Block candidates since start by daemon verdict",
         Counters::default(),
     );
+    let forwarded = add(
+        &mut registry,
+        "upstream_shares",
+        "Upstream mode: shares forwarded to the upstream pool since start by its verdict",
+        Counters::default(),
+    );
     let backlog = add(
         &mut registry,
         "event_backlog",
@@ -151,6 +157,14 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         blocks
             .get_or_create(&with(name, "result", "rejected"))
             .inc_by(counters.blocks_rejected);
+        if portal_pool.handle.is_upstream() {
+            forwarded
+                .get_or_create(&with(name, "result", "accepted"))
+                .inc_by(counters.upstream_accepted);
+            forwarded
+                .get_or_create(&with(name, "result", "rejected"))
+                .inc_by(counters.upstream_rejected);
+        }
         backlog
             .get_or_create(&pool(name))
             .set(portal_pool.handle.event_backlog() as f64);
@@ -167,7 +181,8 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
                 .get_or_create(&pool(name))
                 .set(f64::from(u8::from(status.spooling)));
         }
-        for daemon in portal_pool.handle.daemons().health() {
+        let health = portal_pool.handle.daemons().map(|d| d.health());
+        for daemon in health.unwrap_or_default() {
             let labels = with(name, "daemon", daemon.daemon);
             daemon_up
                 .get_or_create(&labels)

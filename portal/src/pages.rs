@@ -483,7 +483,11 @@ pub(crate) fn admin_pools(pools: &[PortalPool]) -> Vec<AdminPool> {
                 .map(|p| p.port.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            daemons: pool.handle.daemons().health(),
+            daemons: pool
+                .handle
+                .daemons()
+                .map(|d| d.health())
+                .unwrap_or_default(),
             banned: pool.handle.banned(),
         })
         .collect()

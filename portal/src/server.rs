@@ -231,7 +231,8 @@ async fn admin_pools(
             daemons: pool
                 .handle
                 .daemons()
-                .health()
+                .map(|d| d.health())
+                .unwrap_or_default()
                 .into_iter()
                 .map(|d| DaemonView {
                     daemon: d.daemon,

@@ -10,7 +10,7 @@ use divan::{Bencher, black_box};
 use hashing::{Algorithm, Difficulty, HashOptions, PowHasher};
 use sha2::{Digest, Sha256};
 use stratum_core::{
-    AddressFormat, CoinbaseOptions, Job, JobId, MinerState, Submission, output_script,
+    AddressFormat, CoinbaseOptions, Extranonce, Job, JobId, MinerState, Submission, output_script,
     validate_share,
 };
 
@@ -86,7 +86,7 @@ fn validate_one_share(bencher: Bencher, algorithm: &Algorithm) {
     .expect("valid template");
     let hasher = PowHasher::new(*algorithm, &HashOptions::default()).expect("default options");
     let miner = MinerState {
-        extranonce1: [0, 0, 0, 1],
+        extranonce1: Extranonce::from_slice(&[0, 0, 0, 1]).expect("4 bytes fit"),
         difficulty: Difficulty::new(1e-12).expect("positive"),
         previous_difficulty: None,
         version_mask: 0,

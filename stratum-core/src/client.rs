@@ -1,7 +1,6 @@
 //! A stratum v1 client: for CPU miners, test miners and upstream (proxy) mode.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,8 +8,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use thiserror::Error;
-use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
@@ -161,9 +160,10 @@ impl Drop for StratumClient {
 }
 
 impl StratumClient {
-    /// Connects; each request then waits at most `timeout` for its answer.
+    /// Connects to `addr` (a socket address, or a `(host, port)` pair to resolve); each
+    /// request then waits at most `timeout` for its answer.
     pub async fn connect(
-        addr: SocketAddr,
+        addr: impl ToSocketAddrs,
         timeout: Duration,
     ) -> Result<(StratumClient, mpsc::UnboundedReceiver<Notification>), ClientError> {
         let stream = TcpStream::connect(addr)

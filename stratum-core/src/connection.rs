@@ -16,14 +16,15 @@ use tokio_util::codec::{Framed, LinesCodec, LinesCodecError};
 use tokio_util::sync::CancellationToken;
 
 use crate::ban::ShareTally;
-use crate::coinbase::EXTRANONCE2_SIZE;
 use crate::events::{DifficultyEvent, PoolEvent, ShareEvent};
+use crate::extranonce::Extranonce;
 use crate::job::{Job, JobId};
-use crate::pool::{Shared, submit_block};
+use crate::pool::{Shared, forward_share, submit_block};
 use crate::protocol::{
     MAX_LINE_LENGTH, Request, codes, error_line, notification_line, result_line,
 };
 use crate::proxy::read_proxy_header;
+use crate::upstream::Forward;
 use crate::validate::{MinerState, Reject, Submission, ValidShare, validate_share};
 use crate::vardiff::{Vardiff, VardiffOptions};
 
@@ -71,7 +72,7 @@ struct Miner {
     credit: Option<WorkerCredit>,
     started: Instant,
     subscribed: bool,
-    extranonce1: [u8; 4],
+    extranonce1: Extranonce,
     authorized: HashSet<String>,
     difficulty: Difficulty,
     pending_difficulty: Option<Difficulty>,
@@ -157,7 +158,7 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         credit: route.credit.clone(),
         started: now,
         subscribed: false,
-        extranonce1: crate::pool::next_extranonce1(route.shared.options.instance_id),
+        extranonce1: route.shared.next_extranonce1(),
         authorized: HashSet::new(),
         difficulty: port.difficulty,
         pending_difficulty: None,
@@ -339,14 +340,14 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
     match request.method.as_str() {
         "mining.subscribe" => {
             miner.subscribed = true;
-            let subscription = hex::encode(miner.extranonce1);
+            let subscription = miner.extranonce1.to_string();
             let result = json!([
                 [
                     ["mining.set_difficulty", subscription],
                     ["mining.notify", subscription]
                 ],
-                hex::encode(miner.extranonce1),
-                EXTRANONCE2_SIZE,
+                subscription,
+                shared.extranonce2_size(),
             ]);
             if let Flow::Close = send(lines, result_line(&id, result)).await {
                 return Flow::Close;
@@ -532,6 +533,7 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
     let version_bits = string_param(params, 5).map(str::to_owned);
     let owned = [job_id, extranonce2, ntime, nonce].map(str::to_owned);
     let height = job.as_ref().map_or(0, |job| job.height());
+    let submitted_job = job.clone();
     let result = if shared.options.algorithm.is_memory_hard() {
         // Memory-hard hashes run on the blocking pool, at most a few at a time, so the
         // reactor threads keep serving other miners.
@@ -567,7 +569,19 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
     let flow = send(lines, reply).await;
     // Authorised logins always map (a switch drops those that do not).
     let credited = miner.credited(worker).unwrap_or_else(|| worker.to_owned());
-    report_share(shared, miner, &credited, height, &result);
+    let forward = match (&result, submitted_job) {
+        (Ok(share), Some(job)) if share.forward => {
+            Extranonce::from_hex(extranonce2, job.extranonce2_size).map(|extranonce2| Forward {
+                job,
+                extranonce1: miner.extranonce1,
+                extranonce2,
+                ntime: ntime.to_owned(),
+                nonce: nonce.to_owned(),
+            })
+        }
+        _ => None,
+    };
+    report_share(shared, miner, &credited, height, &result, forward);
 
     let elapsed = miner.started.elapsed();
     if let Some(vardiff) = &mut miner.vardiff {
@@ -596,6 +610,7 @@ fn report_share(
     worker: &str,
     height: u64,
     result: &Result<ValidShare, Reject>,
+    forward: Option<Forward>,
 ) {
     let (difficulty, share_difficulty, block_hash, error) = match result {
         Ok(share) => (
@@ -638,15 +653,27 @@ fn report_share(
             block: Some(candidate),
             ..
         }) if shared.claim_height(candidate.height) => {
-            shared
-                .submissions
-                .spawn(submit_block(Arc::clone(shared), event, candidate.clone()));
+            shared.submissions.spawn(submit_block(
+                Arc::clone(shared),
+                event,
+                candidate.clone(),
+                forward,
+            ));
+            return;
         }
+        // A stale duplicate of the block being submitted: counted as a share and, in
+        // upstream mode, not sent on, so the upstream submits the block reported here.
         Ok(ValidShare { block: Some(_), .. }) => {
             let mut event = event;
             event.block_hash = None;
             shared.events.send(PoolEvent::Share(event));
+            return;
         }
         _ => shared.events.send(PoolEvent::Share(event)),
+    }
+    if let Some(forward) = forward {
+        shared
+            .submissions
+            .spawn(forward_share(Arc::clone(shared), forward));
     }
 }

@@ -16,6 +16,8 @@ pub(crate) struct PoolCounters {
     invalid_shares: Mutex<BTreeMap<String, u64>>,
     blocks_accepted: AtomicU64,
     blocks_rejected: AtomicU64,
+    upstream_accepted: AtomicU64,
+    upstream_rejected: AtomicU64,
 }
 
 /// A reading of a pool's counters.
@@ -31,6 +33,11 @@ pub struct CounterSnapshot {
     pub blocks_accepted: u64,
     /// Block candidates the daemons refused since start.
     pub blocks_rejected: u64,
+    /// Upstream mode: shares forwarded to the upstream pool that it accepted.
+    pub upstream_accepted: u64,
+    /// Upstream mode: shares the upstream pool refused or that could not reach it (its
+    /// connection broke); the miners were credited all the same.
+    pub upstream_rejected: u64,
 }
 
 impl PoolCounters {
@@ -66,6 +73,16 @@ impl PoolCounters {
         }
     }
 
+    /// Counts a share forwarded upstream, by the upstream's verdict.
+    pub(crate) fn forwarded(&self, accepted: bool) {
+        let counter = if accepted {
+            &self.upstream_accepted
+        } else {
+            &self.upstream_rejected
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts an open connection until the guard drops.
     pub(crate) fn connection(&self) -> ConnectionGuard<'_> {
         self.connections.fetch_add(1, Ordering::Relaxed);
@@ -83,6 +100,8 @@ impl PoolCounters {
                 .clone(),
             blocks_accepted: self.blocks_accepted.load(Ordering::Relaxed),
             blocks_rejected: self.blocks_rejected.load(Ordering::Relaxed),
+            upstream_accepted: self.upstream_accepted.load(Ordering::Relaxed),
+            upstream_rejected: self.upstream_rejected.load(Ordering::Relaxed),
         }
     }
 }

@@ -8,10 +8,13 @@ use coin_daemon::BlockTemplate;
 use hashing::Target;
 use serde_json::{Value, json};
 
+use crate::client::MiningJob;
 use crate::coinbase::{CoinbaseOptions, CoinbaseParts, EXTRANONCE2_SIZE, build_coinbase};
 use crate::error::StratumError;
+use crate::extranonce::Extranonce;
 use crate::merkle::{merkle_branch, merkle_root};
 use crate::serialize::{hash_from_display, sha256d, write_varint};
+use crate::upstream::UpstreamWork;
 
 /// A job's id: a per-pool counter, sent to miners as lowercase hex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,20 +39,19 @@ impl JobId {
 /// What makes two submissions the same share.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ShareKey {
-    pub(crate) extranonce1: [u8; 4],
-    pub(crate) extranonce2: [u8; EXTRANONCE2_SIZE],
+    pub(crate) extranonce1: Extranonce,
+    pub(crate) extranonce2: Extranonce,
     pub(crate) ntime: u32,
     pub(crate) nonce: u32,
     pub(crate) version: u32,
 }
 
-/// Work for miners, built from one block template.
+/// Work for miners, built from one block template or (upstream mode) from an upstream
+/// pool's job.
 #[derive(Debug)]
 pub struct Job {
     /// The id miners submit against.
     pub id: JobId,
-    /// The template it was built from.
-    pub template: Arc<BlockTemplate>,
     /// Whether miners must drop earlier jobs (a new block).
     pub clean: bool,
     /// The network target from the template's bits.
@@ -60,9 +62,18 @@ pub struct Job {
     pub bits: u32,
     /// Previous block hash, internal byte order.
     pub previous_hash: [u8; 32],
+    height: u64,
+    /// The earliest ntime a share may have: the template's (or upstream job's) time.
+    pub(crate) min_ntime: u32,
+    /// Bytes of extranonce2 miners fill in.
+    pub(crate) extranonce2_size: usize,
     coinbase: CoinbaseParts,
     branch: Vec<[u8; 32]>,
-    transactions: Vec<Vec<u8>>,
+    /// What a block of this job needs besides header and coinbase; `None` for upstream work,
+    /// whose blocks the upstream pool assembles.
+    body: Option<BlockBody>,
+    /// Where shares of upstream work go on to.
+    pub(crate) upstream: Option<UpstreamWork>,
     notify: Value,
     submitted: Mutex<HashSet<ShareKey>>,
 }
@@ -123,11 +134,73 @@ impl Job {
             bits,
             previous_hash,
             network_target,
-            template,
+            height: template.height,
+            min_ntime: template.cur_time,
+            extranonce2_size: EXTRANONCE2_SIZE,
             clean,
             coinbase,
             branch,
-            transactions,
+            body: Some(BlockBody {
+                transactions,
+                witness: template.default_witness_commitment.is_some(),
+            }),
+            upstream: None,
+            notify,
+            submitted: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Job `id` from an upstream pool's `work` (upstream mode). Miners get a coinbase whose
+    /// first part ends with the upstream's extranonce1 and `upstream.padding` zero bytes, so
+    /// that their extranonce1 ‖ extranonce2 (`extranonce2_size` bytes) fills the rest of
+    /// the upstream's extranonce2. The height is read from the coinbase (BIP34), 0 if absent.
+    pub(crate) fn from_upstream(
+        id: JobId,
+        work: &MiningJob,
+        upstream: UpstreamWork,
+        extranonce2_size: usize,
+        clean: bool,
+    ) -> Result<Job, StratumError> {
+        let network_target =
+            Target::from_compact(work.bits).map_err(|e| StratumError::InvalidTemplate {
+                field: "upstream mining.notify bits".into(),
+                reason: e.to_string(),
+            })?;
+        let coinb1 = [
+            &work.coinb1[..],
+            &upstream.extranonce1,
+            &vec![0u8; upstream.padding],
+        ]
+        .concat();
+        let notify = json!([
+            id.to_string(),
+            hex::encode(notify_prevhash(&work.previous_hash)),
+            hex::encode(&coinb1),
+            hex::encode(&work.coinb2),
+            work.branch.iter().map(hex::encode).collect::<Vec<_>>(),
+            format!("{:08x}", work.version),
+            format!("{:08x}", work.bits),
+            format!("{:08x}", work.ntime),
+            clean,
+        ]);
+        Ok(Job {
+            id,
+            clean,
+            network_target,
+            version: work.version,
+            bits: work.bits,
+            previous_hash: work.previous_hash,
+            height: coinbase_height(&work.coinb1).unwrap_or(0),
+            min_ntime: work.ntime,
+            extranonce2_size,
+            coinbase: CoinbaseParts {
+                coinb1,
+                coinb2: work.coinb2.clone(),
+                outputs: Vec::new(),
+            },
+            branch: work.branch.clone(),
+            body: None,
+            upstream: Some(upstream),
             notify,
             submitted: Mutex::new(HashSet::new()),
         })
@@ -140,10 +213,15 @@ impl Job {
 
     /// The block height.
     pub fn height(&self) -> u64 {
-        self.template.height
+        self.height
     }
 
-    /// The coinbase outputs: (satoshis, script).
+    /// Whether the job came from an upstream pool (upstream mode).
+    pub fn is_upstream(&self) -> bool {
+        self.upstream.is_some()
+    }
+
+    /// The coinbase outputs: (satoshis, script); empty for upstream work.
     pub fn coinbase_outputs(&self) -> &[(u64, Vec<u8>)] {
         &self.coinbase.outputs
     }
@@ -165,14 +243,15 @@ impl Job {
         header_bytes(version, &self.previous_hash, &root, ntime, self.bits, nonce)
     }
 
-    /// The serialized block for `submitblock`.
-    pub fn block(&self, header: &[u8; 80], coinbase: &[u8]) -> Vec<u8> {
-        let coinbase = if self.template.default_witness_commitment.is_some() {
+    /// The serialized block for `submitblock`; `None` for upstream work.
+    pub fn block(&self, header: &[u8; 80], coinbase: &[u8]) -> Option<Vec<u8>> {
+        let body = self.body.as_ref()?;
+        let coinbase = if body.witness {
             with_witness_reserved_value(coinbase)
         } else {
             coinbase.to_vec()
         };
-        serialize_block(header, &coinbase, &self.transactions)
+        Some(serialize_block(header, &coinbase, &body.transactions))
     }
 
     /// Records a share; false if the same share was already submitted for this job.
@@ -182,6 +261,43 @@ impl Job {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .insert(key)
     }
+}
+
+/// A block's transactions after the coinbase, and whether its coinbase carries BIP141's
+/// witness reserved value.
+#[derive(Debug)]
+struct BlockBody {
+    transactions: Vec<Vec<u8>>,
+    witness: bool,
+}
+
+/// The height a coinbase's script starts with (BIP34), read from the part of the
+/// transaction before the extranonce: version, input count 1, the null outpoint, the
+/// script length, then the height push. Proof-of-stake coinbases carry a 4-byte time after
+/// the version; both layouts are tried.
+fn coinbase_height(coinb1: &[u8]) -> Option<u64> {
+    [4usize, 8].into_iter().find_map(|start| {
+        let input = coinb1.get(start..)?;
+        if input.first() != Some(&1) || input.get(1..33)? != [0u8; 32] {
+            return None;
+        }
+        // 1 (count) + 36 (outpoint) + 1 (script length; a coinbase script is < 0xfd).
+        let script = input.get(38..)?;
+        match *script.first()? {
+            0x00 => Some(0),
+            op @ 0x51..=0x60 => Some(u64::from(op - 0x50)),
+            len @ 1..=8 => {
+                let bytes = script.get(1..=usize::from(len))?;
+                Some(
+                    bytes
+                        .iter()
+                        .rev()
+                        .fold(0, |acc, b| acc << 8 | u64::from(*b)),
+                )
+            }
+            _ => None,
+        }
+    })
 }
 
 /// The block header: version ‖ previous hash ‖ merkle root ‖ time ‖ bits ‖ nonce, integers
@@ -260,6 +376,28 @@ mod tests {
             "1901125004612a1701c3a621d930d31d36b607df1fccc2160002d01c00000000"
         );
         assert_eq!(notify_prevhash(&notify), internal);
+    }
+
+    #[test]
+    fn the_height_is_read_back_from_the_coinbase_start() {
+        for height in [0, 1, 16, 17, 127, 128, 255, 256, 227_836, 8_388_608] {
+            let mut script = Vec::new();
+            crate::serialize::write_script_number(&mut script, height);
+            script.extend_from_slice(b"flags");
+            for pos_time in [None, Some(1_700_000_000u32)] {
+                let mut coinb1 = 1u32.to_le_bytes().to_vec();
+                if let Some(time) = pos_time {
+                    coinb1.extend_from_slice(&time.to_le_bytes());
+                }
+                coinb1.push(1);
+                coinb1.extend_from_slice(&[0u8; 32]);
+                coinb1.extend_from_slice(&u32::MAX.to_le_bytes());
+                coinb1.push((script.len() + 8) as u8);
+                coinb1.extend_from_slice(&script);
+                assert_eq!(coinbase_height(&coinb1), Some(height), "{pos_time:?}");
+            }
+        }
+        assert_eq!(coinbase_height(&[1, 0, 0, 0, 2]), None);
     }
 
     #[test]

@@ -14,6 +14,10 @@
 //! - Switching ports ([`start_switch`]): miners log in with their key hash and get the work
 //!   of whichever pool the switch is on; [`RunningSwitch::switch_to`] moves them all without
 //!   a reconnect, crediting each coin's shares to that coin's address of the key.
+//! - Upstream mode ([`start_upstream_pool`]): a pool whose work comes from larger stratum
+//!   pools instead of a daemon; it splits the upstream's extranonce2 among its miners,
+//!   credits them locally and forwards the shares that meet the upstream's difficulty,
+//!   failing over across several upstreams.
 //! - A client ([`StratumClient`]) for test miners, examples and upstream mode.
 //!
 //! A solo pool in a few lines (see `examples/solo_pool.rs` for the whole program):
@@ -63,6 +67,7 @@ mod connection;
 mod counters;
 mod error;
 mod events;
+mod extranonce;
 mod job;
 mod merkle;
 mod miner;
@@ -73,6 +78,7 @@ mod serialize;
 mod spool;
 mod switch;
 mod tls;
+mod upstream;
 mod validate;
 mod vardiff;
 mod writer;
@@ -89,15 +95,19 @@ pub use connection::WorkerCredit;
 pub use counters::CounterSnapshot;
 pub use error::StratumError;
 pub use events::{BlockEvent, DifficultyEvent, PoolEvent, ShareEvent};
+pub use extranonce::{Extranonce, MAX_EXTRANONCE_SIZE};
 pub use job::{Job, JobId, header_bytes, serialize_block};
 pub use merkle::{merkle_branch, merkle_root};
 pub use miner::CpuMiner;
-pub use pool::{PoolError, PoolHandle, PoolOptions, PortOptions, RunningPool, start_pool};
+pub use pool::{
+    PoolError, PoolHandle, PoolOptions, PortOptions, RunningPool, start_pool, start_upstream_pool,
+};
 pub use proxy::{ProxyError, ProxyParse, parse_proxy_header};
 pub use spool::SpoolError;
 pub use switch::{RunningSwitch, SwitchOptions, SwitchTarget, key_hash_credit, start_switch};
 pub use tls::tls_config_from_pem;
 pub use tokio_rustls::rustls;
+pub use upstream::{UpstreamOptions, UpstreamServer};
 pub use validate::{BlockCandidate, MinerState, Reject, Submission, ValidShare, validate_share};
 pub use vardiff::{Vardiff, VardiffOptions};
 pub use writer::{Batch, BatchTarget, DurableWriter, WriterOptions, WriterStatus};

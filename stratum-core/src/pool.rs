@@ -25,9 +25,12 @@ use crate::coinbase::CoinbaseOptions;
 use crate::connection::{PortContext, Route, WorkerCredit, serve};
 use crate::counters::{CounterSnapshot, PoolCounters};
 use crate::events::{BlockEvent, EventSink, PoolEvent, ShareEvent};
+use crate::extranonce::Extranonce;
 use crate::job::{Job, JobId};
+use crate::upstream::{Forward, UpstreamLink, UpstreamOptions};
 use crate::validate::BlockCandidate;
 use crate::vardiff::VardiffOptions;
+use crate::{coinbase::EXTRANONCE1_SIZE, coinbase::EXTRANONCE2_SIZE, upstream};
 
 /// Jobs kept for late shares; older ones answer "job not found".
 const KEPT_JOBS: usize = 16;
@@ -47,14 +50,14 @@ pub struct PortOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
-/// Everything a pool needs besides its daemons.
+/// Everything a pool needs besides its daemons (or upstream pools).
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     /// The coin's proof-of-work algorithm.
     pub algorithm: Algorithm,
     /// Its hashing parameters (scrypt N, time table).
     pub hash_options: HashOptions,
-    /// What the coinbase pays.
+    /// What the coinbase pays (unused in upstream mode: the upstream builds the coinbase).
     pub coinbase: CoinbaseOptions,
     /// The stratum ports.
     pub ports: Vec<PortOptions>,
@@ -66,7 +69,8 @@ pub struct PoolOptions {
     pub banning: Option<BanOptions>,
     /// Distinguishes this instance's extranonce1 values from other front-ends' (0–31).
     pub instance_id: u8,
-    /// Header version bits miners may roll (BIP310); 0 disables version rolling.
+    /// Header version bits miners may roll (BIP310); 0 disables version rolling. Upstream
+    /// mode rolls none: the upstream would have to grant the same bits.
     pub version_mask: u32,
     /// Capacity of the event channel.
     pub event_capacity: usize,
@@ -125,19 +129,27 @@ pub enum PoolError {
     /// The hashing parameters are invalid.
     #[error("hashing: {0}")]
     Hashing(#[from] HashingError),
+    /// The upstream options are unusable.
+    #[error("upstream: {0}")]
+    Upstream(String),
 }
 
 /// State shared by the pool's tasks and connections.
 pub(crate) struct Shared {
     pub(crate) options: PoolOptions,
     pub(crate) hasher: PowHasher,
-    pub(crate) daemons: Arc<DaemonGroup>,
+    /// The coin's daemons: they supply the work, or in upstream mode (if any are given)
+    /// answer address checks and network facts.
+    pub(crate) daemons: Option<Arc<DaemonGroup>>,
+    /// Upstream mode: the upstream connection shares go on to.
+    pub(crate) upstream: Option<Arc<UpstreamLink>>,
     pub(crate) authorizer: Arc<dyn Authorizer>,
     pub(crate) jobs: RwLock<JobRegistry>,
     pub(crate) bans: Mutex<BanList>,
     pub(crate) events: EventSink,
     pub(crate) counters: Arc<PoolCounters>,
-    pub(crate) waker: TemplateWaker,
+    /// Wakes the template source; `None` in upstream mode.
+    pub(crate) waker: Option<TemplateWaker>,
     pub(crate) hash_slots: Semaphore,
     pub(crate) broadcast: broadcast::Sender<String>,
     /// Heights with a block submitted (in flight or accepted).
@@ -159,12 +171,58 @@ static NEXT_JOB_ID: AtomicU64 = AtomicU64::new(1);
 /// several front-ends sharing a store never hand out the same value. The counter is one
 /// per process, so a miner a switching port moves to another pool never shares its
 /// extranonce1 with that pool's own miners.
-pub(crate) fn next_extranonce1(instance_id: u8) -> [u8; 4] {
+fn next_extranonce1(instance_id: u8) -> [u8; EXTRANONCE1_SIZE] {
     let counter = EXTRANONCE_COUNTER.fetch_add(1, Ordering::Relaxed) & 0x07ff_ffff;
     (u32::from(instance_id & 0x1f) << 27 | counter).to_be_bytes()
 }
 
+/// Publishes a pool's current job to its connections.
+pub(crate) type JobSender = watch::Sender<Option<Arc<Job>>>;
+
+/// A job id unique across the process' pools: a share for a job of the pool a switching
+/// miner just left can never name a job of its new pool.
+pub(crate) fn next_job_id() -> JobId {
+    JobId(NEXT_JOB_ID.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Makes `job` the pool's current job: kept for shares, then sent to every miner.
+pub(crate) fn publish_job(shared: &Shared, jobs: &JobSender, job: Job) {
+    let job = Arc::new(job);
+    shared
+        .jobs
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(job.clone());
+    tracing::debug!(job = %job.id, height = job.height(), clean = job.clean, "new job");
+    jobs.send_replace(Some(job));
+}
+
 impl Shared {
+    /// A fresh extranonce1 for a new connection.
+    pub(crate) fn next_extranonce1(&self) -> Extranonce {
+        match &self.upstream {
+            Some(link) => link.next_extranonce1(),
+            None => Extranonce::from_slice(&next_extranonce1(self.options.instance_id))
+                .expect("4 bytes fit"),
+        }
+    }
+
+    /// The bytes of extranonce2 miners fill.
+    pub(crate) fn extranonce2_size(&self) -> usize {
+        self.upstream
+            .as_ref()
+            .map_or(EXTRANONCE2_SIZE, |link| link.options.extranonce2_size)
+    }
+
+    /// Forgets every job (upstream mode, when the upstream connection is lost: their
+    /// shares could reach no one), so shares for them are answered "job not found".
+    pub(crate) fn void_jobs(&self, jobs: &JobSender) {
+        let mut registry = self.jobs.write().unwrap_or_else(|p| p.into_inner());
+        registry.jobs.clear();
+        registry.order.clear();
+        jobs.send_replace(None);
+    }
+
     pub(crate) fn job(&self, id: JobId) -> Option<Arc<Job>> {
         self.jobs
             .read()
@@ -247,8 +305,8 @@ pub struct RunningPool {
     pub ports: Vec<SocketAddr>,
     /// The current job (after the first template).
     pub jobs: watch::Receiver<Option<Arc<Job>>>,
-    /// Wakes the template source (blocknotify).
-    pub waker: TemplateWaker,
+    /// Wakes the template source (blocknotify); `None` in upstream mode.
+    pub waker: Option<TemplateWaker>,
     shared: Arc<Shared>,
     cancel: CancellationToken,
     tasks: JoinSet<()>,
@@ -309,9 +367,15 @@ impl PoolHandle {
         Some(registry.jobs.get(latest)?.height())
     }
 
-    /// The pool's daemons (for network facts such as `getmininginfo`, and their health).
-    pub fn daemons(&self) -> &Arc<DaemonGroup> {
-        &self.shared.daemons
+    /// The pool's daemons (for network facts such as `getmininginfo`, and their health);
+    /// `None` for an upstream-mode pool started without any.
+    pub fn daemons(&self) -> Option<&Arc<DaemonGroup>> {
+        self.shared.daemons.as_ref()
+    }
+
+    /// Whether the pool mines through an upstream pool (upstream mode).
+    pub fn is_upstream(&self) -> bool {
+        self.shared.upstream.is_some()
     }
 
     /// Sends `client.show_message` to every connected miner.
@@ -387,7 +451,70 @@ pub async fn start_pool(
     authorizer: Arc<dyn Authorizer>,
     cancel: CancellationToken,
 ) -> Result<RunningPool, PoolError> {
-    let hasher = PowHasher::new(options.algorithm, &options.hash_options)?;
+    let listeners = bind(&options).await?;
+    let source = TemplateSource::spawn(
+        daemons.clone(),
+        options.template.clone(),
+        cancel.child_token(),
+    );
+    let waker = source.waker.clone();
+    let p2p = options.p2p.clone();
+    let (mut running, job_tx) = serve_ports(
+        options,
+        listeners,
+        Some(daemons),
+        None,
+        Some(waker.clone()),
+        authorizer,
+        cancel.clone(),
+    )?;
+    running.tasks.spawn(manage_jobs(
+        running.shared.clone(),
+        source.updates.clone(),
+        job_tx,
+        cancel.clone(),
+    ));
+    if let Some(p2p) = p2p {
+        let notify = spawn_block_notify(p2p, waker, cancel);
+        running.tasks.spawn(async move {
+            let _ = notify.await;
+        });
+    }
+    Ok(running)
+}
+
+/// Starts a pool in upstream mode: like [`start_pool`], but its work comes from the
+/// upstream pools of `upstream` (see [`UpstreamOptions`]), it forwards the shares that meet
+/// the upstream's difficulty, and the upstream submits the blocks. `daemons`, when given,
+/// answer address checks and network facts only. Version rolling is off.
+pub async fn start_upstream_pool(
+    mut options: PoolOptions,
+    upstream: UpstreamOptions,
+    daemons: Option<Arc<DaemonGroup>>,
+    authorizer: Arc<dyn Authorizer>,
+    cancel: CancellationToken,
+) -> Result<RunningPool, PoolError> {
+    upstream.check().map_err(PoolError::Upstream)?;
+    options.version_mask = 0;
+    let listeners = bind(&options).await?;
+    let link = Arc::new(UpstreamLink::new(upstream));
+    let (mut running, job_tx) = serve_ports(
+        options,
+        listeners,
+        daemons,
+        Some(link.clone()),
+        None,
+        authorizer,
+        cancel.clone(),
+    )?;
+    running
+        .tasks
+        .spawn(upstream::run(running.shared.clone(), link, job_tx, cancel));
+    Ok(running)
+}
+
+/// Binds every port of `options`.
+async fn bind(options: &PoolOptions) -> Result<Vec<TcpListener>, PoolError> {
     let mut listeners = Vec::new();
     for port in &options.ports {
         let listener = TcpListener::bind(port.bind)
@@ -398,20 +525,30 @@ pub async fn start_pool(
             })?;
         listeners.push(listener);
     }
+    Ok(listeners)
+}
+
+/// Serves miners on `listeners` with the jobs sent on the returned sender.
+fn serve_ports(
+    options: PoolOptions,
+    listeners: Vec<TcpListener>,
+    daemons: Option<Arc<DaemonGroup>>,
+    upstream: Option<Arc<UpstreamLink>>,
+    waker: Option<TemplateWaker>,
+    authorizer: Arc<dyn Authorizer>,
+    cancel: CancellationToken,
+) -> Result<(RunningPool, JobSender), PoolError> {
+    let hasher = PowHasher::new(options.algorithm, &options.hash_options)?;
     let ports = listeners
         .iter()
-        .map(|l| l.local_addr())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| PoolError::Bind {
-            addr: options.ports[0].bind,
-            source,
-        })?;
-
-    let source = TemplateSource::spawn(
-        daemons.clone(),
-        options.template.clone(),
-        cancel.child_token(),
-    );
+        .zip(&options.ports)
+        .map(|(listener, port)| {
+            listener.local_addr().map_err(|source| PoolError::Bind {
+                addr: port.bind,
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let (event_tx, events) = mpsc::channel(options.event_capacity.max(1));
     let (job_tx, jobs) = watch::channel(None);
     let hash_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -419,12 +556,13 @@ pub async fn start_pool(
     let shared = Arc::new(Shared {
         hasher,
         daemons,
+        upstream,
         authorizer,
         jobs: RwLock::new(JobRegistry::default()),
         bans: Mutex::new(BanList::default()),
         events: EventSink::new(event_tx, counters.clone()),
         counters,
-        waker: source.waker.clone(),
+        waker: waker.clone(),
         hash_slots: Semaphore::new(hash_threads * 2),
         broadcast: broadcast::channel(64).0,
         claimed_heights: Mutex::new(BTreeSet::new()),
@@ -434,18 +572,6 @@ pub async fn start_pool(
     });
 
     let mut tasks = JoinSet::new();
-    tasks.spawn(manage_jobs(
-        shared.clone(),
-        source.updates.clone(),
-        job_tx,
-        cancel.clone(),
-    ));
-    if let Some(p2p) = shared.options.p2p.clone() {
-        let notify = spawn_block_notify(p2p, source.waker.clone(), cancel.clone());
-        tasks.spawn(async move {
-            let _ = notify.await;
-        });
-    }
     if let Some(banning) = shared.options.banning {
         tasks.spawn(purge_bans(shared.clone(), banning, cancel.clone()));
     }
@@ -462,26 +588,24 @@ pub async fn start_pool(
         };
         tasks.spawn(accept_loop(listener, Some(route), context, cancel.clone()));
     }
-    Ok(RunningPool {
+    let running = RunningPool {
         events,
         ports,
         jobs,
-        waker: source.waker,
+        waker,
         shared,
         cancel,
         tasks,
-    })
+    };
+    Ok((running, job_tx))
 }
 
 async fn manage_jobs(
     shared: Arc<Shared>,
     mut templates: watch::Receiver<Option<coin_daemon::TemplateUpdate>>,
-    jobs: watch::Sender<Option<Arc<Job>>>,
+    jobs: JobSender,
     cancel: CancellationToken,
 ) {
-    // Ids unique across the process' pools: a share for a job of the pool a switching
-    // miner just left can never name a job of its new pool.
-    let mut next_id = NEXT_JOB_ID.fetch_add(1, Ordering::Relaxed);
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
@@ -494,23 +618,13 @@ async fn manage_jobs(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as u32);
         match Job::new(
-            JobId(next_id),
+            next_job_id(),
             update.template.clone(),
             &shared.options.coinbase,
             update.new_block,
             now,
         ) {
-            Ok(job) => {
-                next_id = NEXT_JOB_ID.fetch_add(1, Ordering::Relaxed);
-                let job = Arc::new(job);
-                shared
-                    .jobs
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(job.clone());
-                tracing::debug!(job = %job.id, height = job.height(), clean = job.clean, "new job");
-                jobs.send_replace(Some(job));
-            }
+            Ok(job) => publish_job(&shared, &jobs, job),
             Err(error) => {
                 tracing::error!(%error, height = update.template.height, "cannot build a job from the template")
             }
@@ -563,38 +677,30 @@ pub(crate) async fn accept_loop(
     while connections.join_next().await.is_some() {}
 }
 
-/// Submits a block candidate to every daemon, confirms it with `getblock`, reports its
-/// share (with the verdict) and then the block, and asks for a fresh template.
+/// Sends a block candidate on: to every daemon, confirmed with `getblock`, or in upstream
+/// mode (`forward`) to the upstream pool, whose answer is the verdict. Then reports its
+/// share (with the verdict) and the block, and asks for a fresh template.
 pub(crate) async fn submit_block(
     shared: Arc<Shared>,
     mut share: ShareEvent,
     candidate: BlockCandidate,
+    forward: Option<Forward>,
 ) {
-    let outcomes = shared.daemons.submit_block(&candidate.block_hex).await;
-    let mut reasons = Vec::new();
-    for (index, outcome) in outcomes.iter().enumerate() {
-        match outcome {
-            Ok(SubmitOutcome::Accepted) => {}
-            Ok(SubmitOutcome::Rejected { reason }) => {
-                reasons.push(format!("{}: {reason}", shared.daemons.label(index)))
-            }
-            Err(error) => reasons.push(error.to_string()),
+    let verdict = match (&forward, &shared.upstream, &shared.daemons) {
+        (Some(forward), Some(link), _) => {
+            let verdict = link.forward(forward).await;
+            shared.counters.forwarded(verdict.is_ok());
+            verdict
         }
-    }
-    let on_chain = match shared.daemons.get_block(&candidate.hash).await {
-        Ok(info) => info.confirmations >= 0,
-        Err(error) => {
-            reasons.push(error.to_string());
-            false
-        }
+        (None, _, Some(daemons)) => daemon_verdict(daemons, &candidate).await,
+        _ => Err("no daemon or upstream pool to take the block".to_owned()),
     };
-    let reason = (!on_chain).then(|| reasons.join("; "));
+    let on_chain = verdict.is_ok();
+    let reason = verdict.err();
     if on_chain {
-        tracing::info!(height = candidate.height, hash = %candidate.hash, worker = share.worker, "block accepted");
+        tracing::info!(height = candidate.height, hash = %candidate.hash, worker = share.worker, upstream = forward.is_some(), "block accepted");
     } else {
         tracing::warn!(height = candidate.height, hash = %candidate.hash, reason = ?reason, "block rejected");
-    }
-    if !on_chain {
         shared.release_height(candidate.height);
     }
     let worker = share.worker.clone();
@@ -608,5 +714,46 @@ pub(crate) async fn submit_block(
         accepted: on_chain,
         reason,
     }));
-    shared.waker.wake(WakeSource::Manual);
+    if let Some(waker) = &shared.waker {
+        waker.wake(WakeSource::Manual);
+    }
+}
+
+/// Submits a block to every daemon; `Ok` when `getblock` then finds it on the main chain,
+/// else every daemon's reason.
+async fn daemon_verdict(daemons: &DaemonGroup, candidate: &BlockCandidate) -> Result<(), String> {
+    let Some(block_hex) = &candidate.block_hex else {
+        return Err("the job has no block to submit".into());
+    };
+    let outcomes = daemons.submit_block(block_hex).await;
+    let mut reasons = Vec::new();
+    for (index, outcome) in outcomes.iter().enumerate() {
+        match outcome {
+            Ok(SubmitOutcome::Accepted) => {}
+            Ok(SubmitOutcome::Rejected { reason }) => {
+                reasons.push(format!("{}: {reason}", daemons.label(index)))
+            }
+            Err(error) => reasons.push(error.to_string()),
+        }
+    }
+    match daemons.get_block(&candidate.hash).await {
+        Ok(info) if info.confirmations >= 0 => return Ok(()),
+        Ok(_) => {}
+        Err(error) => reasons.push(error.to_string()),
+    }
+    Err(reasons.join("; "))
+}
+
+/// Forwards a share to the upstream pool (upstream mode) and counts its verdict. The miner
+/// was credited already: a share the upstream refuses (stale after its new block, or lost
+/// with the connection) is the pool's loss, as a stale block is.
+pub(crate) async fn forward_share(shared: Arc<Shared>, forward: Forward) {
+    let Some(link) = &shared.upstream else {
+        return;
+    };
+    let verdict = link.forward(&forward).await;
+    if let Err(reason) = &verdict {
+        tracing::debug!(%reason, job = %forward.job.id, "the upstream did not take a share");
+    }
+    shared.counters.forwarded(verdict.is_ok());
 }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use hashing::{Difficulty, PowHash, PowHasher};
 
-use crate::coinbase::EXTRANONCE2_SIZE;
+use crate::extranonce::Extranonce;
 use crate::job::{Job, JobId, ShareKey};
 use crate::serialize::sha256d;
 
@@ -16,7 +16,7 @@ const MAX_NTIME_AHEAD: u32 = 7200;
 pub struct Submission<'a> {
     /// The job id (hex).
     pub job_id: &'a str,
-    /// extranonce2 (hex, 2 × [`EXTRANONCE2_SIZE`] characters).
+    /// extranonce2 (hex, two characters per byte of the job's extranonce2 size).
     pub extranonce2: &'a str,
     /// ntime (8 hex characters, big-endian value).
     pub ntime: &'a str,
@@ -30,7 +30,7 @@ pub struct Submission<'a> {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MinerState {
     /// The connection's extranonce1.
-    pub extranonce1: [u8; 4],
+    pub extranonce1: Extranonce,
     /// The current difficulty.
     pub difficulty: Difficulty,
     /// The difficulty before the last retarget, with the first job sent after it: shares
@@ -104,6 +104,9 @@ pub struct ValidShare {
     pub share_difficulty: Difficulty,
     /// Present when the hash also meets the network target.
     pub block: Option<BlockCandidate>,
+    /// Upstream mode: the share also meets the upstream pool's difficulty (or is a block),
+    /// so it goes on to the upstream. Always false for work from a daemon.
+    pub forward: bool,
 }
 
 /// A share that is a block.
@@ -114,8 +117,9 @@ pub struct BlockCandidate {
     pub hash: String,
     /// The coinbase txid (display hex).
     pub coinbase_txid: String,
-    /// The serialized block (hex) for `submitblock`.
-    pub block_hex: String,
+    /// The serialized block (hex) for `submitblock`; `None` for upstream work, whose block
+    /// the upstream pool assembles from the forwarded share.
+    pub block_hex: Option<String>,
     /// Its height.
     pub height: u64,
 }
@@ -132,10 +136,10 @@ pub fn validate_share(
     hasher: &PowHasher,
 ) -> Result<ValidShare, Reject> {
     let job = job.ok_or(Reject::JobNotFound)?;
-    let extranonce2: [u8; EXTRANONCE2_SIZE] =
-        decode_exact(submission.extranonce2).ok_or(Reject::Extranonce2Size)?;
+    let extranonce2 = Extranonce::from_hex(submission.extranonce2, job.extranonce2_size)
+        .ok_or(Reject::Extranonce2Size)?;
     let ntime = parse_u32(submission.ntime).ok_or(Reject::NtimeSize)?;
-    if ntime < job.template.cur_time || ntime > miner.now.saturating_add(MAX_NTIME_AHEAD) {
+    if ntime < job.min_ntime || ntime > miner.now.saturating_add(MAX_NTIME_AHEAD) {
         return Err(Reject::NtimeOutOfRange);
     }
     let nonce = parse_u32(submission.nonce).ok_or(Reject::NonceSize)?;
@@ -160,7 +164,7 @@ pub fn validate_share(
         return Err(Reject::Duplicate);
     }
 
-    let coinbase = job.coinbase(&miner.extranonce1, &extranonce2);
+    let coinbase = job.coinbase(miner.extranonce1.as_bytes(), extranonce2.as_bytes());
     let header = job.header(&coinbase, ntime, nonce, version);
     let hash = hasher.hash(&header).expect("headers are 80 bytes");
     let algorithm = hasher.algorithm();
@@ -175,7 +179,7 @@ pub fn validate_share(
         BlockCandidate {
             hash: id.to_string(),
             coinbase_txid: PowHash::from_internal(sha256d(&coinbase)).to_string(),
-            block_hex: hex::encode(job.block(&header, &coinbase)),
+            block_hex: job.block(&header, &coinbase).map(hex::encode),
             height: job.height(),
         }
     });
@@ -195,18 +199,15 @@ pub fn validate_share(
             }
         }
     };
+    let forward = job.upstream.as_ref().is_some_and(|upstream| {
+        block.is_some() || upstream.difficulty.target(algorithm).is_met_by(&hash)
+    });
     Ok(ValidShare {
         difficulty,
         share_difficulty,
         block,
+        forward,
     })
-}
-
-/// Decodes hex that must be exactly `N` bytes.
-fn decode_exact<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let mut out = [0u8; N];
-    hex::decode_to_slice(text, &mut out).ok()?;
-    Some(out)
 }
 
 /// An 8-hex-character big-endian u32.
@@ -241,13 +242,9 @@ mod tests {
     }
 
     #[test]
-    fn hex_fields_must_have_their_exact_size() {
+    fn ntime_and_nonce_must_be_eight_hex_digits() {
         assert_eq!(parse_u32("0000000a"), Some(10));
         assert_eq!(parse_u32("a"), None);
         assert_eq!(parse_u32("+000000a"), None);
-        assert_eq!(decode_exact::<4>("0000000a"), Some([0, 0, 0, 10]));
-        assert_eq!(decode_exact::<4>("000000"), None);
-        assert_eq!(decode_exact::<4>("0000000000"), None);
-        assert_eq!(decode_exact::<4>("zzzzzzzz"), None);
     }
 }

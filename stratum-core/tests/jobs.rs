@@ -7,8 +7,8 @@ use std::sync::Arc;
 use coin_daemon::{BlockTemplate, CoinbaseAux, Payee, TemplateTransaction};
 use hashing::{Algorithm, Difficulty, HashOptions, PowHash, PowHasher};
 use stratum_core::{
-    AddressFormat, CoinbaseOptions, Job, JobId, MinerState, Reject, RewardRecipient, Submission,
-    merkle_branch, merkle_root, output_script, validate_share,
+    AddressFormat, CoinbaseOptions, Extranonce, Job, JobId, MinerState, Reject, RewardRecipient,
+    Submission, merkle_branch, merkle_root, output_script, validate_share,
 };
 
 fn sha256d(data: &[u8]) -> [u8; 32] {
@@ -161,7 +161,7 @@ fn block_100000_is_rebuilt_exactly_from_its_template_data() {
         job.network_target
             .is_met_by(&PowHash::from_internal(sha256d(&rebuilt)))
     );
-    assert_eq!(job.block(&rebuilt, &txs[0]), block);
+    assert_eq!(job.block(&rebuilt, &txs[0]), Some(block));
 
     // A miner sees only the notify params. Assembled as cgminer-family miners do (the
     // fields' hex concatenated, then every 4-byte word byte-swapped), they give the same
@@ -260,7 +260,7 @@ fn job_coinbase_pays_pool_payees_and_recipients_and_commits_witnesses() {
 
     // In the block, the coinbase carries the witness reserved value; its txid does not.
     let header = job.header(&coinbase, 1_700_000_000, 0, 1);
-    let block = job.block(&header, &coinbase);
+    let block = job.block(&header, &coinbase).unwrap();
     assert_eq!(
         &block[81..87],
         &[1, 0, 0, 0, 0x00, 0x01],
@@ -328,7 +328,7 @@ fn job_with_bits(bits: &str) -> Job {
 
 fn miner(difficulty: f64) -> MinerState {
     MinerState {
-        extranonce1: [0xaa, 0xbb, 0xcc, 0xdd],
+        extranonce1: Extranonce::from_slice(&[0xaa, 0xbb, 0xcc, 0xdd]).unwrap(),
         difficulty: Difficulty::new(difficulty).unwrap(),
         previous_difficulty: None,
         version_mask: 0x1fff_e000,
@@ -466,7 +466,7 @@ fn share_meeting_the_network_target_is_a_block_candidate() {
             .block
         })
         .expect("some nonce of 64 meets a 1-in-2 target");
-    let header = hex::decode(&candidate.block_hex[..160]).unwrap();
+    let header = hex::decode(&candidate.block_hex.unwrap()[..160]).unwrap();
     assert_eq!(
         PowHash::from_internal(sha256d(&header)).to_string(),
         candidate.hash

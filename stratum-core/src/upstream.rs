@@ -1,0 +1,465 @@
+//! Upstream mode: a pool whose work comes from larger stratum pools instead of a daemon.
+//!
+//! The pool connects to the first upstream that answers, as one miner. The upstream's
+//! extranonce2 space is split among local miners: each gets an extranonce1 of
+//! `extranonce1_size` bytes and fills `extranonce2_size` bytes itself; their jobs' first
+//! coinbase part ends with the upstream's extranonce1 and zero padding for any upstream
+//! extranonce2 bytes left over. Local shares are checked and credited at the local
+//! difficulty as usual; those that also meet the upstream's difficulty go on to the
+//! upstream as `padding ‖ extranonce1 ‖ extranonce2`. When the connection breaks, every
+//! job is void (its shares could not reach anyone) and the pool fails over to the next
+//! upstream, starting again from the first each time, so the primary is preferred.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hashing::Difficulty;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{ClientError, Notification, StratumClient};
+use crate::extranonce::{Extranonce, MAX_EXTRANONCE_SIZE};
+use crate::job::Job;
+use crate::pool::{JobSender, Shared, next_job_id, publish_job};
+
+/// One upstream pool and the worker this pool mines as there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamServer {
+    /// Host name or address.
+    pub host: String,
+    /// Stratum port.
+    pub port: u16,
+    /// The worker name (usually the operator's payout address there).
+    pub user: String,
+    /// The worker password.
+    pub password: String,
+}
+
+/// Where an upstream-mode pool takes its work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamOptions {
+    /// The upstream pools in order of preference.
+    pub servers: Vec<UpstreamServer>,
+    /// Bytes of extranonce1 each local miner gets (1–4): 256^size miners at once.
+    pub extranonce1_size: usize,
+    /// Bytes of extranonce2 local miners fill (1–8). With `extranonce1_size` it must fit in
+    /// the upstream's extranonce2 size; an upstream giving less is skipped.
+    pub extranonce2_size: usize,
+    /// Connecting, subscribing and each forwarded share's answer wait at most this long.
+    pub timeout: Duration,
+    /// After a connection that lasted less than this, or when no upstream answers, wait
+    /// this long before trying again.
+    pub retry_delay: Duration,
+}
+
+impl UpstreamOptions {
+    /// `servers` with 2 bytes of extranonce1 and 2 of extranonce2 for local miners (4 in
+    /// all, which fits node-stratum-pool's and most pools' extranonce2), a 10 s timeout and
+    /// a 2 s retry delay.
+    pub fn new(servers: Vec<UpstreamServer>) -> Self {
+        UpstreamOptions {
+            servers,
+            extranonce1_size: 2,
+            extranonce2_size: 2,
+            timeout: Duration::from_secs(10),
+            retry_delay: Duration::from_secs(2),
+        }
+    }
+
+    /// Checks the sizes and that there is an upstream; the message names what to fix.
+    pub fn check(&self) -> Result<(), String> {
+        if self.servers.is_empty() {
+            return Err("no upstream pool is given".into());
+        }
+        if !(1..=4).contains(&self.extranonce1_size) {
+            return Err(format!(
+                "extranonce1 size {} is not 1 to 4 bytes",
+                self.extranonce1_size
+            ));
+        }
+        if !(1..=MAX_EXTRANONCE_SIZE).contains(&self.extranonce2_size) {
+            return Err(format!(
+                "extranonce2 size {} is not 1 to {MAX_EXTRANONCE_SIZE} bytes",
+                self.extranonce2_size
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a local job keeps of the upstream job it came from.
+#[derive(Debug, Clone)]
+pub(crate) struct UpstreamWork {
+    /// The upstream's job id.
+    pub(crate) job_id: String,
+    /// The connection it came on.
+    pub(crate) session: u64,
+    /// The upstream's extranonce1 for that connection.
+    pub(crate) extranonce1: Vec<u8>,
+    /// Zero bytes between it and the local extranonces.
+    pub(crate) padding: usize,
+    /// The upstream's difficulty for this job's shares.
+    pub(crate) difficulty: Difficulty,
+}
+
+/// A local share going on to the upstream.
+#[derive(Debug)]
+pub(crate) struct Forward {
+    pub(crate) job: Arc<Job>,
+    pub(crate) extranonce1: Extranonce,
+    pub(crate) extranonce2: Extranonce,
+    pub(crate) ntime: String,
+    pub(crate) nonce: String,
+}
+
+struct Session {
+    id: u64,
+    client: Arc<StratumClient>,
+    user: String,
+}
+
+/// The pool's side of upstream mode: the current upstream connection and the local
+/// extranonce1 counter.
+pub(crate) struct UpstreamLink {
+    pub(crate) options: UpstreamOptions,
+    session: Mutex<Option<Session>>,
+    extranonce1_counter: AtomicU64,
+}
+
+impl UpstreamLink {
+    pub(crate) fn new(options: UpstreamOptions) -> Self {
+        UpstreamLink {
+            options,
+            session: Mutex::new(None),
+            extranonce1_counter: AtomicU64::new(0),
+        }
+    }
+
+    /// The next local extranonce1. It wraps after 256^size connections: by then the
+    /// miner that had the value before has long reconnected or gone.
+    pub(crate) fn next_extranonce1(&self) -> Extranonce {
+        let value = self.extranonce1_counter.fetch_add(1, Ordering::Relaxed);
+        Extranonce::from_counter(value, self.options.extranonce1_size)
+    }
+
+    /// Submits `share` upstream; `Err` carries why it did not count there.
+    pub(crate) async fn forward(&self, share: &Forward) -> Result<(), String> {
+        let Some(work) = &share.job.upstream else {
+            return Err("the job is not upstream work".into());
+        };
+        let (client, user) = {
+            let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+            match session.as_ref() {
+                Some(s) if s.id == work.session => (s.client.clone(), s.user.clone()),
+                _ => return Err("the upstream connection of its job is gone".into()),
+            }
+        };
+        let mut extranonce2 = "00".repeat(work.padding);
+        extranonce2.push_str(&share.extranonce1.to_string());
+        extranonce2.push_str(&share.extranonce2.to_string());
+        let params = json!([
+            user,
+            work.job_id,
+            extranonce2,
+            share.ntime.to_ascii_lowercase(),
+            share.nonce.to_ascii_lowercase(),
+        ]);
+        match client.request("mining.submit", params).await {
+            Ok(Value::Bool(true)) => Ok(()),
+            Ok(other) => Err(format!("the upstream answered {other}")),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+}
+
+/// A connected, subscribed and authorised upstream.
+struct Opened {
+    client: StratumClient,
+    notifications: mpsc::UnboundedReceiver<Notification>,
+    extranonce1: Vec<u8>,
+    padding: usize,
+}
+
+async fn open(options: &UpstreamOptions, server: &UpstreamServer) -> Result<Opened, String> {
+    let connect = StratumClient::connect((server.host.as_str(), server.port), options.timeout);
+    let (client, notifications) = tokio::time::timeout(options.timeout, connect)
+        .await
+        .map_err(|_| ClientError::Timeout(options.timeout).to_string())?
+        .map_err(|e| e.to_string())?;
+    let subscription = client
+        .subscribe(concat!("nomp-rs/", env!("CARGO_PKG_VERSION")))
+        .await
+        .map_err(|e| format!("subscribe: {e}"))?;
+    let needed = options.extranonce1_size + options.extranonce2_size;
+    let padding = subscription
+        .extranonce2_size
+        .checked_sub(needed)
+        .ok_or_else(|| {
+            format!(
+                "it gives {} bytes of extranonce2; local miners need {needed} (extranonce1 and \
+                 extranonce2 sizes)",
+                subscription.extranonce2_size
+            )
+        })?;
+    if !client
+        .authorize(&server.user, &server.password)
+        .await
+        .map_err(|e| format!("authorize: {e}"))?
+    {
+        return Err(format!("it refused the worker {:?}", server.user));
+    }
+    Ok(Opened {
+        client,
+        notifications,
+        extranonce1: subscription.extranonce1,
+        padding,
+    })
+}
+
+/// Keeps the pool connected to an upstream and turns its jobs into local jobs until
+/// `cancel`.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    link: Arc<UpstreamLink>,
+    jobs: JobSender,
+    cancel: CancellationToken,
+) {
+    let mut session = 0u64;
+    loop {
+        let mut served = false;
+        for server in &link.options.servers {
+            let label = format!("{}:{}", server.host, server.port);
+            let opened = tokio::select! {
+                () = cancel.cancelled() => return,
+                opened = open(&link.options, server) => opened,
+            };
+            let opened = match opened {
+                Ok(opened) => opened,
+                Err(error) => {
+                    tracing::warn!(upstream = label, %error, "cannot mine through this upstream pool");
+                    continue;
+                }
+            };
+            session += 1;
+            tracing::info!(
+                upstream = label,
+                extranonce1 = hex::encode(&opened.extranonce1),
+                padding = opened.padding,
+                "connected to the upstream pool"
+            );
+            let started = Instant::now();
+            let Opened {
+                client,
+                notifications,
+                extranonce1,
+                padding,
+            } = opened;
+            *link.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(Session {
+                id: session,
+                client: Arc::new(client),
+                user: server.user.clone(),
+            });
+            let work = SessionWork {
+                session,
+                extranonce1,
+                padding,
+            };
+            follow(&shared, &link, &jobs, notifications, work, &cancel).await;
+            *link.session.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            shared.void_jobs(&jobs);
+            if cancel.is_cancelled() {
+                return;
+            }
+            tracing::warn!(upstream = label, "lost the upstream pool; failing over");
+            served = started.elapsed() >= link.options.retry_delay;
+            break;
+        }
+        if !served {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(link.options.retry_delay) => {}
+            }
+        }
+    }
+}
+
+/// What every job of one upstream connection shares.
+struct SessionWork {
+    session: u64,
+    extranonce1: Vec<u8>,
+    padding: usize,
+}
+
+/// Turns one connection's notifications into local jobs until it closes, the upstream
+/// asks for a reconnect, or `cancel`.
+async fn follow(
+    shared: &Shared,
+    link: &UpstreamLink,
+    jobs: &JobSender,
+    mut notifications: mpsc::UnboundedReceiver<Notification>,
+    work: SessionWork,
+    cancel: &CancellationToken,
+) {
+    // Stratum's difficulty until the upstream sets one.
+    let mut difficulty = Difficulty::ONE;
+    // The first job of a connection voids every earlier one.
+    let mut clean = true;
+    loop {
+        let notification = tokio::select! {
+            () = cancel.cancelled() => return,
+            notification = notifications.recv() => notification,
+        };
+        match notification {
+            None => return,
+            Some(Notification::SetDifficulty(value)) => match Difficulty::new(value) {
+                Ok(value) => difficulty = value,
+                Err(error) => tracing::warn!(%error, "the upstream sent a bad difficulty"),
+            },
+            Some(Notification::Notify(upstream_job)) => {
+                let upstream = UpstreamWork {
+                    job_id: upstream_job.job_id.clone(),
+                    session: work.session,
+                    extranonce1: work.extranonce1.clone(),
+                    padding: work.padding,
+                    difficulty,
+                };
+                match Job::from_upstream(
+                    next_job_id(),
+                    &upstream_job,
+                    upstream,
+                    link.options.extranonce2_size,
+                    clean || upstream_job.clean,
+                ) {
+                    Ok(job) => {
+                        clean = false;
+                        publish_job(shared, jobs, job);
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot use the upstream's job"),
+                }
+            }
+            Some(Notification::Other { method, params }) => match method.as_str() {
+                "client.reconnect" => {
+                    tracing::info!(%params, "the upstream asks for a reconnect");
+                    return;
+                }
+                "client.show_message" => tracing::info!(%params, "message from the upstream"),
+                // mining.set_extranonce among them: this pool never subscribes to it.
+                _ => tracing::debug!(method, "ignored an upstream notification"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hashing::{Algorithm, HashOptions, PowHasher};
+
+    use super::*;
+    use crate::client::MiningJob;
+    use crate::job::JobId;
+    use crate::validate::{MinerState, Submission, validate_share};
+
+    /// An upstream job whose coinbase gap is 8 bytes: upstream extranonce1 `e1e2e3e4`,
+    /// then its extranonce2 of 8 bytes, of which local miners fill the last 4.
+    fn upstream_job(difficulty: f64) -> Job {
+        let work = MiningJob {
+            job_id: "up7".into(),
+            previous_hash: [0x11; 32],
+            coinb1: hex::decode("01000000aa").unwrap(),
+            coinb2: hex::decode("bbffffffff00000000").unwrap(),
+            branch: vec![[0x22; 32]],
+            version: 0x2000_0000,
+            // An easy network target (regtest's): most hashes are blocks.
+            bits: 0x207f_ffff,
+            ntime: 1_700_000_000,
+            clean: false,
+        };
+        let upstream = UpstreamWork {
+            job_id: work.job_id.clone(),
+            session: 1,
+            extranonce1: vec![0xe1, 0xe2, 0xe3, 0xe4],
+            padding: 4,
+            difficulty: Difficulty::new(difficulty).unwrap(),
+        };
+        Job::from_upstream(JobId(5), &work, upstream, 2, true).unwrap()
+    }
+
+    #[test]
+    fn local_miners_fill_the_end_of_the_upstream_extranonce2() {
+        let job = upstream_job(1.0);
+        let notify = job.notify_params();
+        assert_eq!(notify[0], "5");
+        assert_eq!(
+            notify[2], "01000000aae1e2e3e400000000",
+            "coinb1 ‖ en1 ‖ padding"
+        );
+        assert_eq!(notify[3], "bbffffffff00000000");
+        assert_eq!(notify[6], "207fffff");
+        assert_eq!(notify[8], true);
+        // What a local miner hashes is the upstream's coinbase with extranonce2 =
+        // padding ‖ local extranonce1 ‖ local extranonce2.
+        let local = job.coinbase(&[0x0a, 0x0b], &[0x0c, 0x0d]);
+        let upstream = [
+            &hex::decode("01000000aa").unwrap()[..],
+            &[0xe1, 0xe2, 0xe3, 0xe4],
+            &[0, 0, 0, 0, 0x0a, 0x0b, 0x0c, 0x0d],
+            &hex::decode("bbffffffff00000000").unwrap(),
+        ]
+        .concat();
+        assert_eq!(local, upstream);
+        assert!(job.is_upstream());
+        assert_eq!(
+            job.block(&[0; 80], &local),
+            None,
+            "the upstream builds blocks"
+        );
+    }
+
+    #[test]
+    fn only_shares_meeting_the_upstream_difficulty_or_the_network_go_on() {
+        let hasher = PowHasher::new(Algorithm::Sha256d, &HashOptions::default()).unwrap();
+        let miner = MinerState {
+            extranonce1: Extranonce::from_slice(&[0x0a, 0x0b]).unwrap(),
+            difficulty: Difficulty::new(1e-12).unwrap(),
+            previous_difficulty: None,
+            version_mask: 0,
+            now: 1_700_000_000,
+        };
+        // Upstream difficulty far above the network's: only blocks go on.
+        let hard = upstream_job(1e6);
+        // Upstream difficulty at the local one: every share goes on.
+        let easy = upstream_job(1e-12);
+        let (mut blocks, mut shares) = (0, 0);
+        for nonce in 0..64u32 {
+            let nonce = format!("{nonce:08x}");
+            let submission = Submission {
+                job_id: "5",
+                extranonce2: "0c0d",
+                ntime: "6553f100",
+                nonce: &nonce,
+                version_bits: None,
+            };
+            let share = validate_share(Some(&hard), &submission, &miner, &hasher).unwrap();
+            assert_eq!(share.forward, share.block.is_some());
+            assert!(share.block.as_ref().is_none_or(|b| b.block_hex.is_none()));
+            blocks += usize::from(share.block.is_some());
+            let share = validate_share(Some(&easy), &submission, &miner, &hasher).unwrap();
+            assert!(share.forward);
+            shares += 1;
+        }
+        assert!(blocks > 0 && blocks < shares, "{blocks} blocks of {shares}");
+        let wrong_size = Submission {
+            job_id: "5",
+            extranonce2: "0c0d0e0f",
+            ntime: "6553f100",
+            nonce: "00000000",
+            version_bits: None,
+        };
+        assert_eq!(
+            validate_share(Some(&easy), &wrong_size, &miner, &hasher),
+            Err(crate::validate::Reject::Extranonce2Size)
+        );
+    }
+}
