@@ -687,3 +687,76 @@ async fn profit_switching_follows_prices_past_the_margin_and_ignores_noise() {
         "the ignored NOMP field is named in the log"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_in_upstream_mode_mines_through_another_nomp_and_credits_its_miners() {
+    let pair = RegtestPair::start();
+    let (port_upper, port_lower) = (free_port(), free_port());
+    // Instance B: a pool on the regtest pair.
+    let upper = config_dir(pair.pool_node(), free_port(), &[]);
+    let upper_address = pool_files(upper.path(), pair.pool_node(), "Upper", port_upper, "");
+    // Instance A: no daemon; its work comes from B, where it mines as `upstream_user`.
+    let upstream_user = format!("{}.lower", pair.other_node().new_address());
+    let lower = config_dir(pair.pool_node(), free_port(), &[]);
+    write(
+        lower.path(),
+        "coins/lower.json",
+        r#"{ "name": "Lower", "symbol": "BSV", "algorithm": "sha256" }"#,
+    );
+    write(
+        lower.path(),
+        "pool_configs/lower.json",
+        &format!(
+            r#"{{
+                "coin": "lower.json",
+                "address": "{}",
+                "ports": {{ "{port_lower}": {{ "diff": 0.000000001 }} }},
+                "upstream": {{ "servers": [
+                    {{ "host": "127.0.0.1", "port": {port_upper}, "user": "{upstream_user}" }}
+                ] }}
+            }}"#,
+            pair.other_node().new_address()
+        ),
+    );
+    let _upper = Nomp::start(upper.path());
+    wait_for_port(port_upper);
+    let _lower = Nomp::start(lower.path());
+    wait_for_port(port_lower);
+
+    let worker = format!("{}.rig", pair.other_node().new_address());
+    let miner = TestMiner::start(
+        format!("127.0.0.1:{port_lower}").parse().unwrap(),
+        &worker,
+        Algorithm::Sha256d,
+    );
+    // A's store has the block, credited to A's miner; B's daemon has it on its chain,
+    // its coinbase paying B's pool address.
+    let found = blocks_found(lower.path(), "Lower", 0).await;
+    let block = &found[0];
+    assert_eq!(block.worker, worker);
+    let on_chain = pair.pool_node().cli(&["getblock", &block.hash]);
+    assert_eq!(on_chain["height"], block.height);
+    assert_eq!(on_chain["tx"][0], block.coinbase_txid.as_str());
+    assert_eq!(
+        paid_addresses(pair.pool_node(), &block.coinbase_txid),
+        vec![upper_address]
+    );
+    let store = EmbeddedStore::open(&lower.path().join("data/nomp.sqlite"), "Lower").unwrap();
+    let samples = store.hashrate_since(0).await.unwrap();
+    assert!(
+        !samples.is_empty() && samples.iter().all(|s| s.worker == worker),
+        "A credits its own miner"
+    );
+    assert!(store.counts().await.unwrap().valid_shares > 0);
+    // B credits A's upstream worker with the same block.
+    let upper_blocks = blocks_found(upper.path(), "Upper", 0).await;
+    assert!(
+        upper_blocks
+            .iter()
+            .any(|b| b.hash == block.hash && b.worker == upstream_user),
+        "{upper_blocks:?}"
+    );
+    assert!(miner.accepted() > 0);
+    let log = std::fs::read_to_string(lower.path().join("nomp.log")).unwrap();
+    assert!(log.contains("connected to the upstream pool"), "{log}");
+}
