@@ -147,7 +147,9 @@ fn address_version(address: &str) -> Option<u8> {
         .and_then(|bytes| bytes.first().copied())
 }
 
-/// Base58 prefixes as seen on the pool address: enough for payees named by address.
+/// The coin's address format as seen on the pool address: its base58 prefix (P2SH when
+/// `script` is one), or its bech32 prefix for a segwit address. Enough for payees named
+/// by address, switching-port addresses, and worker checks without a daemon.
 fn address_format(address: &str, script: &[u8]) -> AddressFormat {
     let version = address_version(address);
     let is_p2sh = script.first() == Some(&0xa9);
@@ -155,7 +157,9 @@ fn address_format(address: &str, script: &[u8]) -> AddressFormat {
     AddressFormat {
         p2pkh: if is_p2sh { Vec::new() } else { prefix.clone() },
         p2sh: if is_p2sh { prefix } else { Vec::new() },
-        bech32_hrp: None,
+        bech32_hrp: bech32::segwit::decode(address)
+            .ok()
+            .map(|(hrp, _, _)| hrp.to_lowercase()),
     }
 }
 
@@ -862,5 +866,27 @@ impl PoolDirectory for Pools {
 
     async fn coin_switch(&self, switch: &str, coin: &str) -> Result<String, String> {
         Pools::coin_switch(self, switch, coin).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_format_follows_the_pool_address() {
+        let regtest = address_format("mzBc4XEFSdzCDcTxAgf6EZXgsZWpztRhef", &[0x76]);
+        assert_eq!(regtest.p2pkh, [0x6f]);
+        assert_eq!(regtest.bech32_hrp, None);
+        let p2sh = address_format("2MzQwSSnBHWHqSAqtTVQ6v47XtaisrJa1Vc", &[0xa9]);
+        assert_eq!((p2sh.p2pkh.len(), p2sh.p2sh), (0, vec![0xc4]));
+
+        let segwit = bech32::segwit::encode_v0(bech32::hrp::BC, &[7; 20]).unwrap();
+        let format = address_format(&segwit, &[0x00, 0x14]);
+        assert_eq!(format.bech32_hrp.as_deref(), Some("bc"));
+        assert!(format.p2pkh.is_empty());
+        // A segwit-only coin credits switching miners their P2WPKH address.
+        let credit = key_hash_credit(format);
+        assert_eq!(credit(&hex::encode([7u8; 20])), Some(segwit));
     }
 }
