@@ -623,16 +623,22 @@ async fn start_switches(
 }
 
 /// Points each switch at the running pool of the name it is on (a restarted pool is a new
-/// pool), or at the first running pool of its algorithm if that one is gone.
+/// pool), or at the first running pool of its algorithm if that one is gone (or was
+/// reloaded into upstream mode).
 fn retarget(running: &[Running], switches: &[Switch]) {
     for switch in switches {
         let current = switch.running.current();
         let target = running
             .iter()
+            .filter(|p| p.file.switchable(switch.algorithm))
             .find(|p| p.name == current)
             .or_else(|| running.iter().find(|p| p.file.switchable(switch.algorithm)));
         match target {
-            Some(pool) => switch.running.switch_to(pool.target()),
+            Some(pool) => {
+                if let Err(error) = switch.running.switch_to(pool.target()) {
+                    tracing::warn!(switch = switch.name, %error, "switch not moved");
+                }
+            }
             None => tracing::warn!(
                 switch = switch.name,
                 "no running pool of its algorithm is left"
@@ -832,7 +838,10 @@ impl Pools {
                 pool.name
             ));
         }
-        found.running.switch_to(pool.target());
+        found
+            .running
+            .switch_to(pool.target())
+            .map_err(|e| e.to_string())?;
         Ok(format!("switch {} moved to {}", found.name, pool.name))
     }
 

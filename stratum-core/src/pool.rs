@@ -486,7 +486,8 @@ pub async fn start_pool(
 /// Starts a pool in upstream mode: like [`start_pool`], but its work comes from the
 /// upstream pools of `upstream` (see [`UpstreamOptions`]), it forwards the shares that meet
 /// the upstream's difficulty, and the upstream submits the blocks. `daemons`, when given,
-/// answer address checks and network facts only. Version rolling is off.
+/// answer address checks and network facts only. Version rolling is off, and the template,
+/// P2P and coinbase options are unused.
 pub async fn start_upstream_pool(
     mut options: PoolOptions,
     upstream: UpstreamOptions,

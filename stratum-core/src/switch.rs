@@ -93,8 +93,10 @@ impl RunningSwitch {
 
     /// Moves the switch, and every miner connected to it, to `target`: each gets the
     /// target's current job as a clean job, keeps its difficulty and connection, and its
-    /// next shares are credited in the target pool.
-    pub fn switch_to(&self, target: SwitchTarget) {
+    /// next shares are credited in the target pool. An upstream-mode pool is refused
+    /// ([`PoolError::Upstream`]): its miners have other extranonce sizes.
+    pub fn switch_to(&self, target: SwitchTarget) -> Result<(), PoolError> {
+        refuse_upstream(&target)?;
         tracing::info!(
             switch = self.name,
             from = self.current(),
@@ -103,6 +105,7 @@ impl RunningSwitch {
         );
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = target.name;
         self.routes.send_replace(target.handle.route(target.credit));
+        Ok(())
     }
 
     /// Stops accepting and closes the switch's connections.
@@ -112,12 +115,26 @@ impl RunningSwitch {
     }
 }
 
-/// Starts a switch on `initial`: binds its ports and serves miners until `cancel`.
+/// A switch's miners keep the extranonce sizes they subscribed with, which an
+/// upstream-mode pool does not give.
+fn refuse_upstream(target: &SwitchTarget) -> Result<(), PoolError> {
+    if target.handle.is_upstream() {
+        return Err(PoolError::Upstream(format!(
+            "{} mines through an upstream pool; a switch cannot move miners to it",
+            target.name
+        )));
+    }
+    Ok(())
+}
+
+/// Starts a switch on `initial` (not an upstream-mode pool): binds its ports and serves
+/// miners until `cancel`.
 pub async fn start_switch(
     options: SwitchOptions,
     initial: SwitchTarget,
     cancel: CancellationToken,
 ) -> Result<RunningSwitch, PoolError> {
+    refuse_upstream(&initial)?;
     let mut listeners = Vec::new();
     let mut ports = Vec::new();
     for port in &options.ports {
