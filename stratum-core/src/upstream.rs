@@ -6,9 +6,10 @@
 //! coinbase part ends with the upstream's extranonce1 and zero padding for any upstream
 //! extranonce2 bytes left over. Local shares are checked and credited at the local
 //! difficulty as usual; those that also meet the upstream's difficulty go on to the
-//! upstream as `padding ‖ extranonce1 ‖ extranonce2`. When the connection breaks, every
-//! job is void (its shares could not reach anyone) and the pool fails over to the next
-//! upstream, starting again from the first each time, so the primary is preferred.
+//! upstream as `padding ‖ extranonce1 ‖ extranonce2`. When the connection breaks, or a
+//! forwarded share gets no answer within the timeout, every job is void (its shares could
+//! not reach anyone) and the pool fails over: to the next upstream in the list or, after a
+//! connection that lasted, to the first again, so the primary is preferred.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,8 +50,9 @@ pub struct UpstreamOptions {
     pub extranonce2_size: usize,
     /// Connecting, subscribing and each forwarded share's answer wait at most this long.
     pub timeout: Duration,
-    /// After a connection that lasted less than this, or when no upstream answers, wait
-    /// this long before trying again.
+    /// A connection that lasted at least this long counts as having worked: when it breaks
+    /// the list is tried from the top at once. When every upstream failed in a round, the
+    /// next round waits this long.
     pub retry_delay: Duration,
 }
 
@@ -118,6 +120,8 @@ struct Session {
     id: u64,
     client: Arc<StratumClient>,
     user: String,
+    /// Cancelled when a forwarded share gets no answer in time: the upstream hangs.
+    hung: CancellationToken,
 }
 
 /// The pool's side of upstream mode: the current upstream connection and the local
@@ -149,10 +153,12 @@ impl UpstreamLink {
         let Some(work) = &share.job.upstream else {
             return Err("the job is not upstream work".into());
         };
-        let (client, user) = {
+        let (client, user, hung) = {
             let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
             match session.as_ref() {
-                Some(s) if s.id == work.session => (s.client.clone(), s.user.clone()),
+                Some(s) if s.id == work.session => {
+                    (s.client.clone(), s.user.clone(), s.hung.clone())
+                }
                 _ => return Err("the upstream connection of its job is gone".into()),
             }
         };
@@ -169,7 +175,12 @@ impl UpstreamLink {
         match client.request("mining.submit", params).await {
             Ok(Value::Bool(true)) => Ok(()),
             Ok(other) => Err(format!("the upstream answered {other}")),
-            Err(error) => Err(error.to_string()),
+            Err(error) => {
+                if let ClientError::Timeout(_) = error {
+                    hung.cancel();
+                }
+                Err(error.to_string())
+            }
         }
     }
 }
@@ -228,7 +239,9 @@ pub(crate) async fn run(
 ) {
     let mut session = 0u64;
     loop {
-        let mut served = false;
+        // After a connection that lasted, start again from the first (preferred) upstream;
+        // after one that broke at once, go on down the list.
+        let mut lasted = false;
         for server in &link.options.servers {
             let label = format!("{}:{}", server.host, server.port);
             let opened = tokio::select! {
@@ -256,15 +269,18 @@ pub(crate) async fn run(
                 extranonce1,
                 padding,
             } = opened;
+            let hung = CancellationToken::new();
             *link.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(Session {
                 id: session,
                 client: Arc::new(client),
                 user: server.user.clone(),
+                hung: hung.clone(),
             });
             let work = SessionWork {
                 session,
                 extranonce1,
                 padding,
+                hung,
             };
             follow(&shared, &link, &jobs, notifications, work, &cancel).await;
             *link.session.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -273,10 +289,12 @@ pub(crate) async fn run(
                 return;
             }
             tracing::warn!(upstream = label, "lost the upstream pool; failing over");
-            served = started.elapsed() >= link.options.retry_delay;
-            break;
+            if started.elapsed() >= link.options.retry_delay {
+                lasted = true;
+                break;
+            }
         }
-        if !served {
+        if !lasted {
             tokio::select! {
                 () = cancel.cancelled() => return,
                 () = tokio::time::sleep(link.options.retry_delay) => {}
@@ -290,10 +308,11 @@ struct SessionWork {
     session: u64,
     extranonce1: Vec<u8>,
     padding: usize,
+    hung: CancellationToken,
 }
 
 /// Turns one connection's notifications into local jobs until it closes, the upstream
-/// asks for a reconnect, or `cancel`.
+/// asks for a reconnect or stops answering shares, or `cancel`.
 async fn follow(
     shared: &Shared,
     link: &UpstreamLink,
@@ -309,6 +328,10 @@ async fn follow(
     loop {
         let notification = tokio::select! {
             () = cancel.cancelled() => return,
+            () = work.hung.cancelled() => {
+                tracing::warn!(timeout = ?link.options.timeout, "the upstream stopped answering shares");
+                return;
+            }
             notification = notifications.recv() => notification,
         };
         match notification {

@@ -1,14 +1,17 @@
 //! Upstream mode end to end: a pool takes its work from other pools on a regtest pair,
-//! its miner's blocks reach the chain through them, and it fails over when one stops.
+//! its miner's blocks reach the chain through them, and it fails over when one stops or
+//! hangs.
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
 
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hashing::Algorithm;
+use serde_json::json;
 use stratum_core::{
     AddressAuthorizer, AddressFormat, BlockEvent, PoolEvent, RunningPool, UpstreamOptions,
     UpstreamServer, output_script, start_pool, start_upstream_pool,
@@ -145,4 +148,83 @@ async fn blocks_found_through_upstream_pools_reach_the_chain_and_survive_a_failo
     drop(miner);
     local_cancel.cancel();
     second_cancel.cancel();
+}
+
+/// A stand-in upstream that hands out one job and then never answers a share (a hung
+/// pool: no real server does this on purpose). Returns its port and the count of shares
+/// it was sent.
+async fn hung_upstream() -> (u16, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let submits = Arc::new(AtomicUsize::new(0));
+    let counted = submits.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let request: serde_json::Value = serde_json::from_str(&line).unwrap();
+                    let id = &request["id"];
+                    let reply = match request["method"].as_str().unwrap() {
+                        "mining.subscribe" => json!({"id": id, "result":
+                            [[["mining.notify", "1"]], "a1a2a3a4", 4], "error": null}),
+                        "mining.authorize" => json!({"id": id, "result": true, "error": null}),
+                        _ => {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            continue;
+                        }
+                    };
+                    let mut out = format!("{reply}\n");
+                    if request["method"] == "mining.authorize" {
+                        let notify = json!({"id": null, "method": "mining.notify", "params": [
+                            "1", "00".repeat(32), "01000000aa", "bbffffffff00000000", [],
+                            "20000000", "207fffff", format!("{:08x}", 1_700_000_000), true]});
+                        out.push_str(&format!("{notify}\n"));
+                    }
+                    if write.write_all(out.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, submits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_stops_answering_shares_is_left_for_the_next() {
+    let mut upper = common::start(|_| {}).await;
+    let (hung_port, submits) = hung_upstream().await;
+    let user = upper.pair.other_node().new_address();
+    let mut upstream = UpstreamOptions::new(vec![
+        server(hung_port, &user),
+        server(upper.pool.ports[0].port(), &user),
+    ]);
+    upstream.timeout = Duration::from_secs(1);
+    upstream.retry_delay = Duration::from_secs(30);
+    let cancel = CancellationToken::new();
+    let mut local = start_upstream_pool(
+        common::options(&upper.pool_address, &upper.fee_address, common::EASY),
+        upstream,
+        None,
+        Arc::new(AddressAuthorizer::new(AddressFormat::testnet())),
+        cancel.clone(),
+    )
+    .await
+    .unwrap();
+    let worker = upper.pair.other_node().new_address();
+    let miner = TestMiner::start(local.ports[0], &worker, Algorithm::Sha256d);
+
+    // The hung upstream's job is mined and its shares go unanswered; after the timeout the
+    // pool moves on (without the 30 s retry delay) and its blocks reach the chain.
+    let block = accepted_block(&mut local).await;
+    assert!(submits.load(Ordering::SeqCst) > 0);
+    on_chain(upper.pair.pool_node(), &block.hash).await;
+    credits(&mut upper.pool, &user).await;
+    assert!(local.handle().counters().upstream_rejected > 0);
+    drop(miner);
+    cancel.cancel();
 }
