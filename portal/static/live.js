@@ -2,6 +2,12 @@
 // pool field (data-pool + data-field) or a global one (data-global).
 (function () {
   if (!window.EventSource) return;
+  // Numbers as the server renders them: three decimals at most, tiny ones in e-notation.
+  function readable(value) {
+    if (typeof value !== 'number' || Number.isInteger(value)) return String(value);
+    if (value !== 0 && Math.abs(value) < 1e-3) return value.toExponential(3);
+    return value.toFixed(3).replace(/\.?0+$/, '');
+  }
   var source = new EventSource('/api/live_stats');
   source.onmessage = function (event) {
     var stats = JSON.parse(event.data);
@@ -10,7 +16,7 @@
       var value = el.dataset.field.split('.').reduce(function (o, key) {
         return o == null ? o : o[key];
       }, stats.pools[el.dataset.pool]);
-      if (value != null) el.textContent = value;
+      if (value != null) el.textContent = readable(value);
     });
     var workers = document.querySelector('[data-global=workers]');
     if (workers) workers.textContent = stats.global.workers;

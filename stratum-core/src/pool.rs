@@ -698,8 +698,10 @@ pub(crate) async fn submit_block(
     };
     let on_chain = verdict.is_ok();
     let reason = verdict.err();
-    if on_chain {
-        tracing::info!(height = candidate.height, hash = %candidate.hash, worker = share.worker, upstream = forward.is_some(), "block accepted");
+    if on_chain && forward.is_some() {
+        tracing::info!(height = candidate.height, hash = %candidate.hash, worker = share.worker, "block share taken by the upstream pool");
+    } else if on_chain {
+        tracing::info!(height = candidate.height, hash = %candidate.hash, worker = share.worker, "block accepted");
     } else {
         tracing::warn!(height = candidate.height, hash = %candidate.hash, reason = ?reason, "block rejected");
         shared.release_height(candidate.height);
