@@ -697,7 +697,16 @@ async fn a_pool_in_upstream_mode_mines_through_another_nomp_and_credits_its_mine
     let upper_address = pool_files(upper.path(), pair.pool_node(), "Upper", port_upper, "");
     // Instance A: no daemon; its work comes from B, where it mines as `upstream_user`.
     let upstream_user = format!("{}.lower", pair.other_node().new_address());
-    let lower = config_dir(pair.pool_node(), free_port(), &[]);
+    let (cli, web) = (free_port(), free_port());
+    let lower = config_dir(pair.pool_node(), cli, &[]);
+    write(
+        lower.path(),
+        "config.json",
+        &format!(
+            r#"{{ "logColors": false, "cliPort": {cli},
+                "website": {{ "host": "127.0.0.1", "port": {web} }} }}"#
+        ),
+    );
     write(
         lower.path(),
         "coins/lower.json",
@@ -759,4 +768,22 @@ async fn a_pool_in_upstream_mode_mines_through_another_nomp_and_credits_its_mine
     assert!(miner.accepted() > 0);
     let log = std::fs::read_to_string(lower.path().join("nomp.log")).unwrap();
     assert!(log.contains("connected to the upstream pool"), "{log}");
+    let metrics =
+        common::text(reqwest::Client::new().get(format!("http://127.0.0.1:{web}/metrics"))).await;
+    assert!(
+        metrics.contains("nomp_upstream_connected{pool=\"lower\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("nomp_upstream_shares_total{pool=\"lower\",result=\"accepted\"}"),
+        "{metrics}"
+    );
+    // blocknotify means nothing to a pool without templates, and says so.
+    let output = run_nomp(lower.path(), &["blocknotify", "lower", &block.hash]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("mines through an upstream pool"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

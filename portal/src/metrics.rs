@@ -69,6 +69,12 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "Upstream mode: shares forwarded to the upstream pool since start by its verdict",
         Counters::default(),
     );
+    let upstream_connected = add(
+        &mut registry,
+        "upstream_connected",
+        "Upstream mode: 1 while the pool is connected to an upstream pool",
+        Gauges::default(),
+    );
     let backlog = add(
         &mut registry,
         "event_backlog",
@@ -158,6 +164,11 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             .get_or_create(&with(name, "result", "rejected"))
             .inc_by(counters.blocks_rejected);
         if portal_pool.handle.is_upstream() {
+            upstream_connected
+                .get_or_create(&pool(name))
+                .set(f64::from(u8::from(
+                    portal_pool.handle.upstream_server().is_some(),
+                )));
             forwarded
                 .get_or_create(&with(name, "result", "accepted"))
                 .inc_by(counters.upstream_accepted);

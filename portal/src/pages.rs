@@ -457,6 +457,8 @@ pub(crate) struct AdminPool {
     connections: u64,
     ports: String,
     daemons: Vec<DaemonHealth>,
+    /// Upstream mode: the upstream it mines through (`None` inside: none answers).
+    upstream: Option<Option<String>>,
     banned: Vec<IpAddr>,
 }
 
@@ -488,6 +490,10 @@ pub(crate) fn admin_pools(pools: &[PortalPool]) -> Vec<AdminPool> {
                 .daemons()
                 .map(|d| d.health())
                 .unwrap_or_default(),
+            upstream: pool
+                .handle
+                .is_upstream()
+                .then(|| pool.handle.upstream_server()),
             banned: pool.handle.banned(),
         })
         .collect()

@@ -378,6 +378,12 @@ impl PoolHandle {
         self.shared.upstream.is_some()
     }
 
+    /// Upstream mode: `host:port` of the upstream pool it mines through now; `None` while
+    /// no upstream answers, or for a pool on its own daemons.
+    pub fn upstream_server(&self) -> Option<String> {
+        self.shared.upstream.as_ref()?.connected()
+    }
+
     /// Sends `client.show_message` to every connected miner.
     pub fn show_message(&self, text: &str) {
         let line =

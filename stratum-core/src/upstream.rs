@@ -118,6 +118,8 @@ pub(crate) struct Forward {
 
 struct Session {
     id: u64,
+    /// `host:port` of the upstream.
+    label: String,
     client: Arc<StratumClient>,
     user: String,
     /// Cancelled when a forwarded share gets no answer in time: the upstream hangs.
@@ -146,6 +148,15 @@ impl UpstreamLink {
     pub(crate) fn next_extranonce1(&self) -> Extranonce {
         let value = self.extranonce1_counter.fetch_add(1, Ordering::Relaxed);
         Extranonce::from_counter(value, self.options.extranonce1_size)
+    }
+
+    /// `host:port` of the upstream the pool is connected to, if any.
+    pub(crate) fn connected(&self) -> Option<String> {
+        self.session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|s| s.label.clone())
     }
 
     /// Submits `share` upstream; `Err` carries why it did not count there.
@@ -272,6 +283,7 @@ pub(crate) async fn run(
             let hung = CancellationToken::new();
             *link.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(Session {
                 id: session,
+                label: label.clone(),
                 client: Arc::new(client),
                 user: server.user.clone(),
                 hung: hung.clone(),

@@ -112,6 +112,8 @@ async fn blocks_found_through_upstream_pools_reach_the_chain_and_survive_a_failo
     .unwrap();
     assert!(local.handle().is_upstream());
     assert!(local.handle().daemons().is_none());
+    let first_label = format!("127.0.0.1:{}", first.pool.ports[0].port());
+    let second_label = format!("127.0.0.1:{}", second.ports[0].port());
 
     let height_before = pair.pool_node().block_count();
     let worker = format!("{}.rig", pair.other_node().new_address());
@@ -128,6 +130,7 @@ async fn blocks_found_through_upstream_pools_reach_the_chain_and_survive_a_failo
         assert_eq!(on_chain(pair.pool_node(), &block.hash).await, first_script);
     }
     credits(&mut first.pool, &upstream_user).await;
+    assert_eq!(local.handle().upstream_server(), Some(first_label));
 
     // The first upstream stops: the local pool moves to the next, and the same miner
     // connection goes on finding blocks, now paying the second upstream.
@@ -140,6 +143,7 @@ async fn blocks_found_through_upstream_pools_reach_the_chain_and_survive_a_failo
     };
     assert_eq!(block.worker, worker);
     credits(&mut second, &upstream_user).await;
+    assert_eq!(local.handle().upstream_server(), Some(second_label));
     let counters = local.handle().counters();
     assert!(counters.upstream_accepted >= 3, "{counters:?}");
     assert!(miner.accepted() >= 3);
