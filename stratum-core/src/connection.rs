@@ -455,14 +455,15 @@ fn configure(shared: &Shared, miner: &mut Miner, params: &[Value]) -> Value {
         });
     let mut result = serde_json::Map::new();
     for extension in extensions {
-        if extension == "version-rolling" && shared.options.version_mask != 0 {
+        let pool_mask = shared.version_mask();
+        if extension == "version-rolling" && pool_mask != 0 {
             let requested = params
                 .get(1)
                 .and_then(|options| options.get("version-rolling.mask"))
                 .and_then(Value::as_str)
                 .and_then(|mask| u32::from_str_radix(mask, 16).ok())
                 .unwrap_or(u32::MAX);
-            miner.version_mask = requested & shared.options.version_mask;
+            miner.version_mask = requested & pool_mask;
             result.insert("version-rolling".into(), json!(true));
             result.insert(
                 "version-rolling.mask".into(),
@@ -577,6 +578,7 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
                 extranonce2,
                 ntime: ntime.to_owned(),
                 nonce: nonce.to_owned(),
+                version_bits: string_param(params, 5).map(str::to_owned),
             })
         }
         _ => None,

@@ -69,8 +69,8 @@ pub struct PoolOptions {
     pub banning: Option<BanOptions>,
     /// Distinguishes this instance's extranonce1 values from other front-ends' (0–31).
     pub instance_id: u8,
-    /// Header version bits miners may roll (BIP310); 0 disables version rolling. Upstream
-    /// mode rolls none: the upstream would have to grant the same bits.
+    /// Header version bits miners may roll (BIP310); 0 disables version rolling. In
+    /// upstream mode, only those the upstream also grants.
     pub version_mask: u32,
     /// Capacity of the event channel.
     pub event_capacity: usize,
@@ -204,6 +204,14 @@ impl Shared {
             Some(link) => link.next_extranonce1(),
             None => Extranonce::from_slice(&next_extranonce1(self.options.instance_id))
                 .expect("4 bytes fit"),
+        }
+    }
+
+    /// The version bits a miner may negotiate to roll now.
+    pub(crate) fn version_mask(&self) -> u32 {
+        match &self.upstream {
+            Some(link) => self.options.version_mask & link.version_mask(),
+            None => self.options.version_mask,
         }
     }
 
@@ -492,17 +500,17 @@ pub async fn start_pool(
 /// Starts a pool in upstream mode: like [`start_pool`], but its work comes from the
 /// upstream pools of `upstream` (see [`UpstreamOptions`]), it forwards the shares that meet
 /// the upstream's difficulty, and the upstream submits the blocks. `daemons`, when given,
-/// answer address checks and network facts only. Version rolling is off, and the template,
-/// P2P and coinbase options are unused.
+/// answer address checks and network facts only. Miners may roll the version bits of
+/// `options.version_mask` that the upstream grants (BIP310 `mining.configure`). The
+/// template, P2P and coinbase options are unused.
 pub async fn start_upstream_pool(
-    mut options: PoolOptions,
+    options: PoolOptions,
     upstream: UpstreamOptions,
     daemons: Option<Arc<DaemonGroup>>,
     authorizer: Arc<dyn Authorizer>,
     cancel: CancellationToken,
 ) -> Result<RunningPool, PoolError> {
     upstream.check().map_err(PoolError::Upstream)?;
-    options.version_mask = 0;
     let listeners = bind(&options).await?;
     let link = Arc::new(UpstreamLink::new(upstream));
     let (mut running, job_tx) = serve_ports(

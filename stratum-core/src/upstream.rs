@@ -11,7 +11,7 @@
 //! not reach anyone) and the pool fails over: to the next upstream in the list or, after a
 //! connection that lasted, to the first again, so the primary is preferred.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -104,6 +104,8 @@ pub(crate) struct UpstreamWork {
     pub(crate) padding: usize,
     /// The upstream's difficulty for this job's shares.
     pub(crate) difficulty: Difficulty,
+    /// The version bits the upstream lets this connection roll.
+    pub(crate) version_mask: u32,
 }
 
 /// A local share going on to the upstream.
@@ -114,6 +116,7 @@ pub(crate) struct Forward {
     pub(crate) extranonce2: Extranonce,
     pub(crate) ntime: String,
     pub(crate) nonce: String,
+    pub(crate) version_bits: Option<String>,
 }
 
 struct Session {
@@ -132,6 +135,8 @@ pub(crate) struct UpstreamLink {
     pub(crate) options: UpstreamOptions,
     session: Mutex<Option<Session>>,
     extranonce1_counter: AtomicU64,
+    /// The version bits the current upstream granted (0 without one).
+    version_mask: AtomicU32,
 }
 
 impl UpstreamLink {
@@ -140,7 +145,13 @@ impl UpstreamLink {
             options,
             session: Mutex::new(None),
             extranonce1_counter: AtomicU64::new(0),
+            version_mask: AtomicU32::new(0),
         }
+    }
+
+    /// The version bits the current upstream lets miners roll.
+    pub(crate) fn version_mask(&self) -> u32 {
+        self.version_mask.load(Ordering::Relaxed)
     }
 
     /// The next local extranonce1. It wraps after 256^size connections: by then the
@@ -176,13 +187,17 @@ impl UpstreamLink {
         let mut extranonce2 = "00".repeat(work.padding);
         extranonce2.push_str(&share.extranonce1.to_string());
         extranonce2.push_str(&share.extranonce2.to_string());
-        let params = json!([
-            user,
-            work.job_id,
-            extranonce2,
-            share.ntime.to_ascii_lowercase(),
-            share.nonce.to_ascii_lowercase(),
-        ]);
+        let mut params = vec![
+            json!(user),
+            json!(work.job_id),
+            json!(extranonce2),
+            json!(share.ntime.to_ascii_lowercase()),
+            json!(share.nonce.to_ascii_lowercase()),
+        ];
+        if let Some(bits) = &share.version_bits {
+            params.push(json!(bits.to_ascii_lowercase()));
+        }
+        let params = Value::Array(params);
         match client.request("mining.submit", params).await {
             Ok(Value::Bool(true)) => Ok(()),
             Ok(other) => Err(format!("the upstream answered {other}")),
@@ -202,14 +217,26 @@ struct Opened {
     notifications: mpsc::UnboundedReceiver<Notification>,
     extranonce1: Vec<u8>,
     padding: usize,
+    version_mask: u32,
 }
 
-async fn open(options: &UpstreamOptions, server: &UpstreamServer) -> Result<Opened, String> {
+/// Connects to `server`: version rolling within `wanted` (BIP310, first as it asks), then
+/// subscribe and authorize.
+async fn open(
+    options: &UpstreamOptions,
+    server: &UpstreamServer,
+    wanted: u32,
+) -> Result<Opened, String> {
     let connect = StratumClient::connect((server.host.as_str(), server.port), options.timeout);
     let (client, notifications) = tokio::time::timeout(options.timeout, connect)
         .await
         .map_err(|_| ClientError::Timeout(options.timeout).to_string())?
         .map_err(|e| e.to_string())?;
+    let version_mask = if wanted == 0 {
+        0
+    } else {
+        negotiate_version_rolling(&client, wanted).await?
+    };
     let subscription = client
         .subscribe(concat!("nomp-rs/", env!("CARGO_PKG_VERSION")))
         .await
@@ -237,7 +264,26 @@ async fn open(options: &UpstreamOptions, server: &UpstreamServer) -> Result<Open
         notifications,
         extranonce1: subscription.extranonce1,
         padding,
+        version_mask,
     })
+}
+
+/// The version bits (within `wanted`) the upstream lets this connection roll: 0 if it
+/// refuses, does not know `mining.configure`, or ignores it until the timeout.
+async fn negotiate_version_rolling(client: &StratumClient, wanted: u32) -> Result<u32, String> {
+    let params = json!([
+        ["version-rolling"],
+        { "version-rolling.mask": format!("{wanted:08x}"), "version-rolling.min-bit-count": 2 }
+    ]);
+    match client.request("mining.configure", params).await {
+        Ok(result) if result.get("version-rolling") == Some(&Value::Bool(true)) => Ok(result
+            .get("version-rolling.mask")
+            .and_then(Value::as_str)
+            .and_then(|mask| u32::from_str_radix(mask, 16).ok())
+            .map_or(0, |mask| mask & wanted)),
+        Ok(_) | Err(ClientError::Stratum { .. } | ClientError::Timeout(_)) => Ok(0),
+        Err(error) => Err(format!("configure: {error}")),
+    }
 }
 
 /// Keeps the pool connected to an upstream and turns its jobs into local jobs until
@@ -257,7 +303,7 @@ pub(crate) async fn run(
             let label = format!("{}:{}", server.host, server.port);
             let opened = tokio::select! {
                 () = cancel.cancelled() => return,
-                opened = open(&link.options, server) => opened,
+                opened = open(&link.options, server, shared.options.version_mask) => opened,
             };
             let opened = match opened {
                 Ok(opened) => opened,
@@ -271,6 +317,7 @@ pub(crate) async fn run(
                 upstream = label,
                 extranonce1 = hex::encode(&opened.extranonce1),
                 padding = opened.padding,
+                version_mask = format!("{:08x}", opened.version_mask),
                 "connected to the upstream pool"
             );
             let started = Instant::now();
@@ -279,7 +326,9 @@ pub(crate) async fn run(
                 notifications,
                 extranonce1,
                 padding,
+                version_mask,
             } = opened;
+            link.version_mask.store(version_mask, Ordering::Relaxed);
             let hung = CancellationToken::new();
             *link.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(Session {
                 id: session,
@@ -292,6 +341,7 @@ pub(crate) async fn run(
                 session,
                 extranonce1,
                 padding,
+                version_mask,
                 hung,
             };
             follow(&shared, &link, &jobs, notifications, work, &cancel).await;
@@ -320,6 +370,7 @@ struct SessionWork {
     session: u64,
     extranonce1: Vec<u8>,
     padding: usize,
+    version_mask: u32,
     hung: CancellationToken,
 }
 
@@ -359,6 +410,7 @@ async fn follow(
                     extranonce1: work.extranonce1.clone(),
                     padding: work.padding,
                     difficulty,
+                    version_mask: work.version_mask,
                 };
                 match Job::from_upstream(
                     next_job_id(),
@@ -417,6 +469,7 @@ mod tests {
             extranonce1: vec![0xe1, 0xe2, 0xe3, 0xe4],
             padding: 4,
             difficulty: Difficulty::new(difficulty).unwrap(),
+            version_mask: 0x0000_e000,
         };
         Job::from_upstream(JobId(5), &work, upstream, 2, true).unwrap()
     }
@@ -449,6 +502,33 @@ mod tests {
             job.block(&[0; 80], &local),
             None,
             "the upstream builds blocks"
+        );
+    }
+
+    #[test]
+    fn rolled_version_bits_must_be_ones_the_upstream_granted() {
+        let hasher = PowHasher::new(Algorithm::Sha256d, &HashOptions::default()).unwrap();
+        let job = upstream_job(1e-12);
+        let miner = MinerState {
+            extranonce1: Extranonce::from_slice(&[0x0a, 0x0b]).unwrap(),
+            difficulty: Difficulty::new(1e-12).unwrap(),
+            previous_difficulty: None,
+            version_mask: 0x1fff_e000,
+            now: 1_700_000_000,
+        };
+        let submission = |bits| Submission {
+            job_id: "5",
+            extranonce2: "0c0d",
+            ntime: "6553f100",
+            nonce: "00000001",
+            version_bits: Some(bits),
+        };
+        // Within the miner's mask and the upstream's 0x0000e000.
+        assert!(validate_share(Some(&job), &submission("00004000"), &miner, &hasher).is_ok());
+        // Within the miner's mask only: the upstream would refuse it.
+        assert_eq!(
+            validate_share(Some(&job), &submission("00100000"), &miner, &hasher),
+            Err(crate::validate::Reject::VersionBits)
         );
     }
 

@@ -55,7 +55,8 @@ pub enum Reject {
     NtimeOutOfRange,
     /// 20: nonce not 8 hex characters.
     NonceSize,
-    /// 20: rolled version bits outside the negotiated mask.
+    /// 20: rolled version bits outside the negotiated mask (or, for upstream work, outside
+    /// what the upstream granted).
     VersionBits,
     /// 22: the same share was already submitted for this job.
     Duplicate,
@@ -147,7 +148,10 @@ pub fn validate_share(
         None => job.version,
         Some(bits) => {
             let bits = parse_u32(bits).ok_or(Reject::VersionBits)?;
-            if bits & !miner.version_mask != 0 {
+            // Upstream work: only the bits the upstream granted, or it would refuse the share.
+            let allowed =
+                miner.version_mask & job.upstream.as_ref().map_or(u32::MAX, |u| u.version_mask);
+            if bits & !allowed != 0 {
                 return Err(Reject::VersionBits);
             }
             (job.version & !miner.version_mask) | bits

@@ -232,3 +232,107 @@ async fn an_upstream_that_stops_answering_shares_is_left_for_the_next() {
     drop(miner);
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn miners_roll_the_version_bits_the_upstream_granted() {
+    use stratum_core::{Notification, StratumClient, header_bytes, merkle_root};
+    let upper = common::start(|_| {}).await;
+    let user = upper.pair.other_node().new_address();
+    let mut options = common::options(&upper.pool_address, &upper.fee_address, common::EASY);
+    // The local pool offers more than the upstream's 0x1fffe000; miners get the overlap.
+    options.version_mask = 0x3fff_e000;
+    let cancel = CancellationToken::new();
+    let mut local = start_upstream_pool(
+        options,
+        UpstreamOptions::new(vec![server(upper.pool.ports[0].port(), &user)]),
+        None,
+        Arc::new(AddressAuthorizer::new(AddressFormat::testnet())),
+        cancel.clone(),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        local.jobs.wait_for(Option::is_some),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let (client, mut notifications) =
+        StratumClient::connect(local.ports[0], Duration::from_secs(10))
+            .await
+            .unwrap();
+    let granted = client
+        .request(
+            "mining.configure",
+            json!([["version-rolling"], {"version-rolling.mask": "ffffffff"}]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(granted["version-rolling.mask"], "1fffe000");
+    let subscription = client.subscribe("test").await.unwrap();
+    let worker = upper.pair.other_node().new_address();
+    assert!(client.authorize(&worker, "x").await.unwrap());
+    let job = loop {
+        if let Some(Notification::Notify(job)) = notifications.recv().await {
+            break job;
+        }
+    };
+
+    // A share with a rolled bit, hashed as a miner would.
+    let rolled = 0x0000_4000u32;
+    let version = job.version | rolled;
+    let hasher = hashing::PowHasher::new(Algorithm::Sha256d, &Default::default()).unwrap();
+    let target = hashing::Difficulty::new(common::EASY)
+        .unwrap()
+        .target(Algorithm::Sha256d);
+    let extranonce2 = vec![0u8; subscription.extranonce2_size];
+    let coinbase = [
+        &job.coinb1[..],
+        &subscription.extranonce1,
+        &extranonce2,
+        &job.coinb2,
+    ]
+    .concat();
+    let root = merkle_root(&sha256d(&coinbase), &job.branch);
+    let (nonce, header) = (0u32..)
+        .map(|nonce| {
+            let header = header_bytes(
+                version,
+                &job.previous_hash,
+                &root,
+                job.ntime,
+                job.bits,
+                nonce,
+            );
+            (nonce, header)
+        })
+        .find(|(_, header)| target.is_met_by(&hasher.hash(header).unwrap()))
+        .unwrap();
+    let params = json!([
+        worker,
+        job.job_id,
+        hex::encode(&extranonce2),
+        format!("{:08x}", job.ntime),
+        format!("{nonce:08x}"),
+        format!("{rolled:08x}")
+    ]);
+    assert_eq!(client.request("mining.submit", params).await.unwrap(), true);
+
+    // The upstream took it with the same bits: its block on chain has the rolled version.
+    let block = accepted_block(&mut local).await;
+    let on_chain = upper.pair.pool_node().cli(&["getblock", &block.hash]);
+    assert_eq!(on_chain["version"], json!(version));
+    assert_eq!(
+        block.hash,
+        hashing::PowHash::from_internal(sha256d(&header)).to_string()
+    );
+    assert_eq!(local.handle().counters().upstream_accepted, 1);
+    cancel.cancel();
+}
+
+fn sha256d(data: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(Sha256::digest(data)).into()
+}
