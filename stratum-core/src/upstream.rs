@@ -281,7 +281,14 @@ async fn negotiate_version_rolling(client: &StratumClient, wanted: u32) -> Resul
             .and_then(Value::as_str)
             .and_then(|mask| u32::from_str_radix(mask, 16).ok())
             .map_or(0, |mask| mask & wanted)),
-        Ok(_) | Err(ClientError::Stratum { .. } | ClientError::Timeout(_)) => Ok(0),
+        Ok(_) | Err(ClientError::Stratum { .. }) => Ok(0),
+        Err(ClientError::Timeout(timeout)) => {
+            tracing::info!(
+                ?timeout,
+                "the upstream does not answer mining.configure; no version rolling"
+            );
+            Ok(0)
+        }
         Err(error) => Err(format!("configure: {error}")),
     }
 }
