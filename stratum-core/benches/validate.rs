@@ -3,7 +3,6 @@
 //! `cargo bench -p stratum-core --bench validate`
 
 use std::cell::Cell;
-use std::sync::Arc;
 
 use coin_daemon::{BlockTemplate, CoinbaseAux, TemplateTransaction};
 use divan::{Bencher, black_box};
@@ -65,10 +64,10 @@ fn coinbase_options() -> CoinbaseOptions {
 
 #[divan::bench]
 fn build_job(bencher: Bencher) {
-    let template = Arc::new(template());
+    let template = template();
     let options = coinbase_options();
     bencher.bench_local(|| {
-        Job::new(JobId(1), template.clone(), &options, true, NTIME).expect("valid template")
+        Job::new(JobId(1), &template, &options, true, NTIME).expect("valid template")
     });
 }
 
@@ -76,14 +75,8 @@ fn build_job(bencher: Bencher) {
 /// a duplicate. The difficulty is tiny so every share is valid.
 #[divan::bench(args = [Algorithm::Sha256d, Algorithm::Scrypt])]
 fn validate_one_share(bencher: Bencher, algorithm: &Algorithm) {
-    let job = Job::new(
-        JobId(1),
-        Arc::new(template()),
-        &coinbase_options(),
-        true,
-        NTIME,
-    )
-    .expect("valid template");
+    let job =
+        Job::new(JobId(1), &template(), &coinbase_options(), true, NTIME).expect("valid template");
     let hasher = PowHasher::new(*algorithm, &HashOptions::default()).expect("default options");
     let miner = MinerState {
         extranonce1: Extranonce::from_slice(&[0, 0, 0, 1]).expect("4 bytes fit"),

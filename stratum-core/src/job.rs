@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use coin_daemon::BlockTemplate;
 use hashing::Target;
@@ -82,7 +82,7 @@ impl Job {
     /// Builds job `id` from `template`; `now` is the unix time written into the coinbase.
     pub fn new(
         id: JobId,
-        template: Arc<BlockTemplate>,
+        template: &BlockTemplate,
         options: &CoinbaseOptions,
         clean: bool,
         now: u32,
@@ -115,7 +115,7 @@ impl Job {
             tx_hashes.push(txid);
             transactions.push(data);
         }
-        let coinbase = build_coinbase(&template, options, now)?;
+        let coinbase = build_coinbase(template, options, now)?;
         let branch = merkle_branch(&tx_hashes);
         let notify = json!([
             id.to_string(),

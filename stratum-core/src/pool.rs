@@ -634,7 +634,7 @@ async fn manage_jobs(
             .map_or(0, |d| d.as_secs() as u32);
         match Job::new(
             next_job_id(),
-            update.template.clone(),
+            &update.template,
             &shared.options.coinbase,
             update.new_block,
             now,

@@ -2,8 +2,6 @@
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
 
-use std::sync::Arc;
-
 use coin_daemon::{BlockTemplate, CoinbaseAux, Payee, TemplateTransaction};
 use hashing::{Algorithm, Difficulty, HashOptions, PowHash, PowHasher};
 use stratum_core::{
@@ -145,7 +143,7 @@ fn block_100000_is_rebuilt_exactly_from_its_template_data() {
         .collect();
     let job = Job::new(
         JobId(1),
-        Arc::new(template(others)),
+        &template(others),
         &options("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"),
         true,
         1_293_623_863,
@@ -219,7 +217,7 @@ fn job_coinbase_pays_pool_payees_and_recipients_and_commits_witnesses() {
         percent: 1.5,
     }];
 
-    let job = Job::new(JobId(2), Arc::new(template), &options, true, 1_700_000_000).unwrap();
+    let job = Job::new(JobId(2), &template, &options, true, 1_700_000_000).unwrap();
     let coinbase = job.coinbase(&[1, 2, 3, 4], &[5, 6, 7, 8]);
     let (inputs, outputs) = Reader(&coinbase, 0).transaction();
 
@@ -275,7 +273,7 @@ fn proof_of_stake_and_message_coinbases_have_their_extra_fields() {
     let mut options = options("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa");
     options.proof_of_stake = true;
     options.tx_message = Some("hello".into());
-    let job = Job::new(JobId(3), Arc::new(template), &options, false, 1).unwrap();
+    let job = Job::new(JobId(3), &template, &options, false, 1).unwrap();
     let coinbase = job.coinbase(&[0; 4], &[0; 4]);
     assert_eq!(
         &coinbase[..4],
@@ -305,7 +303,7 @@ fn recipients_over_the_whole_reward_are_refused() {
             percent: 41.0,
         },
     ];
-    let error = Job::new(JobId(4), Arc::new(template(Vec::new())), &options, true, 1).unwrap_err();
+    let error = Job::new(JobId(4), &template(Vec::new()), &options, true, 1).unwrap_err();
     assert!(error.to_string().contains("101%"), "{error}");
 }
 
@@ -318,7 +316,7 @@ fn job_with_bits(bits: &str) -> Job {
     template.bits = bits.into();
     Job::new(
         JobId(9),
-        Arc::new(template),
+        &template,
         &options("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"),
         true,
         1_293_623_863,
