@@ -481,6 +481,17 @@ mod tests {
         Job::from_upstream(JobId(5), &work, upstream, 2, true).unwrap()
     }
 
+    /// A local miner with extranonce1 `0a0b` at a tiny difficulty, rolling `version_mask`.
+    fn miner(version_mask: u32) -> MinerState {
+        MinerState {
+            extranonce1: Extranonce::from_slice(&[0x0a, 0x0b]).unwrap(),
+            difficulty: Difficulty::new(1e-12).unwrap(),
+            previous_difficulty: None,
+            version_mask,
+            now: 1_700_000_000,
+        }
+    }
+
     #[test]
     fn local_miners_fill_the_end_of_the_upstream_extranonce2() {
         let job = upstream_job(1.0);
@@ -516,13 +527,7 @@ mod tests {
     fn rolled_version_bits_must_be_ones_the_upstream_granted() {
         let hasher = PowHasher::new(Algorithm::Sha256d, &HashOptions::default()).unwrap();
         let job = upstream_job(1e-12);
-        let miner = MinerState {
-            extranonce1: Extranonce::from_slice(&[0x0a, 0x0b]).unwrap(),
-            difficulty: Difficulty::new(1e-12).unwrap(),
-            previous_difficulty: None,
-            version_mask: 0x1fff_e000,
-            now: 1_700_000_000,
-        };
+        let miner = miner(0x1fff_e000);
         let submission = |bits| Submission {
             job_id: "5",
             extranonce2: "0c0d",
@@ -542,13 +547,7 @@ mod tests {
     #[test]
     fn only_shares_meeting_the_upstream_difficulty_or_the_network_go_on() {
         let hasher = PowHasher::new(Algorithm::Sha256d, &HashOptions::default()).unwrap();
-        let miner = MinerState {
-            extranonce1: Extranonce::from_slice(&[0x0a, 0x0b]).unwrap(),
-            difficulty: Difficulty::new(1e-12).unwrap(),
-            previous_difficulty: None,
-            version_mask: 0,
-            now: 1_700_000_000,
-        };
+        let miner = miner(0);
         // Upstream difficulty far above the network's: only blocks go on.
         let hard = upstream_job(1e6);
         // Upstream difficulty at the local one: every share goes on.

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use hashing::Algorithm;
 use serde_json::json;
 use stratum_core::{
-    AddressAuthorizer, AddressFormat, BlockEvent, PoolEvent, RunningPool, UpstreamOptions,
-    UpstreamServer, output_script, start_pool, start_upstream_pool,
+    AddressAuthorizer, AddressFormat, BlockEvent, PoolEvent, PoolOptions, RunningPool,
+    UpstreamOptions, UpstreamServer, output_script, start_pool, start_upstream_pool,
 };
 use testkit::{RegtestNode, TestMiner, free_port};
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,18 @@ fn server(port: u16, user: &str) -> UpstreamServer {
         user: user.into(),
         password: "x".into(),
     }
+}
+
+/// An upstream-mode pool without a daemon, checking workers by their testnet addresses.
+async fn local_pool(
+    options: PoolOptions,
+    upstream: UpstreamOptions,
+    cancel: &CancellationToken,
+) -> RunningPool {
+    let authorizer = Arc::new(AddressAuthorizer::new(AddressFormat::testnet()));
+    start_upstream_pool(options, upstream, None, authorizer, cancel.clone())
+        .await
+        .unwrap()
 }
 
 /// The next block the pool reports as accepted.
@@ -101,15 +113,12 @@ async fn blocks_found_through_upstream_pools_reach_the_chain_and_survive_a_failo
     upstream.retry_delay = Duration::from_millis(200);
     let local_address = pair.other_node().new_address();
     let local_cancel = CancellationToken::new();
-    let mut local = start_upstream_pool(
+    let mut local = local_pool(
         common::options(&local_address, &first.fee_address, common::EASY),
         upstream,
-        None,
-        Arc::new(AddressAuthorizer::new(AddressFormat::testnet())),
-        local_cancel.clone(),
+        &local_cancel,
     )
-    .await
-    .unwrap();
+    .await;
     assert!(local.handle().is_upstream());
     assert!(local.handle().daemons().is_none());
     let first_label = format!("127.0.0.1:{}", first.pool.ports[0].port());
@@ -210,15 +219,12 @@ async fn an_upstream_that_stops_answering_shares_is_left_for_the_next() {
     upstream.timeout = Duration::from_secs(1);
     upstream.retry_delay = Duration::from_secs(30);
     let cancel = CancellationToken::new();
-    let mut local = start_upstream_pool(
+    let mut local = local_pool(
         common::options(&upper.pool_address, &upper.fee_address, common::EASY),
         upstream,
-        None,
-        Arc::new(AddressAuthorizer::new(AddressFormat::testnet())),
-        cancel.clone(),
+        &cancel,
     )
-    .await
-    .unwrap();
+    .await;
     let worker = upper.pair.other_node().new_address();
     let miner = TestMiner::start(local.ports[0], &worker, Algorithm::Sha256d);
 
@@ -242,15 +248,8 @@ async fn miners_roll_the_version_bits_the_upstream_granted() {
     // The local pool offers more than the upstream's 0x1fffe000; miners get the overlap.
     options.version_mask = 0x3fff_e000;
     let cancel = CancellationToken::new();
-    let mut local = start_upstream_pool(
-        options,
-        UpstreamOptions::new(vec![server(upper.pool.ports[0].port(), &user)]),
-        None,
-        Arc::new(AddressAuthorizer::new(AddressFormat::testnet())),
-        cancel.clone(),
-    )
-    .await
-    .unwrap();
+    let upstream = UpstreamOptions::new(vec![server(upper.pool.ports[0].port(), &user)]);
+    let mut local = local_pool(options, upstream, &cancel).await;
     tokio::time::timeout(
         Duration::from_secs(20),
         local.jobs.wait_for(Option::is_some),
