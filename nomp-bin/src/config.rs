@@ -417,6 +417,9 @@ pub(crate) struct UpstreamConfig {
     /// Seconds between attempts while no upstream answers.
     #[serde(default = "default_upstream_retry")]
     pub(crate) retry_delay: u64,
+    /// Seconds between tries of the preferred upstreams while on a backup.
+    #[serde(default = "default_upstream_probe")]
+    pub(crate) probe_interval: u64,
 }
 
 /// One upstream pool.
@@ -442,6 +445,9 @@ fn default_upstream_timeout() -> u64 {
 }
 fn default_upstream_retry() -> u64 {
     2
+}
+fn default_upstream_probe() -> u64 {
+    60
 }
 fn default_upstream_password() -> String {
     "x".into()
@@ -856,6 +862,7 @@ pub(crate) fn upstream_options(upstream: &UpstreamConfig) -> stratum_core::Upstr
     options.extranonce2_size = upstream.extranonce2_size;
     options.timeout = std::time::Duration::from_secs(upstream.timeout.max(1));
     options.retry_delay = std::time::Duration::from_secs(upstream.retry_delay.max(1));
+    options.probe_interval = std::time::Duration::from_secs(upstream.probe_interval.max(1));
     options
 }
 

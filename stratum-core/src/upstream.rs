@@ -9,7 +9,8 @@
 //! upstream as `padding ‖ extranonce1 ‖ extranonce2`. When the connection breaks, or a
 //! forwarded share gets no answer within the timeout, every job is void (its shares could
 //! not reach anyone) and the pool fails over: to the next upstream in the list or, after a
-//! connection that lasted, to the first again, so the primary is preferred.
+//! connection that lasted, to the first again. While on a backup it probes the upstreams
+//! before it and moves back to the first that answers, so the primary is preferred.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -54,12 +55,21 @@ pub struct UpstreamOptions {
     /// the list is tried from the top at once. When every upstream failed in a round, the
     /// next round waits this long.
     pub retry_delay: Duration,
+    /// While on a backup, how often the upstreams before it are tried again.
+    pub probe_interval: Duration,
+}
+
+impl UpstreamServer {
+    /// `host:port`, for logs and the portal.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
 }
 
 impl UpstreamOptions {
     /// `servers` with 2 bytes of extranonce1 and 2 of extranonce2 for local miners (4 in
-    /// all, which fits node-stratum-pool's and most pools' extranonce2), a 10 s timeout and
-    /// a 2 s retry delay.
+    /// all, which fits node-stratum-pool's and most pools' extranonce2), a 10 s timeout, a
+    /// 2 s retry delay and a 60 s probe interval.
     pub fn new(servers: Vec<UpstreamServer>) -> Self {
         UpstreamOptions {
             servers,
@@ -67,6 +77,7 @@ impl UpstreamOptions {
             extranonce2_size: 2,
             timeout: Duration::from_secs(10),
             retry_delay: Duration::from_secs(2),
+            probe_interval: Duration::from_secs(60),
         }
     }
 
@@ -159,6 +170,42 @@ impl UpstreamLink {
     pub(crate) fn next_extranonce1(&self) -> Extranonce {
         let value = self.extranonce1_counter.fetch_add(1, Ordering::Relaxed);
         Extranonce::from_counter(value, self.options.extranonce1_size)
+    }
+
+    /// Makes `opened` (a connection to `server`) the current upstream connection `id`;
+    /// returns what its jobs share.
+    fn install(&self, id: u64, server: &UpstreamServer, opened: Opened) -> SessionWork {
+        let label = server.label();
+        tracing::info!(
+            upstream = label,
+            extranonce1 = hex::encode(&opened.extranonce1),
+            padding = opened.padding,
+            version_mask = format!("{:08x}", opened.version_mask),
+            "connected to the upstream pool"
+        );
+        self.version_mask
+            .store(opened.version_mask, Ordering::Relaxed);
+        let hung = CancellationToken::new();
+        *self.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(Session {
+            id,
+            label,
+            client: Arc::new(opened.client),
+            user: server.user.clone(),
+            hung: hung.clone(),
+        });
+        SessionWork {
+            session: id,
+            notifications: opened.notifications,
+            extranonce1: opened.extranonce1,
+            padding: opened.padding,
+            version_mask: opened.version_mask,
+            hung,
+        }
+    }
+
+    /// Ends the current connection: shares of its jobs can no longer be forwarded.
+    fn uninstall(&self) {
+        *self.session.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// `host:port` of the upstream the pool is connected to, if any.
@@ -294,74 +341,74 @@ async fn negotiate_version_rolling(client: &StratumClient, wanted: u32) -> Resul
 }
 
 /// Keeps the pool connected to an upstream and turns its jobs into local jobs until
-/// `cancel`.
+/// `cancel`. While on a backup, the upstreams before it are probed every
+/// `probe_interval`; the first that answers takes over.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     link: Arc<UpstreamLink>,
     jobs: JobSender,
     cancel: CancellationToken,
 ) {
+    let servers = &link.options.servers;
+    let wanted = shared.options.version_mask;
     let mut session = 0u64;
+    // A preferred upstream that answered a probe, already connected.
+    let mut preferred: Option<(usize, Opened)> = None;
     loop {
         // After a connection that lasted, start again from the first (preferred) upstream;
         // after one that broke at once, go on down the list.
         let mut lasted = false;
-        for server in &link.options.servers {
-            let label = format!("{}:{}", server.host, server.port);
-            let opened = tokio::select! {
-                () = cancel.cancelled() => return,
-                opened = open(&link.options, server, shared.options.version_mask) => opened,
-            };
-            let opened = match opened {
-                Ok(opened) => opened,
-                Err(error) => {
-                    tracing::warn!(upstream = label, %error, "cannot mine through this upstream pool");
-                    continue;
+        let mut index = 0;
+        while index < servers.len() {
+            let (at, opened) = match preferred.take() {
+                Some(found) => found,
+                None => {
+                    let opened = tokio::select! {
+                        () = cancel.cancelled() => return,
+                        opened = open(&link.options, &servers[index], wanted) => opened,
+                    };
+                    match opened {
+                        Ok(opened) => (index, opened),
+                        Err(error) => {
+                            tracing::warn!(upstream = servers[index].label(), %error, "cannot mine through this upstream pool");
+                            index += 1;
+                            continue;
+                        }
+                    }
                 }
             };
+            index = at;
             session += 1;
-            tracing::info!(
-                upstream = label,
-                extranonce1 = hex::encode(&opened.extranonce1),
-                padding = opened.padding,
-                version_mask = format!("{:08x}", opened.version_mask),
-                "connected to the upstream pool"
-            );
             let started = Instant::now();
-            let Opened {
-                client,
-                notifications,
-                extranonce1,
-                padding,
-                version_mask,
-            } = opened;
-            link.version_mask.store(version_mask, Ordering::Relaxed);
-            let hung = CancellationToken::new();
-            *link.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(Session {
-                id: session,
-                label: label.clone(),
-                client: Arc::new(client),
-                user: server.user.clone(),
-                hung: hung.clone(),
-            });
-            let work = SessionWork {
-                session,
-                extranonce1,
-                padding,
-                version_mask,
-                hung,
+            let work = link.install(session, &servers[at], opened);
+            let probing = probe(&link.options, &servers[..at], wanted);
+            let outcome = tokio::select! {
+                () = follow(&shared, &link, &jobs, work, &cancel) => None,
+                found = probing, if at > 0 => Some(found),
             };
-            follow(&shared, &link, &jobs, notifications, work, &cancel).await;
-            *link.session.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            link.uninstall();
             shared.void_jobs(&jobs);
             if cancel.is_cancelled() {
                 return;
             }
-            tracing::warn!(upstream = label, "lost the upstream pool; failing over");
+            if let Some(found) = outcome {
+                tracing::info!(
+                    from = servers[at].label(),
+                    to = servers[found.0].label(),
+                    "a preferred upstream pool answers again; moving to it"
+                );
+                preferred = Some(found);
+                continue;
+            }
+            tracing::warn!(
+                upstream = servers[at].label(),
+                "lost the upstream pool; failing over"
+            );
             if started.elapsed() >= link.options.retry_delay {
                 lasted = true;
                 break;
             }
+            index += 1;
         }
         if !lasted {
             tokio::select! {
@@ -372,9 +419,27 @@ pub(crate) async fn run(
     }
 }
 
+/// Every `probe_interval`, tries the upstreams of `better` in order; the first that
+/// answers, connected, with its index.
+async fn probe(
+    options: &UpstreamOptions,
+    better: &[UpstreamServer],
+    wanted: u32,
+) -> (usize, Opened) {
+    loop {
+        tokio::time::sleep(options.probe_interval).await;
+        for (index, server) in better.iter().enumerate() {
+            if let Ok(opened) = open(options, server, wanted).await {
+                return (index, opened);
+            }
+        }
+    }
+}
+
 /// What every job of one upstream connection shares.
 struct SessionWork {
     session: u64,
+    notifications: mpsc::UnboundedReceiver<Notification>,
     extranonce1: Vec<u8>,
     padding: usize,
     version_mask: u32,
@@ -387,8 +452,7 @@ async fn follow(
     shared: &Shared,
     link: &UpstreamLink,
     jobs: &JobSender,
-    mut notifications: mpsc::UnboundedReceiver<Notification>,
-    work: SessionWork,
+    mut work: SessionWork,
     cancel: &CancellationToken,
 ) {
     // Stratum's difficulty until the upstream sets one.
@@ -402,7 +466,7 @@ async fn follow(
                 tracing::warn!(timeout = ?link.options.timeout, "the upstream stopped answering shares");
                 return;
             }
-            notification = notifications.recv() => notification,
+            notification = work.notifications.recv() => notification,
         };
         match notification {
             None => return,

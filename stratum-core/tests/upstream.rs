@@ -335,3 +335,71 @@ fn sha256d(data: &[u8]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     Sha256::digest(Sha256::digest(data)).into()
 }
+
+/// Waits until the pool mines through `upstream` (`host:port`).
+async fn upstream_is(pool: &RunningPool, upstream: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pool.handle().upstream_server().as_deref() != Some(upstream) {
+        assert!(
+            Instant::now() < deadline,
+            "still on {:?}, not {upstream}",
+            pool.handle().upstream_server()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_moves_back_to_its_primary_upstream_when_it_returns() {
+    let backup = common::start(|_| {}).await;
+    let pair = &backup.pair;
+    let primary_port = free_port();
+    let user = pair.other_node().new_address();
+    let mut upstream = UpstreamOptions::new(vec![
+        server(primary_port, &user),
+        server(backup.pool.ports[0].port(), &user),
+    ]);
+    upstream.probe_interval = Duration::from_millis(300);
+    let cancel = CancellationToken::new();
+    let mut local = local_pool(
+        common::options(&backup.pool_address, &backup.fee_address, common::EASY),
+        upstream,
+        &cancel,
+    )
+    .await;
+    upstream_is(
+        &local,
+        &format!("127.0.0.1:{}", backup.pool.ports[0].port()),
+    )
+    .await;
+
+    // The primary comes up: the pool moves to it, and its miner's blocks pay it.
+    let primary_address = pair.pool_node().new_address();
+    let mut options = common::options(&primary_address, &backup.fee_address, common::EASY);
+    options.ports[0].bind = format!("127.0.0.1:{primary_port}").parse().unwrap();
+    let primary_cancel = CancellationToken::new();
+    let _primary = start_pool(
+        options,
+        pair.pool_node().daemon_group(),
+        Arc::new(AddressAuthorizer::new(AddressFormat::testnet())),
+        primary_cancel.clone(),
+    )
+    .await
+    .unwrap();
+    upstream_is(&local, &format!("127.0.0.1:{primary_port}")).await;
+    let miner = TestMiner::start(
+        local.ports[0],
+        &pair.other_node().new_address(),
+        Algorithm::Sha256d,
+    );
+    let primary_script =
+        hex::encode(output_script(&primary_address, &AddressFormat::testnet()).unwrap());
+    let block = accepted_block(&mut local).await;
+    assert_eq!(
+        on_chain(pair.pool_node(), &block.hash).await,
+        primary_script
+    );
+    drop(miner);
+    cancel.cancel();
+    primary_cancel.cancel();
+}
