@@ -2,9 +2,11 @@
 //! against a pool whose daemon is a stand-in serving a mainnet-difficulty template (so no
 //! share is a block and nothing but share handling is measured).
 //!
-//! `cargo run --release -p nomp-examples --example loadgen -- [connections] [seconds]`
-//! (defaults: 200 connections for 10 s). Clients and pool share this process and its
-//! cores, so the figures are a floor for the pool alone.
+//! `cargo run --release -p nomp-examples --example loadgen -- [connections] [seconds] [upstream]`
+//! (defaults: 200 connections for 10 s). With `upstream`, the pool under load is in
+//! upstream mode, taking its work from a second pool on the stand-in daemon and forwarding
+//! the shares (one in eight) that meet that pool's higher difficulty. Clients and pools
+//! share this process and its cores, so the figures are a floor for the pool alone.
 
 #![allow(
     clippy::print_stdout,
@@ -21,7 +23,8 @@ use coin_daemon::{DaemonEndpoint, DaemonGroup, GroupOptions};
 use hashing::{Algorithm, Difficulty, HashOptions, PowHasher};
 use stratum_core::{
     AddressFormat, AllowAll, CoinbaseOptions, MiningJob, Notification, PoolEvent, PoolOptions,
-    PortOptions, StratumClient, output_script, start_pool,
+    PortOptions, RunningPool, StratumClient, UpstreamOptions, UpstreamServer, output_script,
+    start_pool, start_upstream_pool,
 };
 use testkit::StandInDaemon;
 use tokio::sync::mpsc;
@@ -31,17 +34,24 @@ use tokio_util::sync::CancellationToken;
 const TRANSACTIONS: usize = 3000;
 /// Half of all hashes meet this share difficulty, so clients spend little on hashing.
 const SHARE_DIFFICULTY: f64 = 1.0 / (1u64 << 31) as f64;
+/// The upstream pool's difficulty in upstream mode: one local share in eight meets it.
+const UPSTREAM_DIFFICULTY: f64 = 1.0 / (1u64 << 28) as f64;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let connections = args.first().map_or(Ok(200), |a| a.parse::<usize>());
     let seconds = args.get(1).map_or(Ok(10), |a| a.parse::<u64>());
-    let (Ok(connections), Ok(seconds)) = (connections, seconds) else {
-        eprintln!("usage: loadgen [connections] [seconds]");
+    let upstream = match args.get(2).map(String::as_str) {
+        None => Ok(false),
+        Some("upstream") => Ok(true),
+        Some(_) => Err(()),
+    };
+    let (Ok(connections), Ok(seconds), Ok(upstream)) = (connections, seconds, upstream) else {
+        eprintln!("usage: loadgen [connections] [seconds] [upstream]");
         return ExitCode::from(2);
     };
-    match run(connections, Duration::from_secs(seconds)).await {
+    match run(connections, Duration::from_secs(seconds), upstream).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("loadgen: {error}");
@@ -50,7 +60,11 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(connections: usize, duration: Duration) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(
+    connections: usize,
+    duration: Duration,
+    upstream: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     let daemon = StandInDaemon::start(StandInDaemon::mainnet_template(TRANSACTIONS));
     let endpoint = DaemonEndpoint {
         host: "127.0.0.1".into(),
@@ -64,23 +78,52 @@ async fn run(connections: usize, duration: Duration) -> Result<(), Box<dyn std::
         output_script("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", &format)?,
         format,
     );
-    let port = PortOptions::new("127.0.0.1:0".parse()?, Difficulty::new(SHARE_DIFFICULTY)?);
-    let options = PoolOptions::new(Algorithm::Sha256d, coinbase, vec![port]);
+    let options = |difficulty| -> Result<PoolOptions, Box<dyn std::error::Error>> {
+        let port = PortOptions::new("127.0.0.1:0".parse()?, Difficulty::new(difficulty)?);
+        Ok(PoolOptions::new(
+            Algorithm::Sha256d,
+            coinbase.clone(),
+            vec![port],
+        ))
+    };
     let cancel = CancellationToken::new();
-    let mut pool = start_pool(options, daemons, Arc::new(AllowAll), cancel.clone()).await?;
+    let (mut pool, upper) = if upstream {
+        let mut upper = start_pool(
+            options(UPSTREAM_DIFFICULTY)?,
+            daemons,
+            Arc::new(AllowAll),
+            cancel.clone(),
+        )
+        .await?;
+        count_shares(&mut upper);
+        let server = UpstreamServer {
+            host: "127.0.0.1".into(),
+            port: upper.ports[0].port(),
+            user: "loadgen".into(),
+            password: "x".into(),
+        };
+        let pool = start_upstream_pool(
+            options(SHARE_DIFFICULTY)?,
+            UpstreamOptions::new(vec![server]),
+            None,
+            Arc::new(AllowAll),
+            cancel.clone(),
+        )
+        .await?;
+        (pool, Some(upper))
+    } else {
+        let pool = start_pool(
+            options(SHARE_DIFFICULTY)?,
+            daemons,
+            Arc::new(AllowAll),
+            cancel.clone(),
+        )
+        .await?;
+        (pool, None)
+    };
     pool.jobs.wait_for(Option::is_some).await?;
     let addr = pool.ports[0];
-
-    let events = Arc::new(AtomicU64::new(0));
-    let counted = events.clone();
-    let mut receiver = std::mem::replace(&mut pool.events, mpsc::channel(1).1);
-    tokio::spawn(async move {
-        while let Some(event) = receiver.recv().await {
-            if let PoolEvent::Share(_) = event {
-                counted.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    });
+    let events = count_shares(&mut pool);
 
     let rss_before = rss_kib();
     let mut miners = Vec::with_capacity(connections);
@@ -136,9 +179,36 @@ async fn run(connections: usize, duration: Duration) -> Result<(), Box<dyn std::
             after.saturating_sub(before) as f64 / connections as f64
         );
     }
+    if let Some(upper) = upper {
+        let counters = pool.handle().counters();
+        println!(
+            "forwarded upstream     {} accepted, {} refused; upstream pool counted {}",
+            counters.upstream_accepted,
+            counters.upstream_rejected,
+            upper.handle().counters().valid_shares
+        );
+        pool.shutdown().await;
+        upper.shutdown().await;
+    } else {
+        pool.shutdown().await;
+    }
     println!("blocks submitted       {}", daemon.submitted_blocks());
-    pool.shutdown().await;
     Ok(())
+}
+
+/// Takes over the pool's events and counts its shares as they arrive.
+fn count_shares(pool: &mut RunningPool) -> Arc<AtomicU64> {
+    let events = Arc::new(AtomicU64::new(0));
+    let counted = events.clone();
+    let mut receiver = std::mem::replace(&mut pool.events, mpsc::channel(1).1);
+    tokio::spawn(async move {
+        while let Some(event) = receiver.recv().await {
+            if let PoolEvent::Share(_) = event {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    events
 }
 
 /// One connection with its current job.
@@ -147,6 +217,7 @@ struct Miner {
     notifications: mpsc::UnboundedReceiver<Notification>,
     worker: String,
     extranonce1: Vec<u8>,
+    extranonce2_size: usize,
     job: MiningJob,
 }
 
@@ -170,6 +241,7 @@ impl Miner {
             notifications,
             worker: worker.to_owned(),
             extranonce1: subscription.extranonce1,
+            extranonce2_size: subscription.extranonce2_size.min(4),
             job,
         })
     }
@@ -199,10 +271,10 @@ impl Miner {
                 extranonce2 += 1;
                 nonce = 0;
             }
-            let en2 = extranonce2.to_be_bytes();
+            let en2 = &extranonce2.to_be_bytes()[4 - self.extranonce2_size..];
             let header = self
                 .job
-                .header(&self.extranonce1, &en2, self.job.ntime, nonce);
+                .header(&self.extranonce1, en2, self.job.ntime, nonce);
             nonce += 1;
             if !target.is_met_by(&hasher.hash(&header).expect("80 bytes")) {
                 continue;
@@ -213,7 +285,7 @@ impl Miner {
                 .submit(
                     &self.worker,
                     &self.job.job_id,
-                    &en2,
+                    en2,
                     self.job.ntime,
                     nonce - 1,
                 )
