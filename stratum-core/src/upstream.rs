@@ -354,6 +354,8 @@ pub(crate) async fn run(
     let mut session = 0u64;
     // A preferred upstream that answered a probe, already connected.
     let mut preferred: Option<(usize, Opened)> = None;
+    // Upstreams whose failure was logged: an outage is logged once, not every round.
+    let mut failing = vec![false; servers.len()];
     loop {
         // After a connection that lasted, start again from the first (preferred) upstream;
         // after one that broke at once, go on down the list.
@@ -370,7 +372,12 @@ pub(crate) async fn run(
                     match opened {
                         Ok(opened) => (index, opened),
                         Err(error) => {
-                            tracing::warn!(upstream = servers[index].label(), %error, "cannot mine through this upstream pool");
+                            let upstream = servers[index].label();
+                            if std::mem::replace(&mut failing[index], true) {
+                                tracing::debug!(upstream, %error, "upstream pool still unusable");
+                            } else {
+                                tracing::warn!(upstream, %error, "cannot mine through this upstream pool");
+                            }
                             index += 1;
                             continue;
                         }
@@ -378,6 +385,7 @@ pub(crate) async fn run(
                 }
             };
             index = at;
+            failing[at] = false;
             session += 1;
             let started = Instant::now();
             let work = link.install(session, &servers[at], opened);
