@@ -8,6 +8,7 @@ use std::time::Duration;
 use coin_daemon::{
     Amount, DaemonEndpoint, DaemonGroup, GroupOptions, P2pOptions, TemplateOptions, TemplateWaker,
 };
+use futures_util::future::join_all;
 use hashing::{Algorithm, Difficulty, HashOptions};
 use mpos::{MposAuthorizer, MposOptions, MposShareSink};
 use payments::{
@@ -654,17 +655,41 @@ impl Pools {
         data_dir: &Path,
         cancel: CancellationToken,
     ) -> Result<Pools, StartError> {
-        let mut running = Vec::new();
-        for pool in config.pools.iter().filter(|p| p.config.enabled) {
-            match start(config, pool, data_dir, &cancel).await {
-                Ok(started) => running.push(started),
-                Err(error) => {
-                    for started in running {
-                        started.stop().await;
+        // All at once: a pool waiting for its daemon holds up no other. The first failure
+        // stops the others' waits, and every pool started is stopped again.
+        let starting = cancel.child_token();
+        let results = join_all(
+            config
+                .pools
+                .iter()
+                .filter(|p| p.config.enabled)
+                .map(|pool| {
+                    let starting = &starting;
+                    async move {
+                        let result = start(config, pool, data_dir, starting).await;
+                        let first_failure = result.is_err() && !starting.is_cancelled();
+                        if first_failure {
+                            starting.cancel();
+                        }
+                        (result, first_failure)
                     }
-                    return Err(error);
-                }
+                }),
+        )
+        .await;
+        let mut running = Vec::new();
+        let mut failure = None;
+        for (result, first_failure) in results {
+            match result {
+                Ok(started) => running.push(started),
+                Err(error) if first_failure || failure.is_none() => failure = Some(error),
+                Err(_) => {}
             }
+        }
+        if let Some(error) = failure {
+            for started in running {
+                started.stop().await;
+            }
+            return Err(error);
         }
         if running.is_empty() {
             return Err(StartError::Other("no enabled pool in pool_configs/".into()));

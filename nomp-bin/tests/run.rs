@@ -309,9 +309,12 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
 }
 
 #[test]
-fn sigterm_while_waiting_for_a_daemon_at_start_up_exits_cleanly() {
+fn a_pool_waiting_for_its_daemon_holds_up_no_other_and_sigterm_exits_cleanly() {
+    let pair = RegtestPair::start();
     let dir = tempfile::tempdir().unwrap();
-    let (port, dead_daemon) = (free_port(), free_port());
+    let (port, dead_daemon, live_port) = (free_port(), free_port(), free_port());
+    // A second pool, on a daemon that answers, after the first in file order.
+    pool_files(dir.path(), pair.pool_node(), "Live", live_port, "");
     write(
         dir.path(),
         "config.json",
@@ -332,9 +335,10 @@ fn sigterm_while_waiting_for_a_daemon_at_start_up_exits_cleanly() {
         ),
     );
     let mut nomp = Nomp::start(dir.path());
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for_port(live_port);
     let log = std::fs::read_to_string(dir.path().join("nomp.log")).unwrap();
     assert!(log.contains("waiting for the daemon"), "{log}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     let status = nomp.terminate();
     assert!(status.success(), "{status:?}");
 }
@@ -353,8 +357,28 @@ fn an_address_the_daemon_refuses_stops_start_up_naming_file_and_field() {
     let broken = text.replacen("\"address\": \"", "\"address\": \"x", 1);
     assert_ne!(broken, text);
     std::fs::write(&file, broken).unwrap();
+    // Another pool waits for a daemon that never answers: the failure ends its wait too.
+    write(
+        dir.path(),
+        "coins/waiting.json",
+        r#"{ "name": "Waiting", "symbol": "W", "algorithm": "sha256" }"#,
+    );
+    write(
+        dir.path(),
+        "pool_configs/waiting.json",
+        &format!(
+            r#"{{ "coin": "waiting.json", "address": "{}",
+                "ports": {{ "{}": {{ "diff": 1 }} }},
+                "daemons": [ {{ "host": "127.0.0.1", "port": {}, "user": "u", "password": "p" }} ] }}"#,
+            pair.pool_node().new_address(),
+            free_port(),
+            free_port()
+        ),
+    );
+    let started = Instant::now();
     let output = run_nomp(dir.path(), &[]);
     assert!(!output.status.success());
+    assert!(started.elapsed() < Duration::from_secs(20), "start-up hung");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("pool_configs/regtestc.json: address"),
