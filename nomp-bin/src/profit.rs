@@ -14,6 +14,9 @@ use crate::run::Pools;
 
 /// How long a price source may take to answer.
 const PRICE_TIMEOUT: Duration = Duration::from_secs(10);
+/// After start-up, a switch whose pool has no work yet waits this long for it before a
+/// coin with work may take over: every pool fetches its first template at start.
+const STARTUP_GRACE: Duration = Duration::from_secs(30);
 
 /// A coin a switch could be on, with what it earns per hash (any fixed unit), if known.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,15 +25,22 @@ pub(crate) struct Candidate {
     pub(crate) pool: String,
     /// Expected revenue per hash; `None` without a price, a reward or a difficulty.
     pub(crate) revenue: Option<f64>,
+    /// Whether the pool has work (a job) yet.
+    pub(crate) working: bool,
 }
 
 /// The pool to move to, if any: the best earner, when it beats `current` by more than
-/// `margin_percent` (or `current` has no known revenue).
+/// `margin_percent` (or `current` has no known revenue). While `settling` (just after
+/// start-up) a `current` still without work is kept: its revenue is not known yet, not bad.
 pub(crate) fn choose(
     current: &str,
     candidates: &[Candidate],
     margin_percent: f64,
+    settling: bool,
 ) -> Option<String> {
+    if settling && candidates.iter().any(|c| c.pool == current && !c.working) {
+        return None;
+    }
     let best = candidates
         .iter()
         .filter_map(|c| c.revenue.map(|r| (c, r)))
@@ -136,6 +146,7 @@ pub(crate) fn spawn(
     let interval = Duration::from_secs(config.update_interval.max(1));
     let margin = config.margin;
     Ok(tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -144,7 +155,8 @@ pub(crate) fn spawn(
                 _ = ticks.tick() => {}
             }
             for (switch, current, candidates) in pools.profit_candidates(&prices).await {
-                if let Some(best) = choose(&current, &candidates, margin) {
+                let settling = started.elapsed() < STARTUP_GRACE;
+                if let Some(best) = choose(&current, &candidates, margin, settling) {
                     tracing::info!(
                         switch,
                         from = current,
@@ -169,25 +181,42 @@ mod tests {
         Candidate {
             pool: pool.into(),
             revenue,
+            working: true,
         }
     }
 
     #[test]
     fn a_switch_moves_only_past_the_margin() {
         let close = [candidate("a", Some(100.0)), candidate("b", Some(104.0))];
-        assert_eq!(choose("a", &close, 5.0), None, "within 5 %: noise");
+        assert_eq!(choose("a", &close, 5.0, false), None, "within 5 %: noise");
         let far = [candidate("a", Some(100.0)), candidate("b", Some(106.0))];
-        assert_eq!(choose("a", &far, 5.0).as_deref(), Some("b"));
-        assert_eq!(choose("b", &far, 5.0), None, "already on the best");
+        assert_eq!(choose("a", &far, 5.0, false).as_deref(), Some("b"));
+        assert_eq!(choose("b", &far, 5.0, false), None, "already on the best");
     }
 
     #[test]
     fn unknown_revenue_never_wins_but_is_left_for_a_known_one() {
         let unpriced = [candidate("a", None), candidate("b", Some(1.0))];
-        assert_eq!(choose("a", &unpriced, 5.0).as_deref(), Some("b"));
+        assert_eq!(choose("a", &unpriced, 5.0, false).as_deref(), Some("b"));
         let nothing = [candidate("a", Some(1.0)), candidate("b", None)];
-        assert_eq!(choose("a", &nothing, 5.0), None);
-        assert_eq!(choose("a", &[candidate("a", None)], 5.0), None);
+        assert_eq!(choose("a", &nothing, 5.0, false), None);
+        assert_eq!(choose("a", &[candidate("a", None)], 5.0, false), None);
+    }
+
+    #[test]
+    fn at_start_up_a_pool_still_without_work_is_waited_for() {
+        let mut waiting = candidate("a", None);
+        waiting.working = false;
+        let candidates = [waiting, candidate("b", Some(1.0))];
+        assert_eq!(choose("a", &candidates, 5.0, true), None, "settling");
+        assert_eq!(
+            choose("a", &candidates, 5.0, false).as_deref(),
+            Some("b"),
+            "after the grace its daemon counts as down"
+        );
+        // An unpriced pool with work is left at once.
+        let unpriced = [candidate("a", None), candidate("b", Some(1.0))];
+        assert_eq!(choose("a", &unpriced, 5.0, true).as_deref(), Some("b"));
     }
 
     #[test]

@@ -822,6 +822,7 @@ impl Pools {
                 candidates.push(crate::profit::Candidate {
                     pool: pool.name.clone(),
                     revenue,
+                    working: handle.current_job().is_some(),
                 });
             }
             all.push((switch.name.clone(), switch.running.current(), candidates));
