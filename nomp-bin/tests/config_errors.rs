@@ -313,3 +313,40 @@ fn upstream_mode_refuses_what_needs_the_pools_own_blocks_and_runs_without_a_daem
         ],
     );
 }
+
+/// Copies the files of `from` into `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn the_shipped_examples_are_valid_configs() {
+    // config_example.json, coins/ and pool_configs/ as an operator copies them.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo.join("config_example.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
+    copy_dir(&repo.join("coins"), &dir.path().join("coins"));
+    copy_dir(&repo.join("pool_configs"), &dir.path().join("pool_configs"));
+    let (ok, stdout, stderr) = check(dir.path());
+    assert!(ok, "{stderr}");
+    let merged: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let pools = merged["pools"].as_object().unwrap();
+    let names: Vec<&str> = pools
+        .keys()
+        .filter_map(|path| Path::new(path).file_name()?.to_str())
+        .collect();
+    assert_eq!(names, ["litecoin_example.json", "upstream_example.json"]);
+    let upstream = pools
+        .values()
+        .find_map(|pool| pool.get("upstream").filter(|u| !u.is_null()))
+        .unwrap();
+    assert_eq!(upstream["servers"].as_array().unwrap().len(), 2);
+}
