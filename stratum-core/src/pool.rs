@@ -222,6 +222,17 @@ impl Shared {
             .map_or(EXTRANONCE2_SIZE, |link| link.options.extranonce2_size)
     }
 
+    /// Sends a share on to the upstream pool and counts its verdict; `Err` carries why it
+    /// did not count there.
+    pub(crate) async fn forward(&self, share: &Forward) -> Result<(), String> {
+        let verdict = match &self.upstream {
+            Some(link) => link.forward(share).await,
+            None => Err("the pool has no upstream".into()),
+        };
+        self.counters.forwarded(verdict.is_ok());
+        verdict
+    }
+
     /// Forgets every job (upstream mode, when the upstream connection is lost: their
     /// shares could reach no one), so shares for them are answered "job not found".
     pub(crate) fn void_jobs(&self, jobs: &JobSender) {
@@ -701,14 +712,10 @@ pub(crate) async fn submit_block(
     candidate: BlockCandidate,
     forward: Option<Forward>,
 ) {
-    let verdict = match (&forward, &shared.upstream, &shared.daemons) {
-        (Some(forward), Some(link), _) => {
-            let verdict = link.forward(forward).await;
-            shared.counters.forwarded(verdict.is_ok());
-            verdict
-        }
-        (None, _, Some(daemons)) => daemon_verdict(daemons, &candidate).await,
-        _ => Err("no daemon or upstream pool to take the block".to_owned()),
+    let verdict = match (&forward, &shared.daemons) {
+        (Some(forward), _) => shared.forward(forward).await,
+        (None, Some(daemons)) => daemon_verdict(daemons, &candidate).await,
+        (None, None) => Err("no daemon to take the block".to_owned()),
     };
     let on_chain = verdict.is_ok();
     let reason = verdict.err();
@@ -765,12 +772,7 @@ async fn daemon_verdict(daemons: &DaemonGroup, candidate: &BlockCandidate) -> Re
 /// was credited already: a share the upstream refuses (stale after its new block, or lost
 /// with the connection) is the pool's loss, as a stale block is.
 pub(crate) async fn forward_share(shared: Arc<Shared>, forward: Forward) {
-    let Some(link) = &shared.upstream else {
-        return;
-    };
-    let verdict = link.forward(&forward).await;
-    if let Err(reason) = &verdict {
+    if let Err(reason) = shared.forward(&forward).await {
         tracing::debug!(%reason, job = %forward.job.id, "the upstream did not take a share");
     }
-    shared.counters.forwarded(verdict.is_ok());
 }
