@@ -200,7 +200,7 @@ async fn run(
 fn count_shares(pool: &mut RunningPool) -> Arc<AtomicU64> {
     let events = Arc::new(AtomicU64::new(0));
     let counted = events.clone();
-    let mut receiver = std::mem::replace(&mut pool.events, mpsc::channel(1).1);
+    let mut receiver = pool.take_events();
     tokio::spawn(async move {
         while let Some(event) = receiver.recv().await {
             if let PoolEvent::Share(_) = event {

@@ -9,7 +9,15 @@ use crate::group::DaemonGroup;
 use crate::template::BlockTemplate;
 
 /// JSON-RPC "method not found": the daemon is of an older or newer kind.
-const METHOD_NOT_FOUND: i64 = -32601;
+pub(crate) const METHOD_NOT_FOUND: i64 = -32601;
+/// bitcoind's RPC_INVALID_ADDRESS_OR_KEY: also "block not found" and "no such transaction".
+const NOT_FOUND: i64 = -5;
+/// bitcoind's RPC_VERIFY_ERROR: the transaction failed checks (e.g. missing inputs).
+const VERIFY_ERROR: i64 = -25;
+/// bitcoind's RPC_VERIFY_REJECTED: the transaction was refused (policy or consensus).
+const VERIFY_REJECTED: i64 = -26;
+/// bitcoind's RPC_VERIFY_ALREADY_IN_CHAIN: the daemon already has the transaction.
+const VERIFY_ALREADY_IN_CHAIN: i64 = -27;
 /// bitcoind's RPC_DESERIALIZATION_ERROR: `submitblock` of bytes that are not a block.
 const DESERIALIZATION_ERROR: i64 = -22;
 
@@ -43,6 +51,55 @@ pub struct BlockInfo {
     /// The parent block, absent for the genesis block.
     #[serde(rename = "previousblockhash", default)]
     pub previous_block_hash: Option<String>,
+}
+
+/// What one daemon of a group says about a block, as a block acceptance check reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockPresence {
+    /// The daemon is synced and has the block on its main chain.
+    MainChain,
+    /// The daemon is synced and does not have the block on its main chain (unknown to it,
+    /// or on a side branch).
+    Absent,
+    /// The daemon cannot tell now (unreachable, syncing, warming up): its answer does not
+    /// count either way.
+    Unknown(String),
+}
+
+/// A transaction output spent by a transaction (`{"txid", "vout"}` in RPC).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OutPoint {
+    /// The txid of the transaction holding the output (display hex).
+    pub txid: String,
+    /// The output's index.
+    pub vout: u32,
+}
+
+/// A transaction built and signed by the wallet but not yet broadcast.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedTransaction {
+    /// The whole signed transaction (hex), as `sendrawtransaction` takes it.
+    pub hex: String,
+    /// Its txid (display hex).
+    pub txid: String,
+    /// The outputs it spends: if another transaction spends one of them, this one can
+    /// never confirm.
+    pub inputs: Vec<OutPoint>,
+    /// The fee the wallet chose.
+    pub fee: Amount,
+}
+
+/// How a daemon answered `sendrawtransaction`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BroadcastOutcome {
+    /// The daemon took the transaction, now or before (it is in its mempool or chain).
+    Accepted,
+    /// The daemon refused it for good: it can never be accepted as it is (invalid, or an
+    /// input is spent or unknown). Worth checking the inputs before concluding.
+    Rejected {
+        /// The daemon's words.
+        reason: String,
+    },
 }
 
 /// The fields of `getblockchaininfo` a pool uses.
@@ -246,6 +303,47 @@ impl DaemonGroup {
         self.call("getblock", &(hash, true)).await
     }
 
+    /// Asks every daemon at once whether block `hash` (of `height`) is on its main chain,
+    /// and whether that daemon's answer counts: only a daemon whose chain reaches the
+    /// block's parent and that has no more headers than blocks (not syncing) says yes or
+    /// no. One answer per daemon, in configured order.
+    pub async fn find_block(&self, hash: &str, height: u64) -> Vec<BlockPresence> {
+        let (blocks, chains) = futures_util::future::join(
+            self.call_all::<BlockInfo>("getblock", &(hash, true)),
+            self.call_all::<Value>("getblockchaininfo", &NO_PARAMS),
+        )
+        .await;
+        blocks
+            .into_iter()
+            .zip(chains)
+            .map(|(block, chain)| {
+                let synced = match &chain {
+                    Ok(info) => {
+                        let tip = info.get("blocks").and_then(Value::as_u64).unwrap_or(0);
+                        let headers = info.get("headers").and_then(Value::as_u64).unwrap_or(tip);
+                        if tip + 1 < height {
+                            Err(format!("at height {tip}, behind the block's parent"))
+                        } else if headers > tip + 1 {
+                            Err(format!("syncing: {tip} blocks of {headers} headers"))
+                        } else {
+                            Ok(())
+                        }
+                    }
+                    Err(error) => Err(error.to_string()),
+                };
+                match (block, synced) {
+                    (_, Err(why)) => BlockPresence::Unknown(why),
+                    (Ok(info), Ok(())) if info.confirmations >= 0 => BlockPresence::MainChain,
+                    (Ok(_), Ok(())) => BlockPresence::Absent,
+                    (Err(error), Ok(())) if error.rpc_code() == Some(NOT_FOUND) => {
+                        BlockPresence::Absent
+                    }
+                    (Err(error), Ok(())) => BlockPresence::Unknown(error.to_string()),
+                }
+            })
+            .collect()
+    }
+
     /// `getblockhash <height>`.
     pub async fn get_block_hash(&self, height: u64) -> Result<String, DaemonError> {
         self.call("getblockhash", &[height]).await
@@ -335,6 +433,129 @@ impl DaemonGroup {
         self.call("listunspent", &NO_PARAMS).await
     }
 
+    /// Builds and signs, without broadcasting, one transaction paying `amounts`:
+    /// `createrawtransaction`, then `fundrawtransaction` (the wallet picks inputs, change
+    /// and fee), then `signrawtransactionwithwallet`, or `signrawtransaction` on daemons
+    /// that predate it (Bitcoin Core before 0.17, Bitcoin SV). The wallet records nothing:
+    /// until [`DaemonGroup::broadcast`] the transaction exists only in the answer.
+    pub async fn build_payment(
+        &self,
+        amounts: &BTreeMap<String, Amount>,
+    ) -> Result<SignedTransaction, DaemonError> {
+        #[derive(Deserialize)]
+        struct Funded {
+            hex: String,
+            fee: Amount,
+        }
+        #[derive(Deserialize)]
+        struct Signed {
+            hex: String,
+            complete: bool,
+        }
+        #[derive(Deserialize)]
+        struct Decoded {
+            txid: String,
+            vin: Vec<OutPoint>,
+        }
+        let unfunded: String = self
+            .call("createrawtransaction", &json!([[], amounts]))
+            .await?;
+        let funded: Funded = self.call("fundrawtransaction", &[&unfunded]).await?;
+        let signed: Signed = match self
+            .call("signrawtransactionwithwallet", &[&funded.hex])
+            .await
+        {
+            Err(error) if error.rpc_code() == Some(METHOD_NOT_FOUND) => {
+                self.call("signrawtransaction", &[&funded.hex]).await?
+            }
+            other => other?,
+        };
+        if !signed.complete {
+            return Err(DaemonError::Rpc {
+                daemon: self.label(0).to_owned(),
+                method: "signrawtransaction".into(),
+                code: 0,
+                message: "the wallet could not sign every input (is it locked?)".into(),
+            });
+        }
+        let decoded: Decoded = self.call("decoderawtransaction", &[&signed.hex]).await?;
+        Ok(SignedTransaction {
+            hex: signed.hex,
+            txid: decoded.txid,
+            inputs: decoded.vin,
+            fee: funded.fee,
+        })
+    }
+
+    /// Which of the calls [`DaemonGroup::build_payment`] needs the daemon lacks (empty when
+    /// it has them all). Asks with arguments each call refuses, so nothing is changed.
+    pub async fn missing_payment_calls(&self) -> Result<Vec<&'static str>, DaemonError> {
+        let mut missing = Vec::new();
+        for (method, params) in [
+            ("createrawtransaction", json!(["x", {}])),
+            ("fundrawtransaction", json!(["00"])),
+            ("decoderawtransaction", json!(["00"])),
+            ("sendrawtransaction", json!(["00"])),
+            ("gettxout", json!(["00", 0])),
+        ] {
+            if self.lacks(method, &params).await? {
+                missing.push(method);
+            }
+        }
+        if self
+            .lacks("signrawtransactionwithwallet", &json!(["00"]))
+            .await?
+            && self.lacks("signrawtransaction", &json!(["00"])).await?
+        {
+            missing.push("signrawtransactionwithwallet");
+        }
+        Ok(missing)
+    }
+
+    /// Whether the daemon answers `method` with "method not found".
+    async fn lacks(&self, method: &str, params: &Value) -> Result<bool, DaemonError> {
+        match self.call::<Value>(method, params).await {
+            Err(error) if error.rpc_code() == Some(METHOD_NOT_FOUND) => Ok(true),
+            Err(error) if error.is_daemon_failure() => Err(error),
+            _ => Ok(false),
+        }
+    }
+
+    /// `sendrawtransaction <hex>`. A transaction the daemon already has (in its mempool
+    /// or chain) is [`BroadcastOutcome::Accepted`], so broadcasting the same transaction
+    /// again after a lost answer is harmless.
+    pub async fn broadcast(&self, hex: &str) -> Result<BroadcastOutcome, DaemonError> {
+        let error = match self.call::<String>("sendrawtransaction", &[hex]).await {
+            Ok(_) => return Ok(BroadcastOutcome::Accepted),
+            Err(error) => error,
+        };
+        let DaemonError::Rpc { code, message, .. } = &error else {
+            return Err(error);
+        };
+        let known = *code == VERIFY_ALREADY_IN_CHAIN
+            || ((*code == VERIFY_REJECTED || *code == VERIFY_ERROR) && message.contains("already"));
+        if known {
+            Ok(BroadcastOutcome::Accepted)
+        } else if *code == VERIFY_ERROR
+            || (*code == VERIFY_REJECTED && !is_transient_rejection(message))
+        {
+            Ok(BroadcastOutcome::Rejected {
+                reason: message.clone(),
+            })
+        } else {
+            Err(error)
+        }
+    }
+
+    /// Whether output `outpoint` is unspent, counting spends in the mempool (`gettxout`
+    /// with mempool). False also for an output the daemon does not know at all.
+    pub async fn is_unspent(&self, outpoint: &OutPoint) -> Result<bool, DaemonError> {
+        let output: Value = self
+            .call("gettxout", &json!([outpoint.txid, outpoint.vout, true]))
+            .await?;
+        Ok(!output.is_null())
+    }
+
     /// `sendmany "" {address: amount, …} 1 "<comment>"`: pays every address in one
     /// transaction and returns its txid. The comment is stored in the wallet with the
     /// transaction (payment journals put their batch id there).
@@ -351,3 +572,20 @@ impl DaemonGroup {
 }
 
 const NO_PARAMS: [(); 0] = [];
+
+/// Refusals of `sendrawtransaction` that may pass later (a full mempool, fees below the
+/// current minimum, an unconfirmed chain too long, a lock time not yet reached): the
+/// transaction is still valid and must not be replaced while it could still confirm.
+fn is_transient_rejection(message: &str) -> bool {
+    [
+        "mempool full",
+        "min relay fee",
+        "mempool min fee",
+        "insufficient priority",
+        "too-long-mempool-chain",
+        "non-final",
+        "non-BIP68-final",
+    ]
+    .iter()
+    .any(|transient| message.contains(transient))
+}

@@ -47,8 +47,9 @@ mod template_source;
 
 pub use amount::Amount;
 pub use calls::{
-    AddressValidation, BlockInfo, BlockchainInfo, ListedTransaction, MiningInfo, NetworkInfo,
-    SubmitOutcome, TxCategory, TxDetail, Unspent, WalletTransaction,
+    AddressValidation, BlockInfo, BlockPresence, BlockchainInfo, BroadcastOutcome,
+    ListedTransaction, MiningInfo, NetworkInfo, OutPoint, SignedTransaction, SubmitOutcome,
+    TxCategory, TxDetail, Unspent, WalletTransaction,
 };
 pub use error::DaemonError;
 pub use group::{Answer, DaemonGroup, DaemonHealth, GroupOptions};

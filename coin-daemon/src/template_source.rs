@@ -62,6 +62,9 @@ pub struct TemplateUpdate {
     pub trigger: Trigger,
     /// When it was fetched.
     pub fetched_at: Instant,
+    /// When its `getblocktemplate` call was sent: the daemon's chain is at least as new
+    /// as at this moment.
+    pub requested_at: Instant,
 }
 
 /// Wakes a [`TemplateSource`] for an immediate fetch. Cheap to clone; wake-ups that arrive
@@ -126,6 +129,7 @@ async fn poll_loop(
     let mut last: Option<(String, Instant)> = None;
     let mut failing = false;
     loop {
+        let requested_at = Instant::now();
         match daemons.get_block_template().await {
             Ok(template) => {
                 if failing {
@@ -151,6 +155,7 @@ async fn poll_loop(
                         new_block,
                         trigger,
                         fetched_at: now,
+                        requested_at,
                     };
                     updates.send_replace(Some(update));
                 }

@@ -35,10 +35,10 @@ async fn next_update(
 ) -> TemplateUpdate {
     tokio::time::timeout(within, async {
         loop {
-            if let Some(update) = updates.borrow_and_update().clone() {
-                if wanted(&update) {
-                    return update;
-                }
+            if let Some(update) = updates.borrow_and_update().clone()
+                && wanted(&update)
+            {
+                return update;
             }
             updates.changed().await.unwrap();
         }

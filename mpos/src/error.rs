@@ -14,7 +14,8 @@ pub enum MposError {
     /// The database refused a statement.
     #[error("MPOS database: {0}")]
     Database(#[from] mysql_async::Error),
-    /// The share sink's spool could not be opened or written.
+    /// The share sink's share log could not be opened, or it stopped with shares it
+    /// could not save.
     #[error(transparent)]
-    Spool(#[from] stratum_core::SpoolError),
+    Writer(#[from] stratum_core::WriterError),
 }

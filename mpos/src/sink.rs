@@ -7,11 +7,9 @@ use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Params, Pool, TxOpts, Value};
 use serde::{Deserialize, Serialize};
-use stratum_core::{Batch, BatchTarget, DurableWriter, PoolEvent, WriterOptions};
-use tokio::sync::mpsc;
+use stratum_core::{Batch, BatchTarget, DurableWriter, EventReceiver, PoolEvent, WriterOptions};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::DUPLICATE_KEY;
 use crate::error::MposError;
 use crate::options::MposOptions;
 
@@ -39,8 +37,9 @@ pub enum MposRecord {
         our_result: bool,
         /// Whether its block was accepted (`upstream_result` 'Y'/'N').
         upstream_result: bool,
-        /// Why it was refused; empty for a valid share.
-        reason: String,
+        /// Why it was refused; `None` (NULL, as NOMP writes) for a valid share.
+        #[serde(default)]
+        reason: Option<String>,
         /// The block hash of an accepted block (or of a rejected one with
         /// `emitInvalidBlockHashes`); empty otherwise.
         solution: String,
@@ -76,7 +75,7 @@ impl MposRecord {
                     username: share.worker.clone(),
                     our_result: share.is_valid(),
                     upstream_result: share.block_accepted,
-                    reason: share.error.clone().unwrap_or_default(),
+                    reason: share.error(),
                     solution,
                     difficulty: share.difficulty * options.difficulty_multiplier,
                     time_ms: share
@@ -105,7 +104,8 @@ fn yes_no(flag: bool) -> &'static str {
 
 /// Writes batches to the MPOS database: the batch's id into `nomp_share_batches`, its
 /// shares with multi-row INSERTs, its difficulty changes as UPDATEs, all in one
-/// transaction. A batch whose id is already there was written before and is skipped.
+/// transaction. A batch numbered at or below its writer's last one there was written
+/// before and is skipped.
 struct MposTarget {
     pool: Pool,
 }
@@ -113,20 +113,24 @@ struct MposTarget {
 impl MposTarget {
     async fn write_batch(&self, batch: &Batch<MposRecord>) -> Result<(), mysql_async::Error> {
         let mut tx = self.pool.start_transaction(TxOpts::default()).await?;
-        let marked = tx
-            .exec_drop(
-                "INSERT INTO nomp_share_batches (writer, seq) VALUES (?, ?)",
-                (&batch.writer, batch.seq),
+        // The last batch of this writer written: a batch at or below it was written before
+        // (a combined batch stands for every number up to its own).
+        let last: Option<u64> = tx
+            .exec_first(
+                "SELECT MAX(seq) FROM nomp_share_batches WHERE writer = ? FOR UPDATE",
+                (&batch.writer,),
             )
-            .await;
-        match marked {
-            Ok(()) => {}
-            Err(mysql_async::Error::Server(e)) if e.code == DUPLICATE_KEY => {
-                tx.rollback().await?;
-                return Ok(());
-            }
-            Err(e) => return Err(e),
+            .await?
+            .flatten();
+        if last.is_some_and(|last| batch.seq <= last) {
+            tx.rollback().await?;
+            return Ok(());
         }
+        tx.exec_drop(
+            "INSERT INTO nomp_share_batches (writer, seq) VALUES (?, ?)",
+            (&batch.writer, batch.seq),
+        )
+        .await?;
         let shares: Vec<&MposRecord> = batch
             .records
             .iter()
@@ -161,7 +165,10 @@ impl MposTarget {
                     Value::from(fit(username, USERNAME_WIDTH)),
                     Value::from(yes_no(*our_result)),
                     Value::from(yes_no(*upstream_result)),
-                    Value::from(fit(reason, REASON_WIDTH)),
+                    match reason.as_deref().filter(|r| !r.is_empty()) {
+                        Some(reason) => Value::from(fit(reason, REASON_WIDTH)),
+                        None => Value::NULL,
+                    },
                     Value::from(fit(solution, SOLUTION_WIDTH)),
                     Value::from(*difficulty),
                     Value::from(*time_ms as f64 / 1000.0),
@@ -207,7 +214,7 @@ impl MposShareSink {
     /// in which case load `mpos/sql/mpos.sql` (or just that table) first.
     pub async fn spawn(
         pool: Pool,
-        events: mpsc::Receiver<PoolEvent>,
+        events: EventReceiver,
         options: &MposOptions,
         writer: WriterOptions,
         cancel: CancellationToken,

@@ -9,7 +9,6 @@ use mpos::{MposAuthorizer, MposOptions, MposShareSink, SCHEMA};
 use mysql_async::prelude::Queryable;
 use stratum_core::{Authorizer, DifficultyEvent, PoolEvent, ShareEvent, WriterOptions};
 use testkit::MariaDb;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 fn localhost() -> IpAddr {
@@ -43,11 +42,11 @@ async fn sink(
     dir: &std::path::Path,
     capacity: usize,
 ) -> (
-    mpsc::Sender<PoolEvent>,
+    stratum_core::EventSender,
     stratum_core::DurableWriter,
     CancellationToken,
 ) {
-    let (events, receiver) = mpsc::channel(capacity);
+    let (events, receiver) = stratum_core::event_channel(capacity, 1_000_000);
     let cancel = CancellationToken::new();
     let sink = MposShareSink::spawn(
         pool.clone(),
@@ -71,7 +70,7 @@ fn share(worker: &str, n: u64) -> PoolEvent {
         share_difficulty: 1.0,
         block_hash: None,
         block_accepted: false,
-        error: None,
+        reject: None,
         time: SystemTime::now(),
     })
 }
@@ -163,7 +162,7 @@ async fn mariadb_restarted_while_shares_stream_in_loses_and_doubles_nothing() {
     let streaming = tokio::spawn(async move {
         let mut sent = 0u64;
         while started.elapsed() < Duration::from_secs(12) {
-            events.send(share("alice.rig1", sent)).await.unwrap();
+            events.send(share("alice.rig1", sent));
             sent += 1;
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -216,14 +215,11 @@ async fn sql_metacharacters_in_a_worker_name_are_stored_verbatim_and_vardiff_upd
 
     let dir = tempfile::tempdir().unwrap();
     let (events, sink, cancel) = sink(&pool, &options, dir.path(), 10).await;
-    events.send(share(nasty, 1)).await.unwrap();
-    events
-        .send(PoolEvent::Difficulty(DifficultyEvent {
-            worker: nasty.into(),
-            difficulty: 64.0,
-        }))
-        .await
-        .unwrap();
+    events.send(share(nasty, 1));
+    events.send(PoolEvent::Difficulty(DifficultyEvent {
+        worker: nasty.into(),
+        difficulty: 64.0,
+    }));
     drop(events);
     sink.join().await.unwrap();
 

@@ -378,6 +378,14 @@ pub(crate) struct PoolConfig {
     /// Connections start with a PROXY protocol header.
     #[serde(default)]
     pub(crate) tcp_proxy_protocol: bool,
+    /// Answer a valid share `true` only once it is synced to the local share log
+    /// (nomp-rs; on by default: the answer then means the share survives a crash).
+    #[serde(default = "yes")]
+    pub(crate) durable_ack: bool,
+    /// Events held in memory while the share store and the share log both fail, before
+    /// shares are refused with an error (nomp-rs).
+    #[serde(default = "default_share_memory_limit")]
+    pub(crate) share_memory_limit: u64,
     /// IP banning.
     #[serde(default)]
     pub(crate) banning: Option<Banning>,
@@ -451,6 +459,10 @@ fn default_upstream_probe() -> u64 {
 }
 fn default_upstream_password() -> String {
     "x".into()
+}
+
+fn default_share_memory_limit() -> u64 {
+    250_000
 }
 
 fn default_refresh() -> u64 {

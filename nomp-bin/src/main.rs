@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod datadir;
 mod profit;
 mod run;
 mod web;
@@ -180,6 +181,10 @@ fn log_filter(level: &str) -> &str {
 }
 
 fn run_pools(config: config::Config, data_dir: &Path) -> ExitCode {
+    let data_dir = match datadir::DataDir::open(data_dir) {
+        Ok(dir) => std::sync::Arc::new(dir),
+        Err(error) => return fail(&error),
+    };
     let filter = std::env::var("RUST_LOG")
         .unwrap_or_else(|_| log_filter(&config.portal.log_level).to_owned());
     let subscriber = tracing_subscriber::fmt()
@@ -213,7 +218,7 @@ fn run_pools(config: config::Config, data_dir: &Path) -> ExitCode {
             tracing::info!("shutting down");
             signalled.cancel();
         });
-        let pools = match run::Pools::start_all(&config, data_dir, cancel.clone()).await {
+        let pools = match run::Pools::start_all(&config, &data_dir, cancel.clone()).await {
             Ok(pools) => std::sync::Arc::new(pools),
             Err(_) if cancel.is_cancelled() => return ExitCode::SUCCESS,
             Err(error) => return fail(&error.to_string()),
@@ -222,16 +227,15 @@ fn run_pools(config: config::Config, data_dir: &Path) -> ExitCode {
         if let Err(error) = cli::listen(cli_addr, pools.clone(), cancel.clone()).await {
             tracing::warn!(%cli_addr, %error, "CLI listener not started; blocknotify will not reach this process");
         }
-        if let Some(profit) = config.portal.profit_switch.as_ref().filter(|p| p.enabled) {
-            if let Err(error) = profit::spawn(profit, pools.clone(), cancel.clone()) {
+        if let Some(profit) = config.portal.profit_switch.as_ref().filter(|p| p.enabled)
+            && let Err(error) = profit::spawn(profit, pools.clone(), cancel.clone()) {
                 cancel.cancel();
                 pools.stop_all().await;
                 return fail(&error);
             }
-        }
         let website = config.portal.website.as_ref().filter(|w| w.enabled);
         let portal = match website {
-            Some(website) => match web::start(&config, website, data_dir, pools.clone(), &cancel).await {
+            Some(website) => match web::start(&config, website, data_dir.path(), pools.clone(), &cancel).await {
                 Ok(portal) => Some(portal),
                 Err(error) => {
                     cancel.cancel();

@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError, DaemonConfig, PoolFile, upstream_options};
+use crate::datadir::DataDir;
 
 /// How long shutdown waits for a payment run in progress.
 const PAYMENT_GRACE: Duration = Duration::from_secs(60);
@@ -188,6 +189,29 @@ async fn coinbase_options(
     Ok((coinbase, format))
 }
 
+/// Refuses a wallet daemon without the raw-transaction calls payouts are built with:
+/// paying with `sendmany` instead could pay a run twice after a lost answer. A wallet
+/// that does not answer now is checked by the payment processor's first run instead
+/// (it pays nothing without them), so a wallet down at start-up holds up no miner.
+async fn check_wallet(pool: &PoolFile, wallet: &DaemonGroup) -> Result<(), StartError> {
+    match wallet.missing_payment_calls().await {
+        Ok(missing) if missing.is_empty() => Ok(()),
+        Ok(missing) => Err(config_error(
+            pool,
+            "paymentProcessing.daemon",
+            format!(
+                "the wallet daemon lacks {}: nomp-rs builds and journals each payout transaction before it broadcasts it, so that no run can be paid twice, and cannot pay from this wallet",
+                missing.join(", ")
+            ),
+            "point paymentProcessing.daemon at a wallet with raw-transaction calls (Bitcoin Core 0.12 or later, or a fork of it), or disable paymentProcessing",
+        )),
+        Err(error) => {
+            tracing::warn!(pool = pool.name(), %error, "cannot ask the wallet daemon which calls it has yet; the first payment run checks again");
+            Ok(())
+        }
+    }
+}
+
 /// Stratum ports from their config (a pool's `ports`, or a switch's at `prefix`), with the
 /// portal's view of each. TLS files are read relative to `config_dir`; errors name `file`.
 pub(crate) fn port_options(
@@ -254,9 +278,10 @@ pub(crate) fn port_options(
 pub(crate) async fn start(
     config: &Config,
     pool: &PoolFile,
-    data_dir: &Path,
+    data: &DataDir,
     cancel: &CancellationToken,
 ) -> Result<Running, StartError> {
+    let data_dir = data.path();
     let settings = &pool.config;
     let name = pool.name();
     // Upstream mode may run without daemons; otherwise check_pool made sure there are some.
@@ -294,6 +319,8 @@ pub(crate) async fn start(
     };
     options.connection_timeout = Duration::from_secs(settings.connection_timeout.max(1));
     options.proxy_protocol = settings.tcp_proxy_protocol;
+    options.durable_ack = settings.durable_ack;
+    options.event_memory_limit = settings.share_memory_limit.max(1);
     options.banning = settings
         .banning
         .as_ref()
@@ -327,8 +354,6 @@ pub(crate) async fn start(
         });
     }
 
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| StartError::Other(format!("cannot create {}: {e}", data_dir.display())))?;
     let writer_stop = CancellationToken::new();
     let mpos = settings.mpos_mode.as_ref().filter(|m| m.enabled);
     let (authorizer, destination): (Arc<dyn Authorizer>, _) = if let Some(mode) = mpos {
@@ -411,7 +436,7 @@ pub(crate) async fn start(
     };
     let mut running =
         started.map_err(|e| StartError::Other(format!("{}: {e}", pool.path.display())))?;
-    let events = std::mem::replace(&mut running.events, tokio::sync::mpsc::channel(1).1);
+    let events = running.take_events();
     let spool = WriterOptions::new(data_dir.join(format!("{name}.spool")));
     let mut summary = PoolSummary {
         name: name.clone(),
@@ -455,14 +480,17 @@ pub(crate) async fn start(
                         None | Some("prop") => Scheme::Prop,
                         Some("solo") => Scheme::Solo,
                         Some("pplns") => Scheme::Pplns {
-                            window: processing.pplns_window.ok_or_else(|| {
-                                config_error(
-                                    pool,
-                                    "paymentProcessing.pplnsWindow",
-                                    "is missing".into(),
-                                    "set the PPLNS window in share difficulty",
-                                )
-                            })?,
+                            window: processing
+                                .pplns_window
+                                .and_then(payments::share_decimal)
+                                .ok_or_else(|| {
+                                    config_error(
+                                        pool,
+                                        "paymentProcessing.pplnsWindow",
+                                        "is missing or not a positive number".into(),
+                                        "set the PPLNS window in share difficulty",
+                                    )
+                                })?,
                         },
                         Some(other) => {
                             return Err(config_error(
@@ -485,6 +513,7 @@ pub(crate) async fn start(
                         )
                         .map_err(|e| StartError::Other(e.to_string()))?,
                     );
+                    check_wallet(pool, &wallet).await?;
                     let stop = CancellationToken::new();
                     let processor = PaymentProcessor::new(
                         store,
@@ -496,7 +525,7 @@ pub(crate) async fn start(
                             minimum_payment: minimum,
                             interval: Duration::from_secs(processing.payment_interval.max(1)),
                             lease_ttl: Duration::from_secs(processing.payment_interval.max(60) * 2),
-                            owner: stratum_core::Batch::<()>::new_writer_id(),
+                            owner: data.instance().to_owned(),
                         },
                     );
                     Some((processor.spawn(stop.clone()), stop))
@@ -537,7 +566,7 @@ impl Running {
         self.pool.shutdown().await;
         self.writer_stop.cancel();
         if let Err(error) = self.writer.join().await {
-            tracing::error!(pool = name, %error, "share writer could not spool; shares may be lost");
+            tracing::error!(pool = name, %error, "the share writer stopped with shares it could not save");
         }
         if let Some((task, stop)) = self.payments {
             stop.cancel();
@@ -555,7 +584,7 @@ impl Running {
 /// The running pools, for the CLI (blocknotify, reloadpool) and the portal.
 pub(crate) struct Pools {
     config_dir: std::path::PathBuf,
-    data_dir: std::path::PathBuf,
+    data: Arc<DataDir>,
     cancel: CancellationToken,
     /// Locked before `switches` wherever both are held.
     running: tokio::sync::Mutex<Vec<Running>>,
@@ -652,7 +681,7 @@ impl Pools {
     /// Starts every enabled pool of `config`; on a failure stops those started.
     pub(crate) async fn start_all(
         config: &Config,
-        data_dir: &Path,
+        data: &Arc<DataDir>,
         cancel: CancellationToken,
     ) -> Result<Pools, StartError> {
         // All at once: a pool waiting for its daemon holds up no other. The first failure
@@ -666,7 +695,7 @@ impl Pools {
                 .map(|pool| {
                     let starting = &starting;
                     async move {
-                        let result = start(config, pool, data_dir, starting).await;
+                        let result = start(config, pool, data, starting).await;
                         let first_failure = result.is_err() && !starting.is_cancelled();
                         if first_failure {
                             starting.cancel();
@@ -705,7 +734,7 @@ impl Pools {
         };
         Ok(Pools {
             config_dir: config.dir.clone(),
-            data_dir: data_dir.to_owned(),
+            data: data.clone(),
             cancel,
             running: tokio::sync::Mutex::new(running),
             switches: tokio::sync::Mutex::new(switches),
@@ -764,7 +793,7 @@ impl Pools {
                 "{name} stopped: disabled or removed in the new configuration"
             ));
         };
-        let started = start(&config, &fresh, &self.data_dir, &self.cancel).await;
+        let started = start(&config, &fresh, &self.data, &self.cancel).await;
         let reply = match started {
             Ok(started) => {
                 running.push(started);
@@ -775,7 +804,7 @@ impl Pools {
                     pools: vec![file.clone()],
                     ..config
                 };
-                match start(&previous, &file, &self.data_dir, &self.cancel).await {
+                match start(&previous, &file, &self.data, &self.cancel).await {
                     Ok(started) => running.push(started),
                     Err(again) => {
                         tracing::error!(pool = name, %again, "the previous settings do not start either")

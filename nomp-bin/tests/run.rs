@@ -263,10 +263,10 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
     );
     let next = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
-            if let Some(Notification::Notify(job)) = notifications.recv().await {
-                if job.previous_hash != first.previous_hash {
-                    return job;
-                }
+            if let Some(Notification::Notify(job)) = notifications.recv().await
+                && job.previous_hash != first.previous_hash
+            {
+                return job;
             }
         }
     })

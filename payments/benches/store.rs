@@ -15,10 +15,10 @@ fn main() {
 const SHARES: usize = 1000;
 
 fn batch(seq: u64) -> Batch {
-    Batch {
-        writer: "bench".into(),
+    Batch::new(
+        "bench",
         seq,
-        records: (0..SHARES)
+        (0..SHARES)
             .map(|i| Record::Share {
                 worker: format!("1BenchWorkerAddress{}.rig", i % 50),
                 difficulty: 65536.0,
@@ -26,7 +26,7 @@ fn batch(seq: u64) -> Batch {
                 time_ms: 1_700_000_000_000 + i as u64,
             })
             .collect(),
-    }
+    )
 }
 
 fn run(bencher: Bencher, store: &dyn ShareStore) {

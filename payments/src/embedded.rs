@@ -4,8 +4,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use std::str::FromStr;
+
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
+use rust_decimal::Decimal;
 
 use coin_daemon::Amount;
 
@@ -14,12 +17,13 @@ use crate::error::StoreError;
 use crate::history::StatsHistory;
 use crate::journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
 use crate::store::{
-    BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, fill_window,
+    BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, add_exact,
+    fill_window, share_decimal,
 };
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS round_shares (
-    coin TEXT NOT NULL, round TEXT NOT NULL, worker TEXT NOT NULL, difficulty REAL NOT NULL,
+CREATE TABLE IF NOT EXISTS round_credits (
+    coin TEXT NOT NULL, round TEXT NOT NULL, worker TEXT NOT NULL, difficulty TEXT NOT NULL,
     PRIMARY KEY (coin, round, worker));
 CREATE TABLE IF NOT EXISTS counters (
     coin TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
@@ -52,10 +56,15 @@ CREATE TABLE IF NOT EXISTS leases (
 
 const CURRENT: &str = "current";
 
+/// Rounds of earlier versions, summed as floats in a REAL column; moved once into
+/// `round_credits` (exact decimal text) when the store is opened.
+const LEGACY_ROUNDS: &str = "round_shares";
+
 /// A coin's shares in a single SQLite file (WAL, `synchronous=FULL`: a batch that
 /// [`ShareStore::apply`] returned from survives a crash or power loss). Several coins may
-/// share one file. The data is NOMP's, in tables: `round_shares`, `counters`, `hashrate`,
-/// `blocks` and `writers`.
+/// share one file. The data is NOMP's, in tables: `round_credits` (each worker's share
+/// difficulty per round as exact decimal text), `counters`, `hashrate`, `blocks` and
+/// `writers`.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     coin: String,
@@ -77,7 +86,7 @@ fn sqlite(error: rusqlite::Error) -> StoreError {
 impl EmbeddedStore {
     /// Opens (creating if needed) the store file at `path` for `coin`.
     pub fn open(path: &Path, coin: &str) -> Result<EmbeddedStore, StoreError> {
-        let connection = Connection::open(path)
+        let mut connection = Connection::open(path)
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
         connection
             .pragma_update(None, "journal_mode", "WAL")
@@ -89,6 +98,7 @@ impl EmbeddedStore {
             .busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sqlite)?;
         connection.execute_batch(SCHEMA).map_err(sqlite)?;
+        migrate_legacy_rounds(&mut connection)?;
         Ok(EmbeddedStore {
             coin: coin.to_owned(),
             connection: Arc::new(Mutex::new(connection)),
@@ -123,27 +133,18 @@ fn status_name(status: BlockStatus) -> &'static str {
 }
 
 /// Share credits and counts not yet written: summed per worker, so a batch costs one
-/// upsert per worker rather than one per share.
+/// read and one upsert per worker rather than per share.
 #[derive(Default)]
 struct Tally {
-    credits: BTreeMap<String, f64>,
+    credits: BTreeMap<String, Decimal>,
     counters: BTreeMap<&'static str, i64>,
 }
 
 impl Tally {
     /// Writes what it holds; called before a round ends and at the end of a batch.
     fn write(&mut self, tx: &rusqlite::Transaction<'_>, coin: &str) -> Result<(), StoreError> {
-        let mut credit = tx
-            .prepare_cached(
-                "INSERT INTO round_shares (coin, round, worker, difficulty) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (coin, round, worker)
-                 DO UPDATE SET difficulty = difficulty + excluded.difficulty",
-            )
-            .map_err(sqlite)?;
         for (worker, difficulty) in std::mem::take(&mut self.credits) {
-            credit
-                .execute(params![coin, CURRENT, worker, difficulty])
-                .map_err(sqlite)?;
+            credit(tx, coin, CURRENT, &worker, difficulty)?;
         }
         let mut count = tx
             .prepare_cached(
@@ -160,6 +161,127 @@ impl Tally {
     fn count(&mut self, name: &'static str) {
         *self.counters.entry(name).or_default() += 1;
     }
+}
+
+/// Adds `difficulty` to `worker`'s total in `round`, exactly.
+fn credit(
+    tx: &rusqlite::Transaction<'_>,
+    coin: &str,
+    round: &str,
+    worker: &str,
+    difficulty: Decimal,
+) -> Result<(), StoreError> {
+    let old: Option<String> = tx
+        .prepare_cached(
+            "SELECT difficulty FROM round_credits WHERE coin = ?1 AND round = ?2 AND worker = ?3",
+        )
+        .map_err(sqlite)?
+        .query_row(params![coin, round, worker], |row| row.get(0))
+        .optional()
+        .map_err(sqlite)?;
+    let total = match old {
+        Some(text) => add_exact(parse_credit(&text, round)?, difficulty, "round_credits")?,
+        None => difficulty,
+    };
+    tx.prepare_cached(
+        "INSERT INTO round_credits (coin, round, worker, difficulty) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (coin, round, worker) DO UPDATE SET difficulty = excluded.difficulty",
+    )
+    .map_err(sqlite)?
+    .execute(params![coin, round, worker, total.normalize().to_string()])
+    .map_err(sqlite)?;
+    Ok(())
+}
+
+fn parse_credit(text: &str, round: &str) -> Result<Decimal, StoreError> {
+    Decimal::from_str(text).map_err(|e| StoreError::Corrupt {
+        key: format!("round_credits round {round}"),
+        reason: format!("{text:?} is not a decimal: {e}"),
+    })
+}
+
+/// Every worker's total in `round`.
+fn read_round(
+    connection: &Connection,
+    coin: &str,
+    round: &str,
+) -> Result<BTreeMap<String, Decimal>, StoreError> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT worker, difficulty FROM round_credits WHERE coin = ?1 AND round = ?2",
+        )
+        .map_err(sqlite)?;
+    let rows = statement
+        .query_map(params![coin, round], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })
+        .map_err(sqlite)?;
+    let mut shares = BTreeMap::new();
+    for row in rows {
+        let (worker, text) = row.map_err(sqlite)?;
+        shares.insert(worker, parse_credit(&text, round)?);
+    }
+    Ok(shares)
+}
+
+/// Adds every share of round `from` into round `into` and removes `from`: a finished
+/// round joining one of the same height (never replacing it), or an orphaned round going
+/// back into the current one.
+fn merge_round(
+    tx: &rusqlite::Transaction<'_>,
+    coin: &str,
+    from: &str,
+    into: &str,
+) -> Result<(), StoreError> {
+    for (worker, difficulty) in read_round(tx, coin, from)? {
+        credit(tx, coin, into, &worker, difficulty)?;
+    }
+    tx.execute(
+        "DELETE FROM round_credits WHERE coin = ?1 AND round = ?2",
+        params![coin, from],
+    )
+    .map_err(sqlite)?;
+    Ok(())
+}
+
+/// Moves rounds an earlier version kept as floats into `round_credits`, each total as
+/// the shortest decimal of its float (what it showed).
+fn migrate_legacy_rounds(connection: &mut Connection) -> Result<(), StoreError> {
+    let exists: bool = connection
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            params![LEGACY_ROUNDS],
+            |row| row.get::<_, i64>(0),
+        )
+        .map_err(sqlite)?
+        > 0;
+    if !exists {
+        return Ok(());
+    }
+    let tx = connection.transaction().map_err(sqlite)?;
+    let rows: Vec<(String, String, String, f64)> = {
+        let mut statement = tx
+            .prepare("SELECT coin, round, worker, difficulty FROM round_shares")
+            .map_err(sqlite)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .map_err(sqlite)?;
+        rows.collect::<Result<_, _>>().map_err(sqlite)?
+    };
+    for (coin, round, worker, difficulty) in &rows {
+        if let Some(difficulty) = share_decimal(*difficulty) {
+            credit(&tx, coin, round, worker, difficulty)?;
+        }
+    }
+    tx.execute("DROP TABLE round_shares", []).map_err(sqlite)?;
+    tx.commit().map_err(sqlite)?;
+    tracing::info!(
+        rows = rows.len(),
+        "moved the embedded store's rounds to exact decimals"
+    );
+    Ok(())
 }
 
 fn apply_batch(connection: &mut Connection, coin: &str, batch: &Batch) -> Result<bool, StoreError> {
@@ -191,7 +313,10 @@ fn apply_batch(connection: &mut Connection, coin: &str, batch: &Batch) -> Result
                     time_ms,
                 } => {
                     if *valid {
-                        *tally.credits.entry(worker.clone()).or_default() += difficulty;
+                        if let Some(credit) = share_decimal(*difficulty) {
+                            let total = tally.credits.entry(worker.clone()).or_default();
+                            *total = add_exact(*total, credit, "round_credits")?;
+                        }
                         tally.count("validShares");
                     } else {
                         tally.count("invalidShares");
@@ -209,18 +334,9 @@ fn apply_batch(connection: &mut Connection, coin: &str, batch: &Batch) -> Result
                     time_ms,
                 } => {
                     tally.write(&tx, coin)?;
-                    // NOMP's RENAME of roundCurrent: the finished round replaces one of that name.
-                    let round = height.to_string();
-                    tx.execute(
-                        "DELETE FROM round_shares WHERE coin = ?1 AND round = ?2",
-                        params![coin, round],
-                    )
-                    .map_err(sqlite)?;
-                    tx.execute(
-                        "UPDATE round_shares SET round = ?2 WHERE coin = ?1 AND round = ?3",
-                        params![coin, round, CURRENT],
-                    )
-                    .map_err(sqlite)?;
+                    // NOMP's RENAME of roundCurrent, except that a second block of the same
+                    // height joins the first one's round instead of replacing it.
+                    merge_round(&tx, coin, CURRENT, &height.to_string())?;
                     tx.execute(
                         "INSERT OR IGNORE INTO blocks
                          (coin, hash, coinbase_txid, height, worker, time_ms, status)
@@ -261,21 +377,9 @@ impl ShareStore for EmbeddedStore {
             .await
     }
 
-    async fn round_shares(&self, round: Round) -> Result<BTreeMap<String, f64>, StoreError> {
-        self.with(move |connection, coin| {
-            let mut statement = connection
-                .prepare_cached(
-                    "SELECT worker, difficulty FROM round_shares WHERE coin = ?1 AND round = ?2",
-                )
-                .map_err(sqlite)?;
-            let rows = statement
-                .query_map(params![coin, round_name(round)], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, f64>(1)?))
-                })
-                .map_err(sqlite)?;
-            rows.collect::<Result<_, _>>().map_err(sqlite)
-        })
-        .await
+    async fn round_shares(&self, round: Round) -> Result<BTreeMap<String, Decimal>, StoreError> {
+        self.with(move |connection, coin| read_round(connection, coin, &round_name(round)))
+            .await
     }
 
     async fn counts(&self) -> Result<ShareCounts, StoreError> {
@@ -367,8 +471,8 @@ impl ShareStore for EmbeddedStore {
     async fn last_shares(
         &self,
         until_ms: u64,
-        window: f64,
-    ) -> Result<BTreeMap<String, f64>, StoreError> {
+        window: Decimal,
+    ) -> Result<BTreeMap<String, Decimal>, StoreError> {
         self.with(move |connection, coin| {
             let mut statement = connection
                 .prepare_cached(
@@ -380,7 +484,7 @@ impl ShareStore for EmbeddedStore {
             let mut rows = statement
                 .query(params![coin, until_ms as i64])
                 .map_err(sqlite)?;
-            let (mut shares, mut counted) = (BTreeMap::new(), 0.0);
+            let (mut shares, mut counted) = (BTreeMap::new(), Decimal::ZERO);
             while let Some(row) = rows.next().map_err(sqlite)? {
                 let worker: String = row.get(0).map_err(sqlite)?;
                 let difficulty: f64 = row.get(1).map_err(sqlite)?;
@@ -492,31 +596,24 @@ fn apply_settlement(
         )
         .map_err(sqlite)
     };
-    let drop_round = |height: u64| {
-        tx.execute(
-            "DELETE FROM round_shares WHERE coin = ?1 AND round = ?2",
-            params![coin, height.to_string()],
-        )
-        .map_err(sqlite)
-    };
     for block in &settlement.confirmed {
         set_status(block, BlockStatus::Confirmed)?;
-        drop_round(block.height)?;
     }
     for block in &settlement.orphaned {
         set_status(block, BlockStatus::Orphaned)?;
-        tx.execute(
-            "INSERT INTO round_shares (coin, round, worker, difficulty)
-             SELECT coin, ?3, worker, difficulty FROM round_shares WHERE coin = ?1 AND round = ?2
-             ON CONFLICT (coin, round, worker)
-             DO UPDATE SET difficulty = difficulty + excluded.difficulty",
-            params![coin, block.height.to_string(), CURRENT],
-        )
-        .map_err(sqlite)?;
-        drop_round(block.height)?;
     }
     for block in &settlement.kicked {
         set_status(block, BlockStatus::Kicked)?;
+    }
+    for height in settlement.rounds_paid() {
+        tx.execute(
+            "DELETE FROM round_credits WHERE coin = ?1 AND round = ?2",
+            params![coin, height.to_string()],
+        )
+        .map_err(sqlite)?;
+    }
+    for height in settlement.rounds_merged() {
+        merge_round(tx, coin, &height.to_string(), CURRENT)?;
     }
     for (entry, amount) in &settlement.balances {
         if *amount == Amount::ZERO {

@@ -14,7 +14,8 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
-    /// The local spool file could not be read or written.
+    /// The share writer could not start (its share log cannot be opened), or stopped
+    /// with events it could not save.
     #[error(transparent)]
-    Spool(#[from] stratum_core::SpoolError),
+    Writer(#[from] stratum_core::WriterError),
 }

@@ -6,26 +6,36 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use coin_daemon::Amount;
+use coin_daemon::{Amount, SignedTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::store::BlockEntry;
 
-/// Everything one payment run changes, computed before the wallet is asked to pay.
+/// Everything one payment run changes, computed (and its payout transaction built and
+/// signed) before any coin moves.
 ///
 /// Balances, payout totals and the total paid are the new absolute values (only the
 /// holder of the payment lease writes them, so they cannot have moved meanwhile).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settlement {
-    /// The run's id: also in the wallet transaction's comment.
+    /// The run's id.
     pub id: String,
-    /// Blocks that matured: their rounds are paid and removed.
+    /// Blocks that matured: to `blocksConfirmed`.
     pub confirmed: Vec<BlockEntry>,
-    /// Blocks orphaned: their rounds' shares go back into the current round.
+    /// Blocks orphaned: to `blocksOrphaned`.
     pub orphaned: Vec<BlockEntry>,
-    /// Blocks the wallet does not know: set aside, their rounds kept.
+    /// Blocks the wallet does not know: to `blocksKicked`.
     pub kicked: Vec<BlockEntry>,
+    /// Heights whose rounds this run pays: they are removed. (Absent in entries of
+    /// versions before it: those paid the confirmed blocks' rounds.)
+    #[serde(default)]
+    pub paid_rounds: Option<Vec<u64>>,
+    /// Heights whose rounds go back into the current round, every block of that height
+    /// being orphaned or kicked: each merged once. (Absent in entries of versions before
+    /// it: those merged the orphaned blocks' rounds.)
+    #[serde(default)]
+    pub merged_rounds: Option<Vec<u64>>,
     /// What the wallet pays now, per address (one `sendmany`; empty for none).
     pub payments: BTreeMap<String, Amount>,
     /// New balances of every balance entry the run touched; zero removes the entry.
@@ -34,12 +44,34 @@ pub struct Settlement {
     pub payout_totals: BTreeMap<String, Amount>,
     /// The new total paid by the pool (NOMP's `totalPaid` stat).
     pub total_paid: Amount,
+    /// The payout transaction, signed, journalled before its broadcast: after a timeout,
+    /// a crash or a restart this same transaction (same txid) is broadcast again, never a
+    /// second one while it can still confirm. `None` when nothing is paid (and in entries
+    /// of versions that paid with `sendmany`).
+    #[serde(default)]
+    pub transaction: Option<SignedTransaction>,
 }
 
 impl Settlement {
-    /// The comment the wallet transaction carries, by which a run is found again.
+    /// The comment earlier versions' `sendmany` carried, by which their runs are found.
     pub fn wallet_comment(&self) -> String {
         format!("nomp-rs payment {}", self.id)
+    }
+
+    /// The heights of the rounds this run pays (and removes).
+    pub fn rounds_paid(&self) -> Vec<u64> {
+        match &self.paid_rounds {
+            Some(heights) => heights.clone(),
+            None => self.confirmed.iter().map(|b| b.height).collect(),
+        }
+    }
+
+    /// The heights of the rounds this run merges back into the current round.
+    pub fn rounds_merged(&self) -> Vec<u64> {
+        match &self.merged_rounds {
+            Some(heights) => heights.clone(),
+            None => self.orphaned.iter().map(|b| b.height).collect(),
+        }
     }
 }
 

@@ -5,20 +5,23 @@
 //!   file, no server, the default) and [`RedisStore`] (NOMP's exact Redis key layout, so an
 //!   existing NOMP Redis and NOMP-era tools keep working).
 //! - [`ShareWriter`]: takes a pool's events and writes them in batches. While the store is
-//!   down or slow it spools batches to a local file (checksummed, synced) and replays them
-//!   in order, exactly once, when the store is back, and at the next start. Miners never
-//!   wait on it and no share is dropped.
+//!   down or slow it keeps batches in a local share log (checksummed, synced), in memory
+//!   while the disk fails too (bounded, loudly), and writes them in order, exactly once,
+//!   when the store is back, and at the next start. With durable acknowledgements every
+//!   share is in the log before the miner hears `true`. No share is dropped.
 //! - [`StatsHistory`]: the portal's stats snapshots (NOMP's `statHistory`), in either
 //!   backend.
 //! - [`PaymentProcessor`]: NOMP's payment run (PROP by default, PPLNS and SOLO as
 //!   [`Scheme`]s): pending blocks checked with the wallet, matured rounds split exactly in
-//!   satoshis ([`prop_split`]), orphaned rounds merged back, `minimumPayment` with
-//!   balances carried over, one `sendmany` per run.
-//! - Exactly-once payouts ([`PayoutStore`]): a run's whole [`Settlement`] is journalled
-//!   before the wallet pays, the `sendmany` comment carries its id, and balances and
-//!   rounds move in the transaction that marks it done; after a crash the next run finds
-//!   the payment in the wallet and finishes it instead of paying again. A lease in the
-//!   store lets one processor per coin pay at a time.
+//!   satoshis from exact decimal share sums ([`prop_split`]), orphaned and unknown rounds
+//!   merged back (once per height), `minimumPayment` with balances carried over, one
+//!   payout transaction per run.
+//! - Exactly-once payouts ([`PayoutStore`]): each run's payout transaction is built and
+//!   signed first and journalled with the whole [`Settlement`], then broadcast; balances
+//!   and rounds move in the store transaction that marks it done. A timeout, a crash or a
+//!   restart broadcasts that same transaction again (same txid); a run is given up only
+//!   when its transaction provably cannot confirm. A lease in the store lets one processor
+//!   per coin pay at a time.
 //!
 //! ```no_run
 //! # async fn run(pool: stratum_core::RunningPool) -> Result<(), payments::StoreError> {
@@ -55,7 +58,10 @@ pub use history::StatsHistory;
 pub use journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
 pub use processor::{PaymentError, PaymentOptions, PaymentProcessor, PaymentStore, RunOutcome};
 pub use redis_store::RedisStore;
+pub use rust_decimal::Decimal;
 pub use scheme::{Scheme, address_of, prop_split, solo_split};
-pub use store::{BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore};
+pub use store::{
+    BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, share_decimal,
+};
 pub use stratum_core::{DurableWriter, WriterOptions, WriterStatus};
 pub use writer::ShareWriter;

@@ -4,14 +4,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use coin_daemon::{Amount, DaemonError, DaemonGroup, TxCategory};
+use coin_daemon::{
+    Amount, BroadcastOutcome, DaemonError, DaemonGroup, SignedTransaction, TxCategory,
+};
 use thiserror::Error;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::now_ms;
 use crate::error::StoreError;
-use crate::journal::{PayoutStore, Settlement};
+use crate::journal::{JournalEntry, PayoutStore, Settlement};
 use crate::scheme::{Scheme, address_of, prop_split, solo_split};
 use crate::store::{BlockEntry, BlockStatus, Round, ShareStore};
 
@@ -21,10 +23,6 @@ impl<T: ShareStore + PayoutStore> PaymentStore for T {}
 
 /// RPC error code of `gettransaction` for a txid the wallet does not know.
 const NOT_IN_WALLET: i64 = -5;
-/// Wallet transactions read per `listtransactions` page while reconciling.
-const PAGE: u32 = 1000;
-/// Pages read at most while looking for an interrupted run's payment.
-const MAX_PAGES: u32 = 50;
 
 /// A pool's `paymentProcessing` settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,25 +63,35 @@ pub enum PaymentError {
         /// The daemon's error.
         source: DaemonError,
     },
-    /// The wallet refused `sendmany` (e.g. too little spendable coin); the run was
-    /// abandoned and the next one computes afresh.
-    #[error("payments for {coin}: the wallet refused the payment: {reason}")]
+    /// The wallet would not build or sign the payout (e.g. too little spendable coin, a
+    /// locked wallet); nothing was journalled or paid, and the next run computes afresh.
+    #[error("payments for {coin}: the wallet refused to build the payment: {reason}")]
     WalletRefused {
         /// The coin.
         coin: String,
         /// The wallet's message.
         reason: String,
     },
-    /// `sendmany` got no answer: the wallet may have paid. The run stays planned and the
-    /// next run looks for its transaction before doing anything else.
-    #[error("payments for {coin}: no answer to sendmany for run {id}: {source}")]
+    /// The payout transaction's broadcast got no answer, or the wallet could not yet say
+    /// whether a journalled run's transaction was sent: it may have been. The run stays
+    /// planned with its transaction, and the next run asks again and broadcasts that same
+    /// transaction; no other run is paid until it is settled.
+    #[error("payments for {coin}: run {id} is not settled yet: {reason}")]
     Unconfirmed {
         /// The coin.
         coin: String,
         /// The run.
         id: String,
-        /// The daemon's error.
-        source: DaemonError,
+        /// Why it is not settled.
+        reason: String,
+    },
+    /// A sum of satoshis overflowed: the run was stopped before anything was paid.
+    #[error("payments for {coin}: amounts overflow while summing {what}")]
+    Overflow {
+        /// The coin.
+        coin: String,
+        /// What was being summed.
+        what: String,
     },
 }
 
@@ -107,15 +115,21 @@ pub enum RunOutcome {
 
 type SentHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
-/// Runs NOMP's payment processing for one pool.
+/// Runs NOMP's payment processing for one pool, paying each run exactly once.
 ///
-/// Each run, holding the store's payment lease: finishes runs a crash interrupted (a
-/// planned run whose payment the wallet has is applied; one it never saw is abandoned),
-/// checks pending blocks with `gettransaction` (generate → pay, immature → wait, orphan →
-/// its shares go back into the current round, unknown → kicked), splits each matured
-/// round's reward by the scheme, adds existing balances, pays every valid address owed at
-/// least `minimum_payment` with one `sendmany` carrying the run's id, and applies it all
-/// in one store transaction.
+/// Each run, holding the store's payment lease: settles runs left planned by a crash or a
+/// lost answer (see below), checks pending blocks with `gettransaction` (generate → pay,
+/// immature → wait, orphan or unknown → its round goes back into the current one unless
+/// another block of its height matured), splits each matured round's reward by the scheme,
+/// adds existing balances, and builds and signs one transaction paying every valid
+/// address owed at least `minimum_payment`. That transaction is journalled with the whole
+/// settlement before it is broadcast, and the settlement is applied in one store
+/// transaction once the daemon has it.
+///
+/// A planned run is finished, never repeated: if the wallet knows its transaction it is
+/// applied; if not, the same transaction is broadcast again. It is given up (logged) only
+/// when it is provably dead: the wallet marks it conflicted, an input was spent by another
+/// transaction, or the daemon refuses it for good. No new run is paid before it is settled.
 pub struct PaymentProcessor {
     store: Arc<dyn PaymentStore>,
     wallet: Arc<DaemonGroup>,
@@ -132,11 +146,20 @@ impl std::fmt::Debug for PaymentProcessor {
 }
 
 /// A pending block's fate, from the wallet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
     Matured(Amount),
     Immature,
     Orphaned,
     Kicked,
+}
+
+/// What a planned run turned out to be.
+enum Reconciled {
+    /// Its transaction is in the daemon's mempool or chain (or it paid nobody).
+    Paid(Option<String>),
+    /// It can never be paid: give it up.
+    Dead(String),
 }
 
 impl PaymentProcessor {
@@ -154,8 +177,9 @@ impl PaymentProcessor {
         }
     }
 
-    /// Calls `hook(run id, txid)` as soon as the wallet has sent a payment, before the
-    /// store records it: for alerts, and for tests that crash the processor right there.
+    /// Calls `hook(run id, txid)` as soon as the daemon has taken a payout transaction,
+    /// before the store records it: for alerts, and for tests that crash the processor
+    /// right there.
     pub fn on_sent(mut self, hook: impl Fn(&str, &str) + Send + Sync + 'static) -> Self {
         self.on_sent = Some(Arc::new(hook));
         self
@@ -199,6 +223,21 @@ impl PaymentProcessor {
         }
     }
 
+    fn unconfirmed(&self, id: &str, reason: impl std::fmt::Display) -> PaymentError {
+        PaymentError::Unconfirmed {
+            coin: self.options.coin.clone(),
+            id: id.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn overflow(&self, what: &str) -> PaymentError {
+        PaymentError::Overflow {
+            coin: self.options.coin.clone(),
+            what: what.to_owned(),
+        }
+    }
+
     /// One payment run (see the type's docs).
     pub async fn run_once(&self) -> Result<RunOutcome, PaymentError> {
         let ttl = self.options.lease_ttl.as_millis() as u64;
@@ -220,17 +259,25 @@ impl PaymentProcessor {
 
     async fn run_holding_lease(&self) -> Result<RunOutcome, PaymentError> {
         self.finish_interrupted_runs().await?;
-        let Some(settlement) = self.settle().await? else {
+        let Some(mut settlement) = self.settle().await? else {
             return Ok(RunOutcome::NothingToDo);
         };
+        if !settlement.payments.is_empty() {
+            settlement.transaction = Some(self.build(&settlement.payments).await?);
+        }
         self.store
             .plan(&settlement, now_ms())
             .await
             .map_err(|e| self.store_error(e))?;
-        let txid = if settlement.payments.is_empty() {
-            None
-        } else {
-            Some(self.pay(&settlement).await?)
+        let txid = match &settlement.transaction {
+            None => None,
+            Some(transaction) => match self.broadcast(&settlement, transaction).await? {
+                Reconciled::Paid(txid) => txid,
+                Reconciled::Dead(reason) => {
+                    self.give_up(&settlement.id, &reason).await?;
+                    return Err(self.unconfirmed(&settlement.id, reason));
+                }
+            },
         };
         self.store
             .complete(&settlement.id, txid.as_deref())
@@ -243,76 +290,153 @@ impl PaymentProcessor {
         })
     }
 
-    async fn pay(&self, settlement: &Settlement) -> Result<String, PaymentError> {
-        match self
-            .wallet
-            .send_many(&settlement.payments, &settlement.wallet_comment())
-            .await
-        {
-            Ok(txid) => {
-                if let Some(hook) = &self.on_sent {
-                    hook(&settlement.id, &txid);
-                }
-                Ok(txid)
-            }
-            Err(DaemonError::Rpc { message, .. }) => {
-                self.store
-                    .abandon(&settlement.id)
-                    .await
-                    .map_err(|e| self.store_error(e))?;
-                Err(PaymentError::WalletRefused {
-                    coin: self.options.coin.clone(),
-                    reason: message,
-                })
-            }
-            Err(source) => Err(PaymentError::Unconfirmed {
+    /// Builds and signs the payout; nothing is sent yet.
+    async fn build(
+        &self,
+        payments: &BTreeMap<String, Amount>,
+    ) -> Result<SignedTransaction, PaymentError> {
+        match self.wallet.build_payment(payments).await {
+            Ok(transaction) => Ok(transaction),
+            Err(DaemonError::Rpc { message, .. }) => Err(PaymentError::WalletRefused {
                 coin: self.options.coin.clone(),
-                id: settlement.id.clone(),
-                source,
+                reason: message,
             }),
+            Err(error) => Err(self.daemon_error(error)),
         }
     }
 
-    /// Applies planned runs the wallet paid; abandons those it never saw.
+    /// Broadcasts a journalled run's transaction: paid once the daemon has it; dead if
+    /// the daemon refuses it for good and its inputs are gone or it is invalid; an error
+    /// (the run stays planned) when there is no answer.
+    async fn broadcast(
+        &self,
+        settlement: &Settlement,
+        transaction: &SignedTransaction,
+    ) -> Result<Reconciled, PaymentError> {
+        match self.wallet.broadcast(&transaction.hex).await {
+            Ok(BroadcastOutcome::Accepted) => {
+                if let Some(hook) = &self.on_sent {
+                    hook(&settlement.id, &transaction.txid);
+                }
+                Ok(Reconciled::Paid(Some(transaction.txid.clone())))
+            }
+            Ok(BroadcastOutcome::Rejected { reason }) => {
+                let spent = self.spent_input(transaction).await?;
+                Ok(Reconciled::Dead(match spent {
+                    Some(input) => format!(
+                        "the daemon refused its transaction ({reason}) and its input {input} is spent by another transaction"
+                    ),
+                    None => format!("the daemon refused its transaction for good: {reason}"),
+                }))
+            }
+            Err(error) => Err(self.unconfirmed(
+                &settlement.id,
+                format!(
+                    "no answer to the broadcast of {} ({error}); the same transaction is broadcast again next run",
+                    transaction.txid
+                ),
+            )),
+        }
+    }
+
+    /// The first input of `transaction` that is spent (by another transaction, since the
+    /// wallet does not know this one) or unknown to the daemon, if any.
+    async fn spent_input(
+        &self,
+        transaction: &SignedTransaction,
+    ) -> Result<Option<String>, PaymentError> {
+        for input in &transaction.inputs {
+            let unspent = self
+                .wallet
+                .is_unspent(input)
+                .await
+                .map_err(|e| self.daemon_error(e))?;
+            if !unspent {
+                return Ok(Some(format!("{}:{}", input.txid, input.vout)));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn give_up(&self, id: &str, reason: &str) -> Result<(), PaymentError> {
+        tracing::warn!(
+            coin = self.options.coin,
+            id,
+            reason,
+            "giving up a payment run whose transaction can never confirm; its blocks and balances are paid by the next run"
+        );
+        self.store
+            .abandon(id)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        Ok(())
+    }
+
+    /// Settles runs left planned (a crash, a timeout, a lost answer): applies those whose
+    /// transaction the daemon has (broadcasting it again if needed), gives up those that
+    /// can never confirm. Fails, stopping the run, while one cannot be settled yet.
     async fn finish_interrupted_runs(&self) -> Result<(), PaymentError> {
-        for entry in self
+        let planned = self
             .store
             .planned()
             .await
-            .map_err(|e| self.store_error(e))?
-        {
-            let settlement = &entry.settlement;
-            let txid = if settlement.payments.is_empty() {
-                None
-            } else {
-                self.find_payment(&settlement.wallet_comment()).await?
-            };
-            if settlement.payments.is_empty() || txid.is_some() {
-                tracing::warn!(
-                    id = settlement.id,
-                    ?txid,
-                    "finishing a payment run that was interrupted after paying"
-                );
-                self.store
-                    .complete(&settlement.id, txid.as_deref())
-                    .await
-                    .map_err(|e| self.store_error(e))?;
-            } else {
-                tracing::warn!(
-                    id = settlement.id,
-                    "abandoning an interrupted payment run the wallet never paid"
-                );
-                self.store
-                    .abandon(&settlement.id)
-                    .await
-                    .map_err(|e| self.store_error(e))?;
+            .map_err(|e| self.store_error(e))?;
+        for entry in planned {
+            let id = entry.settlement.id.clone();
+            match self.reconcile(&entry).await? {
+                Reconciled::Paid(txid) => {
+                    tracing::warn!(
+                        coin = self.options.coin,
+                        id,
+                        ?txid,
+                        "finishing a payment run that was interrupted after its transaction was sent"
+                    );
+                    self.store
+                        .complete(&id, txid.as_deref())
+                        .await
+                        .map_err(|e| self.store_error(e))?;
+                }
+                Reconciled::Dead(reason) => self.give_up(&id, &reason).await?,
             }
         }
         Ok(())
     }
 
-    /// The txid of the wallet's send carrying `comment`, newest pages first.
-    async fn find_payment(&self, comment: &str) -> Result<Option<String>, PaymentError> {
+    async fn reconcile(&self, entry: &JournalEntry) -> Result<Reconciled, PaymentError> {
+        let settlement = &entry.settlement;
+        if settlement.payments.is_empty() {
+            return Ok(Reconciled::Paid(None));
+        }
+        let Some(transaction) = &settlement.transaction else {
+            return self.reconcile_sendmany(entry).await;
+        };
+        match self.wallet.get_transaction(&transaction.txid).await {
+            Ok(tx) if tx.confirmations >= 0 => Ok(Reconciled::Paid(Some(transaction.txid.clone()))),
+            Ok(tx) => Ok(Reconciled::Dead(format!(
+                "the wallet marks its transaction {} conflicted ({} confirmations): another transaction spent its inputs",
+                transaction.txid, tx.confirmations
+            ))),
+            Err(error) if error.rpc_code() == Some(NOT_IN_WALLET) => {
+                match self.spent_input(transaction).await? {
+                    Some(input) => Ok(Reconciled::Dead(format!(
+                        "its transaction {} was never taken and its input {input} is spent by another transaction",
+                        transaction.txid
+                    ))),
+                    None => self.broadcast(settlement, transaction).await,
+                }
+            }
+            Err(error) => Err(self.unconfirmed(
+                &settlement.id,
+                format!("cannot ask the wallet about {}: {error}", transaction.txid),
+            )),
+        }
+    }
+
+    /// A run of a version that paid with `sendmany`: found by its comment in the
+    /// wallet. One the wallet has not seen is given up only an hour after it was planned,
+    /// so a `sendmany` still in flight is not paid a second time.
+    async fn reconcile_sendmany(&self, entry: &JournalEntry) -> Result<Reconciled, PaymentError> {
+        let comment = entry.settlement.wallet_comment();
         for page in 0..MAX_PAGES {
             let listed = self
                 .wallet
@@ -320,15 +444,23 @@ impl PaymentProcessor {
                 .await
                 .map_err(|e| self.daemon_error(e))?;
             if let Some(found) = listed.iter().find(|tx| {
-                tx.category == TxCategory::Send && tx.comment.as_deref() == Some(comment)
+                tx.category == TxCategory::Send && tx.comment.as_deref() == Some(&comment)
             }) {
-                return Ok(Some(found.txid.clone()));
+                return Ok(Reconciled::Paid(Some(found.txid.clone())));
             }
             if listed.len() < PAGE as usize {
                 break;
             }
         }
-        Ok(None)
+        if now_ms().saturating_sub(entry.planned_ms) < SENDMANY_GRACE_MS {
+            return Err(self.unconfirmed(
+                &entry.settlement.id,
+                "its sendmany is not in the wallet yet",
+            ));
+        }
+        Ok(Reconciled::Dead(
+            "its sendmany never reached the wallet in an hour".into(),
+        ))
     }
 
     async fn fate(&self, block: &BlockEntry) -> Result<Fate, PaymentError> {
@@ -356,6 +488,34 @@ impl PaymentProcessor {
         })
     }
 
+    /// The round's reward split by the scheme.
+    async fn split(
+        &self,
+        block: &BlockEntry,
+        reward: Amount,
+    ) -> Result<BTreeMap<String, Amount>, PaymentError> {
+        Ok(match self.options.scheme {
+            Scheme::Solo if !block.worker.is_empty() => solo_split(reward, &block.worker),
+            // Blocks NOMP recorded carry no time: their round stands in.
+            Scheme::Pplns { window } if block.time_ms > 0 => {
+                let shares = self
+                    .store
+                    .last_shares(block.time_ms, window)
+                    .await
+                    .map_err(|e| self.store_error(e))?;
+                prop_split(reward, &shares)
+            }
+            _ => {
+                let shares = self
+                    .store
+                    .round_shares(Round::Height(block.height))
+                    .await
+                    .map_err(|e| self.store_error(e))?;
+                prop_split(reward, &shares)
+            }
+        })
+    }
+
     /// Computes this run's settlement; `None` when there is nothing to settle or pay.
     async fn settle(&self) -> Result<Option<Settlement>, PaymentError> {
         let pending = self
@@ -363,54 +523,26 @@ impl PaymentProcessor {
             .blocks(BlockStatus::Pending)
             .await
             .map_err(|e| self.store_error(e))?;
-        let mut heights: HashMap<u64, usize> = HashMap::new();
-        for block in &pending {
-            *heights.entry(block.height).or_default() += 1;
-        }
-        let (mut confirmed, mut orphaned, mut kicked) = (Vec::new(), Vec::new(), Vec::new());
-        let mut credits: BTreeMap<String, Amount> = BTreeMap::new();
+        let mut fates = Vec::with_capacity(pending.len());
         for block in pending {
-            match self.fate(&block).await? {
-                Fate::Immature => {}
-                Fate::Matured(reward) => {
-                    let split = match self.options.scheme {
-                        Scheme::Solo if !block.worker.is_empty() => {
-                            solo_split(reward, &block.worker)
-                        }
-                        // Blocks NOMP recorded carry no time: their round stands in.
-                        Scheme::Pplns { window } if block.time_ms > 0 => {
-                            let shares = self
-                                .store
-                                .last_shares(block.time_ms, window)
-                                .await
-                                .map_err(|e| self.store_error(e))?;
-                            prop_split(reward, &shares)
-                        }
-                        _ => {
-                            let shares = self
-                                .store
-                                .round_shares(Round::Height(block.height))
-                                .await
-                                .map_err(|e| self.store_error(e))?;
-                            prop_split(reward, &shares)
-                        }
-                    };
-                    if split.is_empty() {
-                        tracing::warn!(
-                            height = block.height,
-                            "matured block has no shares to credit; its reward stays with the pool"
-                        );
-                    }
-                    for (address, amount) in split {
-                        let credit = credits.entry(address).or_default();
-                        *credit = credit.checked_add(amount).unwrap_or(*credit);
-                    }
-                    confirmed.push(block);
-                }
-                // Entries sharing a height share one round: only a lone orphan's round
-                // goes back to the current round; duplicates are set aside.
-                Fate::Orphaned if heights[&block.height] == 1 => orphaned.push(block),
-                Fate::Orphaned | Fate::Kicked => kicked.push(block),
+            let fate = self.fate(&block).await?;
+            fates.push((block, fate));
+        }
+        let decided = decide_rounds(fates);
+        let mut credits: BTreeMap<String, Amount> = BTreeMap::new();
+        for (block, reward) in &decided.paying {
+            let split = self.split(block, *reward).await?;
+            if split.is_empty() {
+                tracing::warn!(
+                    height = block.height,
+                    "matured block has no shares to credit; its reward stays with the pool"
+                );
+            }
+            for (address, amount) in split {
+                let credit = credits.entry(address).or_default();
+                *credit = credit
+                    .checked_add(amount)
+                    .ok_or_else(|| self.overflow("credits"))?;
             }
         }
 
@@ -424,7 +556,9 @@ impl PaymentProcessor {
         for (entry, amount) in &balances {
             let address = address_of(entry).to_owned();
             let total = owed.entry(address.clone()).or_default();
-            *total = total.checked_add(*amount).unwrap_or(*total);
+            *total = total
+                .checked_add(*amount)
+                .ok_or_else(|| self.overflow("balances"))?;
             if *entry != address {
                 // A NOMP balance kept per worker name: folded into its address.
                 entries.insert(entry.clone(), Amount::ZERO);
@@ -432,7 +566,9 @@ impl PaymentProcessor {
         }
         for (address, credit) in credits {
             let total = owed.entry(address).or_default();
-            *total = total.checked_add(credit).unwrap_or(*total);
+            *total = total
+                .checked_add(credit)
+                .ok_or_else(|| self.overflow("balances and credits"))?;
         }
 
         let mut payments = BTreeMap::new();
@@ -447,8 +583,8 @@ impl PaymentProcessor {
                             .wallet
                             .validate_address(address)
                             .await
-                            .map(|v| v.is_valid)
-                            .unwrap_or(false);
+                            .map_err(|e| self.daemon_error(e))?
+                            .is_valid;
                         valid.insert(address.clone(), ok);
                         ok
                     }
@@ -471,7 +607,7 @@ impl PaymentProcessor {
             None => *amount != Amount::ZERO,
         });
 
-        if confirmed.is_empty() && orphaned.is_empty() && kicked.is_empty() && payments.is_empty() {
+        if decided.is_empty() && payments.is_empty() {
             return Ok(None);
         }
         let mut payout_totals = self
@@ -487,18 +623,146 @@ impl PaymentProcessor {
             .map_err(|e| self.store_error(e))?;
         for (address, amount) in &payments {
             let total = payout_totals.entry(address.clone()).or_default();
-            *total = total.checked_add(*amount).unwrap_or(*total);
-            total_paid = total_paid.checked_add(*amount).unwrap_or(total_paid);
+            *total = total
+                .checked_add(*amount)
+                .ok_or_else(|| self.overflow("payout totals"))?;
+            total_paid = total_paid
+                .checked_add(*amount)
+                .ok_or_else(|| self.overflow("the total paid"))?;
         }
         Ok(Some(Settlement {
             id: format!("{}-{}-{}", self.options.coin, now_ms(), self.options.owner),
-            confirmed,
-            orphaned,
-            kicked,
+            confirmed: decided.confirmed,
+            orphaned: decided.orphaned,
+            kicked: decided.kicked,
+            paid_rounds: Some(decided.paid_rounds),
+            merged_rounds: Some(decided.merged_rounds),
             payments,
             balances: entries,
             payout_totals,
             total_paid,
+            transaction: None,
         }))
+    }
+}
+
+/// Wallet transactions read per `listtransactions` page while looking for an old run.
+const PAGE: u32 = 1000;
+/// Pages read at most while looking for an old run's payment.
+const MAX_PAGES: u32 = 50;
+/// How long an old run's `sendmany` may take to show up before the run is given up.
+const SENDMANY_GRACE_MS: u64 = 3_600_000;
+
+/// What the pending blocks' fates decide, per height.
+#[derive(Debug, Default, PartialEq)]
+struct Decided {
+    /// Blocks whose round is paid, with the reward.
+    paying: Vec<(BlockEntry, Amount)>,
+    confirmed: Vec<BlockEntry>,
+    orphaned: Vec<BlockEntry>,
+    kicked: Vec<BlockEntry>,
+    paid_rounds: Vec<u64>,
+    merged_rounds: Vec<u64>,
+}
+
+impl Decided {
+    fn is_empty(&self) -> bool {
+        self.confirmed.is_empty() && self.orphaned.is_empty() && self.kicked.is_empty()
+    }
+}
+
+/// Decides each height's round from the fates of its pending blocks (several blocks of one
+/// height share one round): the first matured block pays it; while any is immature, the
+/// whole height waits; when all are orphaned or unknown, the round goes back into the
+/// current one, once. Blocks are moved to their sets either way.
+fn decide_rounds(fates: Vec<(BlockEntry, Fate)>) -> Decided {
+    let mut by_height: BTreeMap<u64, Vec<(BlockEntry, Fate)>> = BTreeMap::new();
+    for (block, fate) in fates {
+        by_height
+            .entry(block.height)
+            .or_default()
+            .push((block, fate));
+    }
+    let mut decided = Decided::default();
+    for (height, blocks) in by_height {
+        if blocks.iter().any(|(_, fate)| *fate == Fate::Immature) {
+            continue;
+        }
+        let mut paid = false;
+        for (block, fate) in blocks {
+            match fate {
+                Fate::Matured(reward) if !paid => {
+                    paid = true;
+                    decided.paying.push((block.clone(), reward));
+                    decided.confirmed.push(block);
+                }
+                Fate::Matured(_) => {
+                    tracing::error!(
+                        height,
+                        hash = block.hash,
+                        "a second matured coinbase at one height: its round is paid once; kicking this block"
+                    );
+                    decided.kicked.push(block);
+                }
+                Fate::Orphaned => decided.orphaned.push(block),
+                Fate::Kicked | Fate::Immature => decided.kicked.push(block),
+            }
+        }
+        if paid {
+            decided.paid_rounds.push(height);
+        } else {
+            decided.merged_rounds.push(height);
+        }
+    }
+    decided
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(height: u64, hash: &str) -> BlockEntry {
+        BlockEntry {
+            height,
+            hash: hash.into(),
+            coinbase_txid: format!("tx-{hash}"),
+            worker: "w".into(),
+            time_ms: 1,
+        }
+    }
+
+    fn hashes(blocks: &[BlockEntry]) -> Vec<&str> {
+        blocks.iter().map(|b| b.hash.as_str()).collect()
+    }
+
+    #[test]
+    fn a_matured_block_pays_its_heights_round_and_a_same_height_orphan_merges_nothing() {
+        let reward = Amount::from_sat(50);
+        let decided = decide_rounds(vec![
+            (block(10, "orphan"), Fate::Orphaned),
+            (block(10, "main"), Fate::Matured(reward)),
+            (block(11, "lost"), Fate::Orphaned),
+            (block(12, "young"), Fate::Immature),
+            (block(12, "other"), Fate::Orphaned),
+            (block(13, "gone"), Fate::Kicked),
+            (block(13, "gone too"), Fate::Orphaned),
+        ]);
+        assert_eq!(decided.paying, vec![(block(10, "main"), reward)]);
+        assert_eq!(decided.paid_rounds, [10]);
+        assert_eq!(decided.merged_rounds, [11, 13], "each merged once");
+        assert_eq!(hashes(&decided.confirmed), ["main"]);
+        assert_eq!(hashes(&decided.orphaned), ["orphan", "lost", "gone too"]);
+        assert_eq!(hashes(&decided.kicked), ["gone"]);
+    }
+
+    #[test]
+    fn two_matured_blocks_at_one_height_pay_its_round_once() {
+        let decided = decide_rounds(vec![
+            (block(7, "a"), Fate::Matured(Amount::from_sat(1))),
+            (block(7, "b"), Fate::Matured(Amount::from_sat(1))),
+        ]);
+        assert_eq!(decided.paying.len(), 1);
+        assert_eq!(decided.paid_rounds, [7]);
+        assert_eq!(hashes(&decided.kicked), ["b"]);
     }
 }

@@ -3,9 +3,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use std::str::FromStr;
+
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
+use rust_decimal::Decimal;
 
 use coin_daemon::Amount;
 
@@ -45,8 +48,16 @@ while i <= #ARGV do
     i = i + 6
   elseif kind == 'B' then
     local height, member = ARGV[i+1], ARGV[i+2]
-    if redis.call('EXISTS', coin .. ':shares:roundCurrent') == 1 then
-      redis.call('RENAME', coin .. ':shares:roundCurrent', coin .. ':shares:round' .. height)
+    local current, round = coin .. ':shares:roundCurrent', coin .. ':shares:round' .. height
+    if redis.call('EXISTS', round) == 1 then
+      -- A second block of this height: its round joins the first one's, never replaces it.
+      local shares = redis.call('HGETALL', current)
+      for j = 1, #shares, 2 do
+        redis.call('HINCRBYFLOAT', round, shares[j], shares[j+1])
+      end
+      redis.call('DEL', current)
+    elseif redis.call('EXISTS', current) == 1 then
+      redis.call('RENAME', current, round)
     end
     redis.call('SADD', coin .. ':blocksPending', member)
     redis.call('HINCRBY', coin .. ':stats', 'validBlocks', 1)
@@ -178,12 +189,14 @@ impl ShareStore for RedisStore {
         Ok(applied == 1)
     }
 
-    async fn round_shares(&self, round: Round) -> Result<BTreeMap<String, f64>, StoreError> {
+    async fn round_shares(&self, round: Round) -> Result<BTreeMap<String, Decimal>, StoreError> {
         let key = match round {
             Round::Current => self.key("shares:roundCurrent"),
             Round::Height(height) => self.key(&format!("shares:round{height}")),
         };
-        self.parsed_hash(&key, "a share difficulty", |v| v.parse().ok())
+        // Redis sums in long double and prints 17 digits: its text is the exact decimal
+        // sum for share difficulties, and is what NOMP's tools show.
+        self.parsed_hash(&key, "a share difficulty", parse_decimal)
             .await
     }
 
@@ -258,10 +271,10 @@ impl ShareStore for RedisStore {
     async fn last_shares(
         &self,
         until_ms: u64,
-        window: f64,
-    ) -> Result<BTreeMap<String, f64>, StoreError> {
+        window: Decimal,
+    ) -> Result<BTreeMap<String, Decimal>, StoreError> {
         const PAGE: isize = 1000;
-        let (mut shares, mut counted) = (BTreeMap::new(), 0.0);
+        let (mut shares, mut counted) = (BTreeMap::new(), Decimal::ZERO);
         let mut offset = 0;
         loop {
             let members: Vec<String> = self
@@ -298,28 +311,27 @@ impl ShareStore for RedisStore {
 
 /// Applies a planned settlement if its journal entry is still the planned one. ARGV:
 /// journal key, id, the planned entry, the done entry, then operations:
-/// `C pending confirmed member round`, `O pending orphaned member round current`,
-/// `K pending kicked member`, `H key field value`, `D key field`.
+/// `M from to member` (move a block), `P round` (a paid round: removed),
+/// `G round current` (a round back into the current one), `H key field value`,
+/// `D key field`.
 const COMPLETE: &str = r"
 if redis.call('HGET', ARGV[1], ARGV[2]) ~= ARGV[3] then return 0 end
 local i = 5
 while i <= #ARGV do
   local op = ARGV[i]
-  if op == 'C' then
-    redis.call('SMOVE', ARGV[i+1], ARGV[i+2], ARGV[i+3])
-    redis.call('DEL', ARGV[i+4])
-    i = i + 5
-  elseif op == 'O' then
-    redis.call('SMOVE', ARGV[i+1], ARGV[i+2], ARGV[i+3])
-    local shares = redis.call('HGETALL', ARGV[i+4])
-    for j = 1, #shares, 2 do
-      redis.call('HINCRBYFLOAT', ARGV[i+5], shares[j], shares[j+1])
-    end
-    redis.call('DEL', ARGV[i+4])
-    i = i + 6
-  elseif op == 'K' then
+  if op == 'M' then
     redis.call('SMOVE', ARGV[i+1], ARGV[i+2], ARGV[i+3])
     i = i + 4
+  elseif op == 'P' then
+    redis.call('DEL', ARGV[i+1])
+    i = i + 2
+  elseif op == 'G' then
+    local shares = redis.call('HGETALL', ARGV[i+1])
+    for j = 1, #shares, 2 do
+      redis.call('HINCRBYFLOAT', ARGV[i+2], shares[j], shares[j+1])
+    end
+    redis.call('DEL', ARGV[i+1])
+    i = i + 3
   elseif op == 'H' then
     redis.call('HSET', ARGV[i+1], ARGV[i+2], ARGV[i+3])
     i = i + 4
@@ -355,6 +367,13 @@ const RELEASE: &str = r"
 if redis.call('GET', ARGV[1]) == ARGV[2] then redis.call('DEL', ARGV[1]) end
 return 1
 ";
+
+/// A round total as Redis prints it (`"0.75"`, `"1.5e-05"`, or NOMP's `"12.5"`).
+fn parse_decimal(text: &str) -> Option<Decimal> {
+    Decimal::from_str(text)
+        .or_else(|_| Decimal::from_scientific(text))
+        .ok()
+}
 
 /// Reads an amount NOMP wrote as a float string (`"0.5"`, `"1.23456789"`,
 /// `"0.30000000000000004"`, `"1e-8"`), rounded to the satoshi.
@@ -546,29 +565,27 @@ impl PayoutStore for RedisStore {
             .arg(id)
             .arg(&raw)
             .arg(encode_entry(&entry));
-        for block in &settlement.confirmed {
-            script
-                .arg("C")
-                .arg(&pending)
-                .arg(self.key("blocksConfirmed"))
-                .arg(block_member(block))
-                .arg(round(block.height));
+        for (blocks, set) in [
+            (&settlement.confirmed, "blocksConfirmed"),
+            (&settlement.orphaned, "blocksOrphaned"),
+            (&settlement.kicked, "blocksKicked"),
+        ] {
+            for block in blocks {
+                script
+                    .arg("M")
+                    .arg(&pending)
+                    .arg(self.key(set))
+                    .arg(block_member(block));
+            }
         }
-        for block in &settlement.orphaned {
+        for height in settlement.rounds_paid() {
+            script.arg("P").arg(round(height));
+        }
+        for height in settlement.rounds_merged() {
             script
-                .arg("O")
-                .arg(&pending)
-                .arg(self.key("blocksOrphaned"))
-                .arg(block_member(block))
-                .arg(round(block.height))
+                .arg("G")
+                .arg(round(height))
                 .arg(self.key("shares:roundCurrent"));
-        }
-        for block in &settlement.kicked {
-            script
-                .arg("K")
-                .arg(&pending)
-                .arg(self.key("blocksKicked"))
-                .arg(block_member(block));
         }
         for (entry, amount) in &settlement.balances {
             if *amount == Amount::ZERO {

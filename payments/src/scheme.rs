@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 
 use coin_daemon::Amount;
-use ruint::aliases::U256;
+use ruint::aliases::U512;
+use rust_decimal::Decimal;
 
 /// A pool's payout scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Scheme {
     /// NOMP's proportional scheme: each worker gets the round's reward in proportion to the
     /// difficulty of its valid shares in that round.
@@ -17,7 +18,7 @@ pub enum Scheme {
     /// store's hashrate samples, so those must be kept at least that far back.
     Pplns {
         /// N, as summed share difficulty (e.g. twice the network difficulty in share units).
-        window: f64,
+        window: Decimal,
     },
     /// The finder of the block gets the whole reward.
     Solo,
@@ -32,72 +33,43 @@ pub fn address_of(worker: &str) -> &str {
 /// Splits `reward` among the addresses of `shares` (worker → summed share difficulty) in
 /// proportion to their difficulty, each share floored to the satoshi.
 ///
-/// The arithmetic is exact: each difficulty (an `f64`, so `m·2^e`) becomes an integer on
-/// a common binary scale and the split is 256-bit integer division, so shares of 40 and 60
-/// get exactly 40 % and 60 %. Only a worker below 2^-150 of the largest worker's
-/// difficulty is truncated on that scale.
+/// The arithmetic is exact: each difficulty is a decimal (see [`crate::share_decimal`]),
+/// all are scaled to one power of ten and the split is 512-bit integer division, so a
+/// worker with three 1e-5 shares gets exactly what one with a 3e-5 share gets, and shares
+/// of 40 and 60 get exactly 40 % and 60 %.
 ///
 /// Rounding: the floors never add up to more than `reward`; the few satoshis left over
 /// (fewer than the number of addresses) are not credited to anyone and stay in the pool's
-/// wallet. Workers with zero, negative or non-finite totals get nothing; with no
-/// creditable shares at all the whole reward stays with the pool.
-pub fn prop_split(reward: Amount, shares: &BTreeMap<String, f64>) -> BTreeMap<String, Amount> {
-    let parts: Vec<(&str, u64, i32)> = shares
+/// wallet. Workers with zero or negative totals get nothing; with no creditable shares at
+/// all the whole reward stays with the pool.
+pub fn prop_split(reward: Amount, shares: &BTreeMap<String, Decimal>) -> BTreeMap<String, Amount> {
+    let parts: Vec<(&str, Decimal)> = shares
         .iter()
-        .filter(|(_, d)| d.is_finite() && **d > 0.0)
-        .map(|(worker, d)| {
-            let (mantissa, exponent) = decompose(*d);
-            (address_of(worker), mantissa, exponent)
-        })
+        .filter(|(_, d)| **d > Decimal::ZERO)
+        .map(|(worker, d)| (address_of(worker), *d))
         .collect();
-    let Some(top) = parts.iter().map(|(_, _, e)| *e).max() else {
+    let Some(scale) = parts.iter().map(|(_, d)| d.scale()).max() else {
         return BTreeMap::new();
     };
-    let floor = parts
-        .iter()
-        .map(|(_, _, e)| *e)
-        .min()
-        .unwrap_or(top)
-        .max(top - SCALE_BITS);
-    let mut weights: BTreeMap<&str, U256> = BTreeMap::new();
-    for (address, mantissa, exponent) in parts {
-        let value = U256::from(mantissa);
-        let scaled = if exponent >= floor {
-            value << (exponent - floor) as usize
-        } else {
-            value >> (floor - exponent) as usize
-        };
+    let mut weights: BTreeMap<&str, U512> = BTreeMap::new();
+    for (address, difficulty) in parts {
+        let mantissa = U512::from(difficulty.mantissa().unsigned_abs());
+        let scaled = mantissa * U512::from(10u8).pow(U512::from(scale - difficulty.scale()));
         *weights.entry(address).or_default() += scaled;
     }
-    let total: U256 = weights.values().fold(U256::ZERO, |sum, w| sum + *w);
+    let total: U512 = weights.values().fold(U512::ZERO, |sum, w| sum + *w);
     if total.is_zero() {
         return BTreeMap::new();
     }
-    let reward = U256::from(reward.to_sat().max(0) as u64);
+    let reward = U512::from(reward.to_sat().max(0) as u64);
     weights
         .into_iter()
-        .filter(|(_, weight)| !weight.is_zero())
         .map(|(address, weight)| {
             let sats: u64 = (reward * weight / total).to();
             (address.to_owned(), Amount::from_sat(sats as i64))
         })
+        .filter(|(_, amount)| *amount > Amount::ZERO)
         .collect()
-}
-
-/// Bits of range kept below the largest difficulty: 2^(150 + 53) per worker, times the
-/// reward (under 2^51 satoshis), stays below 2^256.
-const SCALE_BITS: i32 = 150;
-
-/// A positive finite `f64` as `mantissa · 2^exponent`, exactly.
-fn decompose(value: f64) -> (u64, i32) {
-    let bits = value.to_bits();
-    let biased = ((bits >> 52) & 0x7ff) as i32;
-    let fraction = bits & ((1 << 52) - 1);
-    if biased == 0 {
-        (fraction, -1074)
-    } else {
-        (fraction | (1 << 52), biased - 1075)
-    }
 }
 
 /// The whole `reward` to the finder's address (SOLO).
@@ -108,10 +80,13 @@ pub fn solo_split(reward: Amount, finder: &str) -> BTreeMap<String, Amount> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::share_decimal;
     use proptest::prelude::*;
 
-    fn shares(list: &[(&str, f64)]) -> BTreeMap<String, f64> {
-        list.iter().map(|(w, d)| ((*w).to_owned(), *d)).collect()
+    fn shares(list: &[(&str, f64)]) -> BTreeMap<String, Decimal> {
+        list.iter()
+            .map(|(w, d)| ((*w).to_owned(), share_decimal(*d).unwrap_or_default()))
+            .collect()
     }
 
     #[test]
@@ -130,6 +105,27 @@ mod tests {
     }
 
     #[test]
+    fn three_small_shares_are_worth_exactly_one_three_times_as_large() {
+        // As f64, 1e-5 + 1e-5 + 1e-5 is 3.0000000000000004e-5, and 3e-5 / 1e-5 is
+        // 2.9999999999999996: a satoshi lost in many rounds.
+        let mut small = Decimal::ZERO;
+        for _ in 0..3 {
+            small += share_decimal(1e-5).unwrap();
+        }
+        for reward in [2, 4, 6, 50, 5_000_000_001, 312_500_003] {
+            let split = prop_split(
+                Amount::from_sat(reward),
+                &BTreeMap::from([
+                    ("a".to_owned(), small),
+                    ("b".to_owned(), share_decimal(3e-5).unwrap()),
+                ]),
+            );
+            assert_eq!(split["a"], split["b"], "reward {reward}");
+            assert_eq!(split["a"].to_sat(), reward / 2, "reward {reward}");
+        }
+    }
+
+    #[test]
     fn prop_floors_and_leaves_the_remainder_with_the_pool() {
         let split = prop_split(
             Amount::from_sat(100),
@@ -141,22 +137,7 @@ mod tests {
     #[test]
     fn no_creditable_shares_credit_nobody() {
         assert!(prop_split(Amount::from_sat(100), &BTreeMap::new()).is_empty());
-        assert!(
-            prop_split(
-                Amount::from_sat(100),
-                &shares(&[("a", 0.0), ("b", f64::NAN)])
-            )
-            .is_empty()
-        );
-    }
-
-    #[test]
-    fn difficulties_decompose_exactly() {
-        for value in [1.0, 0.75, 3.0e-9, 65536.0, 1e300] {
-            let (mantissa, exponent) = decompose(value);
-            assert_eq!(mantissa as f64 * 2f64.powi(exponent), value, "{value}");
-        }
-        assert_eq!(decompose(f64::from_bits(3)), (3, -1074), "subnormal");
+        assert!(prop_split(Amount::from_sat(100), &shares(&[("a", 0.0), ("b", -2.0)])).is_empty());
     }
 
     #[test]
@@ -173,12 +154,35 @@ mod tests {
             reward in 0i64..2_100_000_000_000_000,
             diffs in proptest::collection::vec(1e-12f64..1e12, 1..40),
         ) {
-            let shares: BTreeMap<String, f64> =
-                diffs.iter().enumerate().map(|(i, d)| (format!("w{i}"), *d)).collect();
+            let shares: BTreeMap<String, Decimal> = diffs
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (format!("w{i}"), share_decimal(*d).unwrap()))
+                .collect();
             let split = prop_split(Amount::from_sat(reward), &shares);
             let paid: i64 = split.values().map(|a| a.to_sat()).sum();
             prop_assert!(paid <= reward);
             prop_assert!(reward - paid < shares.len() as i64);
+        }
+
+        #[test]
+        fn equal_decimal_totals_get_equal_satoshis(
+            reward in 1i64..2_100_000_000_000_000,
+            unit in 1u32..1_000_000,
+            exponent in 1u32..12,
+            count in 1u32..50,
+        ) {
+            let one = Decimal::new(i64::from(unit), exponent);
+            let mut summed = Decimal::ZERO;
+            for _ in 0..count {
+                summed += one;
+            }
+            let whole = one * Decimal::from(count);
+            let split = prop_split(
+                Amount::from_sat(reward),
+                &BTreeMap::from([("a".to_owned(), summed), ("b".to_owned(), whole)]),
+            );
+            prop_assert_eq!(split.get("a"), split.get("b"));
         }
     }
 }

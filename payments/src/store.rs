@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use std::str::FromStr;
+
 use async_trait::async_trait;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::Batch;
@@ -103,8 +106,9 @@ pub trait ShareStore: Send + Sync {
     /// the current round (it becomes `round<height>`) and is recorded as pending.
     async fn apply(&self, batch: &Batch) -> Result<bool, StoreError>;
 
-    /// Each worker's summed share difficulty in `round`.
-    async fn round_shares(&self, round: Round) -> Result<BTreeMap<String, f64>, StoreError>;
+    /// Each worker's summed share difficulty in `round`, exactly as the decimal sum of
+    /// the difficulties its shares were credited (see [`share_decimal`]).
+    async fn round_shares(&self, round: Round) -> Result<BTreeMap<String, Decimal>, StoreError>;
 
     /// The share and block counters.
     async fn counts(&self) -> Result<ShareCounts, StoreError>;
@@ -125,18 +129,34 @@ pub trait ShareStore: Send + Sync {
     async fn last_shares(
         &self,
         until_ms: u64,
-        window: f64,
-    ) -> Result<BTreeMap<String, f64>, StoreError>;
+        window: Decimal,
+    ) -> Result<BTreeMap<String, Decimal>, StoreError>;
+}
+
+/// A share difficulty as the decimal the miner was sent and the operator configured: the
+/// shortest decimal that reads back as `difficulty`. `None` for zero, negative or
+/// non-finite values, and for values beyond 28 significant digits' reach.
+pub fn share_decimal(difficulty: f64) -> Option<Decimal> {
+    if !(difficulty.is_finite() && difficulty > 0.0) {
+        return None;
+    }
+    // Rust prints the shortest round-trip decimal, without an exponent.
+    Decimal::from_str(&difficulty.to_string())
+        .ok()
+        .filter(|d| *d > Decimal::ZERO)
 }
 
 /// Adds `sample` to a PPLNS window being filled; returns false once it is full.
 pub(crate) fn fill_window(
-    window: &mut BTreeMap<String, f64>,
-    counted: &mut f64,
-    limit: f64,
+    window: &mut BTreeMap<String, Decimal>,
+    counted: &mut Decimal,
+    limit: Decimal,
     worker: &str,
     difficulty: f64,
 ) -> bool {
+    let Some(difficulty) = share_decimal(difficulty) else {
+        return *counted < limit;
+    };
     if *counted >= limit {
         return false;
     }
@@ -144,6 +164,21 @@ pub(crate) fn fill_window(
     *window.entry(worker.to_owned()).or_default() += take;
     *counted += take;
     *counted < limit
+}
+
+/// Adds `amount` to `total` exactly; an overflow (beyond 28 digits) is an error naming
+/// `what`, never a silently dropped credit.
+pub(crate) fn add_exact(
+    total: Decimal,
+    amount: Decimal,
+    what: &str,
+) -> Result<Decimal, StoreError> {
+    total
+        .checked_add(amount)
+        .ok_or_else(|| StoreError::Corrupt {
+            key: what.to_owned(),
+            reason: format!("{total} + {amount} overflows"),
+        })
 }
 
 /// Parses NOMP's pending-block member `hash:txid:height[:worker:timeMs]`.
@@ -211,6 +246,21 @@ mod tests {
         };
         assert_eq!(parse_block_member(&block_member(&entry)), Some(entry));
         assert_eq!(parse_block_member("aa:bb:notanumber"), None);
+    }
+
+    #[test]
+    fn share_decimals_are_what_the_miner_saw_and_add_up_exactly() {
+        let small = share_decimal(1e-5).unwrap();
+        let three = share_decimal(3e-5).unwrap();
+        assert_eq!(small * Decimal::from(3), three);
+        assert_eq!(
+            share_decimal(0.000000001).unwrap().to_string(),
+            "0.000000001"
+        );
+        assert_eq!(share_decimal(65536.0).unwrap(), Decimal::from(65536));
+        assert_eq!(share_decimal(0.0), None);
+        assert_eq!(share_decimal(-1.0), None);
+        assert_eq!(share_decimal(f64::NAN), None);
     }
 
     #[test]

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use stratum_core::{BatchTarget, DurableWriter, PoolEvent, WriterOptions};
-use tokio::sync::mpsc;
+use stratum_core::{BatchTarget, DurableWriter, EventReceiver, WriterOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::{Batch, Record};
@@ -31,10 +30,10 @@ impl BatchTarget<Record> for StoreTarget {
 impl ShareWriter {
     /// Starts writing `events` to `store` in batches (see [`DurableWriter::spawn`]): a
     /// batch the store has applied before is skipped by the store, so replays after an
-    /// outage count nothing twice. Fails to start only if the spool cannot be opened.
+    /// outage count nothing twice. Fails to start only if the share log cannot be opened.
     pub fn spawn(
         store: Arc<dyn ShareStore>,
-        events: mpsc::Receiver<PoolEvent>,
+        events: EventReceiver,
         options: WriterOptions,
         cancel: CancellationToken,
     ) -> Result<DurableWriter, StoreError> {
@@ -45,6 +44,6 @@ impl ShareWriter {
             options,
             cancel,
         )
-        .map_err(StoreError::Spool)
+        .map_err(StoreError::Writer)
     }
 }

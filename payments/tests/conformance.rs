@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use coin_daemon::Amount;
 use payments::{
-    Batch, BlockEntry, BlockStatus, EmbeddedStore, JournalStatus, PayoutStore, Record, RedisStore,
-    Round, Settlement, ShareCounts, ShareStore, StatsHistory,
+    Batch, BlockEntry, BlockStatus, Decimal, EmbeddedStore, JournalStatus, PayoutStore, Record,
+    RedisStore, Round, Settlement, ShareCounts, ShareStore, StatsHistory, share_decimal,
 };
 use testkit::RedisServer;
 
@@ -34,12 +34,13 @@ fn found(height: u64, worker: &str) -> Record {
     }
 }
 
+/// The decimal a share difficulty stands for.
+fn d(difficulty: f64) -> Decimal {
+    share_decimal(difficulty).unwrap()
+}
+
 fn batch(writer: &str, seq: u64, records: Vec<Record>) -> Batch {
-    Batch {
-        writer: writer.into(),
-        seq,
-        records,
-    }
+    Batch::new(writer, seq, records)
 }
 
 async fn suite(store: &dyn ShareStore) {
@@ -57,14 +58,14 @@ async fn suite(store: &dyn ShareStore) {
     assert!(store.apply(&first).await.unwrap());
     assert_eq!(
         store.round_shares(Round::Current).await.unwrap(),
-        BTreeMap::from([("alice.rig1".into(), 16.0), ("bob".into(), 4.5)])
+        BTreeMap::from([("alice.rig1".into(), d(16.0)), ("bob".into(), d(4.5))])
     );
 
     // The same batch again (a replay after a lost answer) changes nothing.
     assert!(!store.apply(&first).await.unwrap());
     assert_eq!(
         store.round_shares(Round::Current).await.unwrap()["alice.rig1"],
-        16.0
+        d(16.0)
     );
 
     let second = batch(
@@ -79,11 +80,11 @@ async fn suite(store: &dyn ShareStore) {
     assert!(store.apply(&second).await.unwrap());
     assert_eq!(
         store.round_shares(Round::Height(120)).await.unwrap(),
-        BTreeMap::from([("alice.rig1".into(), 16.0), ("bob".into(), 4.5)])
+        BTreeMap::from([("alice.rig1".into(), d(16.0)), ("bob".into(), d(4.5))])
     );
     assert_eq!(
         store.round_shares(Round::Current).await.unwrap(),
-        BTreeMap::from([("carol".into(), 2.0)])
+        BTreeMap::from([("carol".into(), d(2.0))])
     );
     assert_eq!(
         store.counts().await.unwrap(),
@@ -140,21 +141,77 @@ async fn suite(store: &dyn ShareStore) {
 
     // PPLNS windows: valid shares newest first up to the window, the oldest in part.
     assert_eq!(
-        store.last_shares(T0 + 60_000, 11.0).await.unwrap(),
+        store.last_shares(T0 + 60_000, d(11.0)).await.unwrap(),
         BTreeMap::from([
-            ("alice.rig1".into(), 8.0),
-            ("bob".into(), 1.0),
-            ("carol".into(), 2.0)
+            ("alice.rig1".into(), d(8.0)),
+            ("bob".into(), d(1.0)),
+            ("carol".into(), d(2.0))
         ])
     );
     assert_eq!(
-        store.last_shares(T0 + 2_000, 100.0).await.unwrap(),
-        BTreeMap::from([("alice.rig1".into(), 16.0), ("bob".into(), 4.5)])
+        store.last_shares(T0 + 2_000, d(100.0)).await.unwrap(),
+        BTreeMap::from([("alice.rig1".into(), d(16.0)), ("bob".into(), d(4.5))])
     );
 
     // Pruning forgets samples of earlier seconds only.
     store.prune_hashrate(T0 + 2_000).await.unwrap();
     assert_eq!(store.hashrate_since(0).await.unwrap(), samples);
+}
+
+/// Exact decimal sums, and a second block at a height joining the first one's round.
+async fn round_suite(store: &dyn ShareStore) {
+    let tiny = |worker: &str| share(worker, 0.00001, true, 0);
+    let shares = vec![
+        tiny("a"),
+        tiny("a"),
+        tiny("a"),
+        share("b", 0.00003, true, 0),
+    ];
+    store.apply(&batch("r", 1, shares)).await.unwrap();
+    let current = store.round_shares(Round::Current).await.unwrap();
+    assert_eq!(
+        current["a"],
+        d(0.00003),
+        "three 1e-5 shares are exactly 3e-5"
+    );
+    assert_eq!(current["a"], current["b"]);
+
+    store
+        .apply(&batch("r", 2, vec![found(300, "a")]))
+        .await
+        .unwrap();
+    let mut second = found(300, "c");
+    if let Record::BlockFound { hash, .. } = &mut second {
+        *hash = format!("{:064x}", 0x300_0000u64);
+    }
+    store
+        .apply(&batch(
+            "r",
+            3,
+            vec![share("c", 2.0, true, 0), tiny("a"), second],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.round_shares(Round::Height(300)).await.unwrap(),
+        BTreeMap::from([
+            ("a".into(), d(0.00004)),
+            ("b".into(), d(0.00003)),
+            ("c".into(), d(2.0)),
+        ]),
+        "the second block's round joined the first one's"
+    );
+    assert!(store.round_shares(Round::Current).await.unwrap().is_empty());
+    let pending = store.blocks(BlockStatus::Pending).await.unwrap();
+    assert_eq!(pending.iter().filter(|b| b.height == 300).count(), 2);
+}
+
+#[tokio::test]
+async fn both_stores_sum_exactly_and_merge_same_height_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    round_suite(&EmbeddedStore::open(&dir.path().join("r.sqlite"), "bitcoin").unwrap()).await;
+    let redis = RedisServer::start();
+    round_suite(&RedisStore::new(&redis.url(), "bitcoin").unwrap()).await;
 }
 
 fn sats(n: i64) -> Amount {
@@ -186,10 +243,13 @@ async fn payout_suite<S: ShareStore + PayoutStore>(store: &S) {
         confirmed: vec![pending[0].clone()],
         orphaned: vec![pending[1].clone()],
         kicked: vec![pending[2].clone()],
+        paid_rounds: Some(vec![200]),
+        merged_rounds: Some(vec![201]),
         payments: BTreeMap::from([("a".into(), sats(3_000))]),
         balances: BTreeMap::from([("a".into(), sats(0)), ("b".into(), sats(1_000))]),
         payout_totals: BTreeMap::from([("a".into(), sats(3_000))]),
         total_paid: sats(3_000),
+        transaction: None,
     };
     store.plan(&settlement, 10).await.unwrap();
     assert!(store.plan(&settlement, 11).await.is_err(), "ids are unique");
@@ -253,11 +313,11 @@ async fn payout_suite<S: ShareStore + PayoutStore>(store: &S) {
     );
     assert_eq!(
         store.round_shares(Round::Current).await.unwrap(),
-        BTreeMap::from([("b".into(), 7.0), ("c".into(), 2.0)])
+        BTreeMap::from([("b".into(), d(7.0)), ("c".into(), d(2.0))])
     );
     assert_eq!(
         store.round_shares(Round::Height(202)).await.unwrap(),
-        BTreeMap::from([("a.rig".into(), 5.0)])
+        BTreeMap::from([("a.rig".into(), d(5.0))])
     );
 
     // An abandoned plan changes nothing.
@@ -470,7 +530,7 @@ async fn redis_store_writes_nomps_keys_and_values() {
         .unwrap();
     assert_eq!(
         store.round_shares(Round::Height(99)).await.unwrap()["legacy"],
-        12.5
+        d(12.5)
     );
     assert_eq!(
         store.blocks(BlockStatus::Confirmed).await.unwrap()[0].height,

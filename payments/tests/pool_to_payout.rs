@@ -51,7 +51,7 @@ async fn three_workers_are_paid_their_prop_shares_to_the_satoshi() {
 
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("s.sqlite"), "bitcoin").unwrap());
-    let events = std::mem::replace(&mut pool.events, tokio::sync::mpsc::channel(1).1);
+    let events = pool.take_events();
     let writer_stop = CancellationToken::new();
     let writer = ShareWriter::spawn(
         store.clone(),
@@ -115,8 +115,10 @@ async fn three_workers_are_paid_their_prop_shares_to_the_satoshi() {
     for block in &confirmed {
         let reward = common::reward_of(&pair, block);
         let shares = &rounds[&block.hash];
+        let easy = payments::share_decimal(EASY).unwrap();
         let counts: BTreeMap<&str, u128> = shares.iter().fold(BTreeMap::new(), |mut m, (w, d)| {
-            *m.entry(address_of(w)).or_default() += (d / EASY).round() as u128;
+            let count: u128 = (*d / easy).round().to_string().parse().unwrap();
+            *m.entry(address_of(w)).or_default() += count;
             m
         });
         let total: u128 = counts.values().sum();

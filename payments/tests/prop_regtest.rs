@@ -100,7 +100,7 @@ async fn prop_pays_matured_rounds_merges_orphans_and_keeps_small_balances(
     assert_eq!(heights(BlockStatus::Orphaned).await, [block3.height]);
     assert_eq!(
         store.round_shares(Round::Current).await.unwrap(),
-        BTreeMap::from([(d.clone(), 5.0)]),
+        BTreeMap::from([(d.clone(), payments::Decimal::from(5))]),
         "the orphaned round's shares are back in the current round"
     );
 
@@ -177,11 +177,7 @@ async fn pplns_and_solo_split_as_configured() {
         share(&b, 2.0, 3_000),
         found(&later, 3_500),
     ];
-    let batch = Batch {
-        writer: "t".into(),
-        seq: 1,
-        records,
-    };
+    let batch = Batch::new("t", 1, records);
     pplns.apply(&batch).await.unwrap();
 
     // SOLO: the finder takes the whole reward whoever else shared the round.
@@ -192,7 +188,9 @@ async fn pplns_and_solo_split_as_configured() {
 
     let wallet = common::wallet(pair.pool_node());
     let mut pplns_options = common::options(&pool_address, 0, "pplns");
-    pplns_options.scheme = Scheme::Pplns { window: 3.0 };
+    pplns_options.scheme = Scheme::Pplns {
+        window: payments::Decimal::from(3),
+    };
     PaymentProcessor::new(pplns.clone(), wallet.clone(), pplns_options)
         .run_once()
         .await

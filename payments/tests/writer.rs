@@ -7,10 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use payments::{RedisStore, Round, ShareStore, ShareWriter, WriterOptions};
-use stratum_core::{PoolEvent, ShareEvent};
+use payments::{Decimal, RedisStore, Round, ShareStore, ShareWriter, WriterOptions};
+use stratum_core::{PoolEvent, ShareEvent, event_channel};
 use testkit::RedisServer;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 fn share(n: u64) -> PoolEvent {
@@ -23,7 +22,7 @@ fn share(n: u64) -> PoolEvent {
         share_difficulty: 2.0,
         block_hash: None,
         block_accepted: false,
-        error: None,
+        reject: None,
         time: SystemTime::now(),
     })
 }
@@ -39,7 +38,7 @@ fn quick(spool: &Path) -> WriterOptions {
 }
 
 /// What the store holds: valid shares counted, and difficulty summed over the round.
-async fn stored(store: &dyn ShareStore) -> (u64, f64) {
+async fn stored(store: &dyn ShareStore) -> (u64, Decimal) {
     let counted = store.counts().await.unwrap().valid_shares;
     let summed = store
         .round_shares(Round::Current)
@@ -55,7 +54,7 @@ async fn redis_down_for_30_seconds_while_shares_stream_in_loses_and_doubles_noth
     let mut redis = RedisServer::start_durable();
     let store = Arc::new(RedisStore::new(&redis.url(), "bitcoin").unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let (events, receiver) = mpsc::channel(100_000);
+    let (events, receiver) = event_channel(100_000, 1_000_000);
     let cancel = CancellationToken::new();
     let writer = ShareWriter::spawn(
         store.clone(),
@@ -70,7 +69,7 @@ async fn redis_down_for_30_seconds_while_shares_stream_in_loses_and_doubles_noth
     let streaming = tokio::spawn(async move {
         let mut sent = 0u64;
         while started.elapsed() < Duration::from_secs(34) {
-            events.send(share(sent)).await.unwrap();
+            events.send(share(sent));
             sent += 1;
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -92,9 +91,9 @@ async fn redis_down_for_30_seconds_while_shares_stream_in_loses_and_doubles_noth
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     cancel.cancel();
-    let status = *writer.status.borrow();
+    let status = writer.status.borrow().clone();
     writer.join().await.unwrap();
-    assert_eq!(stored(store.as_ref()).await, (sent, sent as f64));
+    assert_eq!(stored(store.as_ref()).await, (sent, Decimal::from(sent)));
     assert!(status.spooled_batches > 0, "{status:?}");
     assert!(!status.spooling, "{status:?}");
     assert_eq!(status.received, sent);
@@ -109,11 +108,11 @@ async fn a_spool_left_at_shutdown_is_replayed_at_the_next_start_exactly_once() {
     let spool = dir.path().join("bitcoin.spool");
 
     // First run: the store is down throughout; the shutdown leaves everything spooled.
-    let (events, receiver) = mpsc::channel(1000);
+    let (events, receiver) = event_channel(1000, 1_000_000);
     let cancel = CancellationToken::new();
     let first = ShareWriter::spawn(store.clone(), receiver, quick(&spool), cancel.clone()).unwrap();
     for n in 0..500 {
-        events.send(share(n)).await.unwrap();
+        events.send(share(n));
     }
     drop(events);
     first.join().await.unwrap();
@@ -121,19 +120,19 @@ async fn a_spool_left_at_shutdown_is_replayed_at_the_next_start_exactly_once() {
 
     // Second run with the store back: the spool is replayed before anything new.
     redis.start_again();
-    let (events, receiver) = mpsc::channel(1000);
+    let (events, receiver) = event_channel(1000, 1_000_000);
     let second =
         ShareWriter::spawn(store.clone(), receiver, quick(&spool), cancel.clone()).unwrap();
-    events.send(share(500)).await.unwrap();
+    events.send(share(500));
     drop(events);
     second.join().await.unwrap();
-    assert_eq!(stored(store.as_ref()).await, (501, 501.0));
+    assert_eq!(stored(store.as_ref()).await, (501, Decimal::from(501)));
     assert_eq!(std::fs::metadata(&spool).unwrap().len(), 0);
 
     // A third start finds nothing to replay and counts nothing twice.
-    let (events, receiver) = mpsc::channel(1);
+    let (events, receiver) = event_channel(1, 1_000_000);
     let third = ShareWriter::spawn(store.clone(), receiver, quick(&spool), cancel).unwrap();
     drop(events);
     third.join().await.unwrap();
-    assert_eq!(stored(store.as_ref()).await, (501, 501.0));
+    assert_eq!(stored(store.as_ref()).await, (501, Decimal::from(501)));
 }

@@ -12,7 +12,9 @@
 //! - Pages (home, getting started, stats with SVG charts, miner, blocks, payments, API)
 //!   work without script; a small script only refreshes numbers live.
 //! - The admin center is off unless an argon2 password hash is configured; logins are
-//!   rate-limited per IP. `/metrics` serves Prometheus text.
+//!   rate-limited per IP. `/metrics` serves Prometheus text; `/health` says the process
+//!   serves and `/ready` whether every pool has work and can keep its shares (503 with
+//!   the reasons when not).
 //! - No response carries a secret: pools are shown from their [`PoolSummary`], which holds
 //!   no credentials.
 //!
@@ -36,6 +38,7 @@ mod api;
 mod chart;
 mod collector;
 mod error;
+mod health;
 mod metrics;
 mod options;
 mod pages;

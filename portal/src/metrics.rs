@@ -54,7 +54,13 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let shares = add(
         &mut registry,
         "shares",
-        "Shares since start by result (valid or the reject reason)",
+        "Shares since start by result: valid, or the kind of refusal (job_not_found, extranonce2_size, ntime_size, ntime_out_of_range, nonce_size, version_bits, duplicate, low_difficulty)",
+        Counters::default(),
+    );
+    let refused = add(
+        &mut registry,
+        "shares_not_recorded",
+        "Shares answered with an error because the pool could not keep them (memory bound reached, or no durable place within the acknowledgement timeout)",
         Counters::default(),
     );
     let blocks = add(
@@ -102,7 +108,25 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let spooling = add(
         &mut registry,
         "share_writer_spooling",
-        "1 while batches wait in the spool for the store",
+        "1 while batches wait in the share log for the store",
+        Gauges::default(),
+    );
+    let failing = add(
+        &mut registry,
+        "share_writer_failing",
+        "1 while the share writer cannot write the store or the share log",
+        Gauges::default(),
+    );
+    let held = add(
+        &mut registry,
+        "share_writer_memory_events",
+        "Events held in memory only, because neither the store nor the share log takes them",
+        Gauges::default(),
+    );
+    let pending = add(
+        &mut registry,
+        "share_writer_pending_events",
+        "Events the pool holds for its share writer that are not durable yet, and the bound at which shares are refused",
         Gauges::default(),
     );
     let daemon_up = add(
@@ -152,11 +176,18 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         shares
             .get_or_create(&with(name, "result", "valid"))
             .inc_by(counters.valid_shares);
-        for (reason, count) in &counters.invalid_shares {
+        for (kind, count) in &counters.invalid_shares {
             shares
-                .get_or_create(&with(name, "result", reason.as_str()))
+                .get_or_create(&with(name, "result", *kind))
                 .inc_by(*count);
         }
+        let gate = portal_pool.handle.event_gate();
+        pending
+            .get_or_create(&with(name, "bound", "pending"))
+            .set(gate.pending() as f64);
+        pending
+            .get_or_create(&with(name, "bound", "limit"))
+            .set(gate.limit() as f64);
         blocks
             .get_or_create(&with(name, "result", "accepted"))
             .inc_by(counters.blocks_accepted);
@@ -179,8 +210,15 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         backlog
             .get_or_create(&pool(name))
             .set(portal_pool.handle.event_backlog() as f64);
+        let mut not_recorded = gate.refused();
         if let Some(writer) = &portal_pool.writer {
-            let status = *writer.borrow();
+            let status = writer.borrow().clone();
+            not_recorded += status.refused;
+            failing.get_or_create(&pool(name)).set(f64::from(u8::from(
+                status.failure.is_some() && status.at_risk(),
+            )));
+            held.get_or_create(&pool(name))
+                .set(status.held_events as f64);
             received.get_or_create(&pool(name)).inc_by(status.received);
             stored
                 .get_or_create(&pool(name))
@@ -192,6 +230,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
                 .get_or_create(&pool(name))
                 .set(f64::from(u8::from(status.spooling)));
         }
+        refused.get_or_create(&pool(name)).inc_by(not_recorded);
         let health = portal_pool.handle.daemons().map(|d| d.health());
         for daemon in health.unwrap_or_default() {
             let labels = with(name, "daemon", daemon.daemon);

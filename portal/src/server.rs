@@ -20,7 +20,7 @@ use crate::error::PortalError;
 use crate::options::PortalOptions;
 use crate::pages::{self, Action, ActionForm, LoginForm};
 use crate::source::PoolDirectory;
-use crate::{api, metrics};
+use crate::{api, health, metrics};
 
 /// The API's paths (each is in the OpenAPI description).
 #[cfg(test)]
@@ -144,6 +144,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/admin/pools", post(admin_pools))
         .route("/metrics", get(metrics::metrics))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
         .route("/static/style.css", get(style))
         .route("/static/live.js", get(script))
         .layer(axum::middleware::map_response(secure_headers))

@@ -226,13 +226,15 @@ pub(crate) async fn miner(
             .collect();
         let zero = coin_daemon::Amount::ZERO;
         if let Some(store) = &pool.store {
-            mine.round_shares = store
+            let round: payments::Decimal = store
                 .round_shares(Round::Current)
                 .await?
                 .iter()
                 .filter(|(worker, _)| address_of(worker) == address)
-                .map(|(_, d)| d)
+                .map(|(_, d)| *d)
                 .sum();
+            // For display only: the exact sum stays in the store.
+            mine.round_shares = round.to_string().parse().unwrap_or(0.0);
             mine.balance = store
                 .balances()
                 .await?

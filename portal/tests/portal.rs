@@ -75,7 +75,7 @@ async fn setup() -> Setup {
 
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("s.sqlite"), "bitcoin").unwrap());
-    let events = std::mem::replace(&mut pool.events, tokio::sync::mpsc::channel(1).1);
+    let events = pool.take_events();
     let mut writer_options = WriterOptions::new(dir.path().join("regtest.spool"));
     writer_options.flush_interval = Duration::from_millis(100);
     let writer = ShareWriter::spawn(

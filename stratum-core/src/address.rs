@@ -60,19 +60,19 @@ pub fn output_script(address: &str, format: &AddressFormat) -> Result<Vec<u8>, S
         address: address.to_owned(),
         reason,
     };
-    if let Some(hrp) = &format.bech32_hrp {
-        if address.to_ascii_lowercase().starts_with(&format!("{hrp}1")) {
-            let (found, version, program) =
-                bech32::segwit::decode(address).map_err(|e| invalid(e.to_string()))?;
-            let expected = Hrp::parse(hrp).map_err(|e| invalid(e.to_string()))?;
-            if found != expected {
-                return Err(invalid(format!("prefix {found} is not this coin's {hrp}")));
-            }
-            let version = version.to_u8();
-            let mut script = vec![if version == 0 { 0x00 } else { 0x50 + version }];
-            write_push(&mut script, &program);
-            return Ok(script);
+    if let Some(hrp) = &format.bech32_hrp
+        && address.to_ascii_lowercase().starts_with(&format!("{hrp}1"))
+    {
+        let (found, version, program) =
+            bech32::segwit::decode(address).map_err(|e| invalid(e.to_string()))?;
+        let expected = Hrp::parse(hrp).map_err(|e| invalid(e.to_string()))?;
+        if found != expected {
+            return Err(invalid(format!("prefix {found} is not this coin's {hrp}")));
         }
+        let version = version.to_u8();
+        let mut script = vec![if version == 0 { 0x00 } else { 0x50 + version }];
+        write_push(&mut script, &program);
+        return Ok(script);
     }
     let payload = bs58::decode(address)
         .with_check(None)

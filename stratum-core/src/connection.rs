@@ -16,7 +16,7 @@ use tokio_util::codec::{Framed, LinesCodec, LinesCodecError};
 use tokio_util::sync::CancellationToken;
 
 use crate::ban::ShareTally;
-use crate::events::{DifficultyEvent, PoolEvent, ShareEvent};
+use crate::events::{DifficultyEvent, DurableAck, PoolEvent, ShareEvent};
 use crate::extranonce::Extranonce;
 use crate::job::{Job, JobId};
 use crate::pool::{Shared, forward_share, submit_block};
@@ -68,6 +68,7 @@ pub(crate) struct PortContext {
 struct Miner {
     peer: SocketAddr,
     local_port: u16,
+    port_difficulty: Difficulty,
     port_vardiff: Option<VardiffOptions>,
     credit: Option<WorkerCredit>,
     started: Instant,
@@ -154,6 +155,7 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
     let mut miner = Miner {
         peer,
         local_port,
+        port_difficulty: port.difficulty,
         port_vardiff: port.vardiff,
         credit: route.credit.clone(),
         started: now,
@@ -414,7 +416,8 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
                 .and_then(Value::as_f64)
                 .and_then(|d| Difficulty::new(d).ok());
             if let Some(suggested) = suggested {
-                miner.pending_difficulty = Some(clamp_to_port(miner, suggested));
+                let clamped = clamp_to_port(miner, suggested, shared.network_difficulty());
+                miner.pending_difficulty = Some(clamped);
             }
             send(lines, result_line(&id, json!(suggested.is_some()))).await
         }
@@ -436,13 +439,17 @@ fn string_param(params: &[Value], index: usize) -> Option<&str> {
     params.get(index).and_then(Value::as_str)
 }
 
-fn clamp_to_port(miner: &Miner, difficulty: Difficulty) -> Difficulty {
-    match &miner.port_vardiff {
-        Some(v) => {
-            Difficulty::new(difficulty.get().clamp(v.min_diff, v.max_diff)).unwrap_or(difficulty)
-        }
-        None => difficulty,
-    }
+/// A suggested difficulty within what the port allows: never below its floor (`minDiff`
+/// with vardiff, the port's difficulty on a fixed port), so no miner can make every random
+/// nonce a share; never above `maxDiff` with vardiff, nor above the network difficulty,
+/// so no single block share can be credited more than a block is worth.
+fn clamp_to_port(miner: &Miner, suggested: Difficulty, network: Option<Difficulty>) -> Difficulty {
+    let (floor, ceiling) = match &miner.port_vardiff {
+        Some(v) => (v.min_diff, v.max_diff),
+        None => (miner.port_difficulty.get(), f64::INFINITY),
+    };
+    let ceiling = network.map_or(ceiling, |n| ceiling.min(n.get())).max(floor);
+    Difficulty::new(suggested.get().clamp(floor, ceiling)).unwrap_or(miner.port_difficulty)
 }
 
 /// BIP310 `mining.configure`: version rolling within the coin's mask; other extensions off.
@@ -563,11 +570,6 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
         validate_share(job.as_deref(), &submission, &state, &shared.hasher)
     };
 
-    let reply = match &result {
-        Ok(_) => result_line(id, json!(true)),
-        Err(reject) => error_line(id, reject.code(), &reject.to_string()),
-    };
-    let flow = send(lines, reply).await;
     // Authorised logins always map (a switch drops those that do not).
     let credited = miner.credited(worker).unwrap_or_else(|| worker.to_owned());
     let forward = match (&result, submitted_job) {
@@ -583,7 +585,44 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
         }
         _ => None,
     };
-    report_share(shared, miner, &credited, height, &result, forward);
+    let refused =
+        |reason: &str| error_line(id, codes::OTHER, &format!("share not recorded: {reason}"));
+    let is_block = matches!(&result, Ok(ValidShare { block: Some(_), .. }));
+    // Block candidates are always taken: a block is never refused for memory.
+    let admitted = if is_block {
+        Ok(())
+    } else {
+        shared.events.admit()
+    };
+    let reply = match (&result, admitted) {
+        (Ok(_), Err(reason)) => refused(&reason),
+        (Err(reject), Err(_)) => error_line(id, reject.code(), &reject.to_string()),
+        (Ok(_), Ok(())) if shared.options.durable_ack => {
+            let (ack, ticket) = DurableAck::pair();
+            report_share(
+                shared,
+                miner,
+                &credited,
+                height,
+                &result,
+                forward,
+                Some(ack),
+            );
+            match ticket.await {
+                Ok(Ok(())) => result_line(id, json!(true)),
+                Ok(Err(reason)) => refused(&reason),
+                Err(_) => refused("the pool's share writer has stopped"),
+            }
+        }
+        (_, Ok(())) => {
+            report_share(shared, miner, &credited, height, &result, forward, None);
+            match &result {
+                Ok(_) => result_line(id, json!(true)),
+                Err(reject) => error_line(id, reject.code(), &reject.to_string()),
+            }
+        }
+    };
+    let flow = send(lines, reply).await;
 
     let elapsed = miner.started.elapsed();
     if let Some(vardiff) = &mut miner.vardiff {
@@ -592,20 +631,22 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
             miner.pending_difficulty = Some(next);
         }
     }
-    if let Some(banning) = &shared.options.banning {
-        if miner.tally.record(result.is_ok(), banning) {
-            tracing::warn!(peer = %miner.peer, worker, "banning an IP for too many invalid shares");
-            shared
-                .bans
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .ban(miner.peer.ip(), Instant::now());
-            return Flow::Close;
-        }
+    if let Some(banning) = &shared.options.banning
+        && miner.tally.record(result.is_ok(), banning)
+    {
+        tracing::warn!(peer = %miner.peer, worker, "banning an IP for too many invalid shares");
+        shared
+            .bans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .ban(miner.peer.ip(), Instant::now());
+        return Flow::Close;
     }
     flow
 }
 
+/// Reports a share (and, for a block candidate, submits the block first, reporting the
+/// share with the daemons' verdict). `ack` is resolved once the share is durable.
 fn report_share(
     shared: &Arc<Shared>,
     miner: &Miner,
@@ -613,8 +654,9 @@ fn report_share(
     height: u64,
     result: &Result<ValidShare, Reject>,
     forward: Option<Forward>,
+    ack: Option<DurableAck>,
 ) {
-    let (difficulty, share_difficulty, block_hash, error) = match result {
+    let (difficulty, share_difficulty, block_hash, reject) = match result {
         Ok(share) => (
             share.difficulty.get(),
             share.share_difficulty.get(),
@@ -626,12 +668,7 @@ fn report_share(
                 Reject::LowDifficulty { share_difficulty } => *share_difficulty,
                 _ => 0.0,
             };
-            (
-                miner.difficulty.get(),
-                reached,
-                None,
-                Some(reject.to_string()),
-            )
+            (miner.difficulty.get(), reached, None, Some(reject.clone()))
         }
     };
     let event = ShareEvent {
@@ -643,23 +680,24 @@ fn report_share(
         share_difficulty,
         block_hash,
         block_accepted: false,
-        error,
+        reject,
         time: SystemTime::now(),
     };
     match result {
         // The block's share is reported with the daemons' verdict, as NOMP does. Only one
-        // block per height is submitted at a time: until the next job reaches the miners,
-        // every further candidate of that height would be a stale duplicate, and on an
+        // block per parent is submitted at a time: until the next job reaches the miners,
+        // every further candidate on that parent would be a stale duplicate, and on an
         // easy chain there can be thousands a second.
         Ok(ValidShare {
             block: Some(candidate),
             ..
-        }) if shared.claim_height(candidate.height) => {
+        }) if shared.claim_parent(candidate) => {
             shared.submissions.spawn(submit_block(
                 Arc::clone(shared),
                 event,
                 candidate.clone(),
                 forward,
+                ack,
             ));
             return;
         }
@@ -668,10 +706,10 @@ fn report_share(
         Ok(ValidShare { block: Some(_), .. }) => {
             let mut event = event;
             event.block_hash = None;
-            shared.events.send(PoolEvent::Share(event));
+            shared.events.send_with(PoolEvent::Share(event), ack);
             return;
         }
-        _ => shared.events.send(PoolEvent::Share(event)),
+        _ => shared.events.send_with(PoolEvent::Share(event), ack),
     }
     if let Some(forward) = forward {
         shared

@@ -12,8 +12,8 @@ use crate::events::PoolEvent;
 pub(crate) struct PoolCounters {
     connections: AtomicU64,
     valid_shares: AtomicU64,
-    /// Invalid shares by reason: few distinct reasons, and rarer than valid shares.
-    invalid_shares: Mutex<BTreeMap<String, u64>>,
+    /// Invalid shares by [`crate::Reject::kind`]: a fixed set of labels, never values.
+    invalid_shares: Mutex<BTreeMap<&'static str, u64>>,
     blocks_accepted: AtomicU64,
     blocks_rejected: AtomicU64,
     upstream_accepted: AtomicU64,
@@ -27,8 +27,8 @@ pub struct CounterSnapshot {
     pub connections: u64,
     /// Valid shares since start.
     pub valid_shares: u64,
-    /// Invalid shares since start, by reason (the error message miners were sent).
-    pub invalid_shares: BTreeMap<String, u64>,
+    /// Invalid shares since start, by kind of refusal (one of [`crate::Reject::KINDS`]).
+    pub invalid_shares: BTreeMap<&'static str, u64>,
     /// Blocks the daemons accepted since start.
     pub blocks_accepted: u64,
     /// Block candidates the daemons refused since start.
@@ -44,21 +44,17 @@ impl PoolCounters {
     /// Counts what `event` reports.
     pub(crate) fn observe(&self, event: &PoolEvent) {
         match event {
-            PoolEvent::Share(share) => match &share.error {
+            PoolEvent::Share(share) => match &share.reject {
                 None => {
                     self.valid_shares.fetch_add(1, Ordering::Relaxed);
                 }
-                Some(reason) => {
-                    let mut invalid = self
+                Some(reject) => {
+                    *self
                         .invalid_shares
                         .lock()
-                        .unwrap_or_else(|p| p.into_inner());
-                    match invalid.get_mut(reason.as_str()) {
-                        Some(count) => *count += 1,
-                        None => {
-                            invalid.insert(reason.clone(), 1);
-                        }
-                    }
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(reject.kind())
+                        .or_default() += 1;
                 }
             },
             PoolEvent::Block(block) => {
@@ -122,8 +118,9 @@ mod tests {
 
     use super::*;
     use crate::events::{BlockEvent, ShareEvent};
+    use crate::validate::Reject;
 
-    fn share(error: Option<&str>) -> PoolEvent {
+    fn share(reject: Option<Reject>) -> PoolEvent {
         PoolEvent::Share(ShareEvent {
             worker: "w".into(),
             ip: IpAddr::from([127, 0, 0, 1]),
@@ -133,7 +130,7 @@ mod tests {
             share_difficulty: 1.0,
             block_hash: None,
             block_accepted: false,
-            error: error.map(str::to_owned),
+            reject,
             time: SystemTime::UNIX_EPOCH,
         })
     }
@@ -143,9 +140,13 @@ mod tests {
         let counters = PoolCounters::default();
         counters.observe(&share(None));
         counters.observe(&share(None));
-        counters.observe(&share(Some("duplicate share")));
-        counters.observe(&share(Some("low difficulty share")));
-        counters.observe(&share(Some("duplicate share")));
+        counters.observe(&share(Some(Reject::Duplicate)));
+        for reached in [1e-7, 2e-7, 3.3e-9] {
+            counters.observe(&share(Some(Reject::LowDifficulty {
+                share_difficulty: reached,
+            })));
+        }
+        counters.observe(&share(Some(Reject::Duplicate)));
         counters.observe(&PoolEvent::Block(BlockEvent {
             worker: "w".into(),
             height: 1,
@@ -158,8 +159,10 @@ mod tests {
         let snapshot = counters.snapshot();
         assert_eq!(snapshot.connections, 1);
         assert_eq!(snapshot.valid_shares, 2);
-        assert_eq!(snapshot.invalid_shares["duplicate share"], 2);
-        assert_eq!(snapshot.invalid_shares["low difficulty share"], 1);
+        assert_eq!(snapshot.invalid_shares["duplicate"], 2);
+        // Each reached difficulty differs, yet they share one label.
+        assert_eq!(snapshot.invalid_shares["low_difficulty"], 3);
+        assert_eq!(snapshot.invalid_shares.len(), 2);
         assert_eq!((snapshot.blocks_accepted, snapshot.blocks_rejected), (0, 1));
         drop(open);
         assert_eq!(counters.snapshot().connections, 0);

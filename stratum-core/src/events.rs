@@ -1,13 +1,15 @@
-//! What the pool reports: every share and every block candidate.
+//! What the pool reports: every share and every block candidate, and how its consumer
+//! (a share writer) says what it has made durable.
 
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::counters::PoolCounters;
+use crate::validate::Reject;
 
 /// A share, valid or not.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +32,7 @@ pub struct ShareEvent {
     /// Whether the share's block was accepted (false for every other share).
     pub block_accepted: bool,
     /// Why it was refused, for an invalid share.
-    pub error: Option<String>,
+    pub reject: Option<Reject>,
     /// When it arrived.
     pub time: SystemTime,
 }
@@ -38,7 +40,12 @@ pub struct ShareEvent {
 impl ShareEvent {
     /// Whether the share was valid.
     pub fn is_valid(&self) -> bool {
-        self.error.is_none()
+        self.reject.is_none()
+    }
+
+    /// The message the miner was sent for an invalid share (node-stratum-pool's text).
+    pub fn error(&self) -> Option<String> {
+        self.reject.as_ref().map(Reject::to_string)
     }
 }
 
@@ -53,9 +60,11 @@ pub struct BlockEvent {
     pub hash: String,
     /// The coinbase txid (display hex).
     pub coinbase_txid: String,
-    /// Whether a daemon took it and `getblock` finds it on the main chain.
+    /// Whether a synced daemon has it on its main chain (or, when no daemon could say
+    /// after the re-checks, whether it may be: the payment processor's wallet check then
+    /// decides, and a round it cannot find goes back into the current one).
     pub accepted: bool,
-    /// The daemons' reason when it was not accepted.
+    /// The daemons' reason when it was not accepted, or why acceptance is unconfirmed.
     pub reason: Option<String>,
 }
 
@@ -80,54 +89,297 @@ pub enum PoolEvent {
     Difficulty(DifficultyEvent),
 }
 
+/// The answer a pool waits for before it acknowledges a share with `durableAck`.
+pub(crate) type AckResult = Result<(), String>;
+
+/// A share's acknowledgement, owed by the consumer once the share is durable.
+///
+/// Dropping it unresolved tells the miner the share was not recorded (the consumer
+/// stopped), so an acknowledgement can never be lost silently.
+#[derive(Debug)]
+pub struct DurableAck(oneshot::Sender<AckResult>);
+
+impl DurableAck {
+    /// A fresh acknowledgement and the ticket the pool awaits it on.
+    pub(crate) fn pair() -> (DurableAck, oneshot::Receiver<AckResult>) {
+        let (sender, receiver) = oneshot::channel();
+        (DurableAck(sender), receiver)
+    }
+
+    /// The share is durable: the miner is told it is accepted.
+    pub fn confirm(self) {
+        // The miner's connection may have closed meanwhile; the share is stored anyway.
+        let _ = self.0.send(Ok(()));
+    }
+
+    /// The share could not be made durable: the miner is told why, and it is not counted
+    /// as acknowledged.
+    pub fn refuse(self, reason: &str) {
+        let _ = self.0.send(Err(reason.to_owned()));
+    }
+}
+
+/// One event as the pool hands it over, with the acknowledgement its share waits for
+/// when the pool runs with `durableAck`.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The event.
+    pub event: PoolEvent,
+    /// Owed once the event is durable; `None` when nobody waits.
+    pub ack: Option<DurableAck>,
+}
+
+/// How far a pool's consumer is behind, and why: the bound on the events the pool holds
+/// in memory for it, and the failure it reports while it cannot make events durable.
+///
+/// Every event sent counts until the consumer releases it (it is stored, or on local
+/// disk); at `limit` the pool refuses new shares with an error naming the failure rather
+/// than acknowledge what it cannot keep. Block candidates are never refused.
+#[derive(Debug)]
+pub struct EventGate {
+    pending: AtomicU64,
+    limit: u64,
+    refused: AtomicU64,
+    consumer_gone: AtomicBool,
+    failure: Mutex<Option<String>>,
+}
+
+impl EventGate {
+    fn new(limit: u64) -> EventGate {
+        EventGate {
+            pending: AtomicU64::new(0),
+            limit: limit.max(1),
+            refused: AtomicU64::new(0),
+            consumer_gone: AtomicBool::new(false),
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// The consumer made `count` more events durable (or took them over).
+    pub fn release(&self, count: u64) {
+        // Never below zero, even if a consumer releases more than it was given.
+        let _ = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(count))
+            });
+    }
+
+    /// The consumer's current failure (`None` once it works again), named in the errors
+    /// miners get when the bound is reached.
+    pub fn report_failure(&self, reason: Option<String>) {
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = reason;
+    }
+
+    /// The failure the consumer reported last, if it is still failing.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Events sent and not yet released by the consumer.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// The bound on pending events.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Shares refused so far because the bound was reached or the consumer was gone.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Whether a new share may be taken; the error says why not.
+    pub(crate) fn admit(&self) -> Result<(), String> {
+        if self.consumer_gone.load(Ordering::Acquire) {
+            return Err("the pool's share writer has stopped".into());
+        }
+        let pending = self.pending();
+        if pending < self.limit {
+            return Ok(());
+        }
+        let cause = self
+            .failure()
+            .unwrap_or_else(|| "its share writer lags behind".into());
+        Err(format!(
+            "the pool cannot store shares right now ({cause}); {pending} events wait in memory"
+        ))
+    }
+
+    pub(crate) fn count_refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The receiving end of a pool's events.
+///
+/// [`EventReceiver::recv`] hands events over and treats them as taken care of (any
+/// waiting share is acknowledged at once); a durable consumer uses
+/// [`EventReceiver::recv_delivery`] instead, resolves each acknowledgement once the event
+/// is durable, and releases events from the [`EventGate`] as it makes them durable.
+#[derive(Debug)]
+pub struct EventReceiver {
+    deliveries: mpsc::Receiver<Delivery>,
+    gate: Arc<EventGate>,
+}
+
+impl EventReceiver {
+    /// A receiver that is closed: nothing ever arrives. Takes the place of one moved
+    /// elsewhere.
+    pub fn closed() -> EventReceiver {
+        let (_, deliveries) = mpsc::channel(1);
+        EventReceiver {
+            deliveries,
+            gate: Arc::new(EventGate::new(1)),
+        }
+    }
+
+    /// The next event, taken over by the caller; `None` once the pool has stopped.
+    pub async fn recv(&mut self) -> Option<PoolEvent> {
+        let delivery = self.deliveries.recv().await?;
+        Some(self.take_over(delivery))
+    }
+
+    /// The next event if one is waiting, taken over by the caller.
+    pub fn try_recv(&mut self) -> Option<PoolEvent> {
+        let delivery = self.deliveries.try_recv().ok()?;
+        Some(self.take_over(delivery))
+    }
+
+    /// The next delivery, with its acknowledgement and still pending in the gate.
+    pub async fn recv_delivery(&mut self) -> Option<Delivery> {
+        self.deliveries.recv().await
+    }
+
+    /// The next delivery if one is waiting.
+    pub fn try_recv_delivery(&mut self) -> Option<Delivery> {
+        self.deliveries.try_recv().ok()
+    }
+
+    /// The gate the consumer reports progress and failures to.
+    pub fn gate(&self) -> &Arc<EventGate> {
+        &self.gate
+    }
+
+    fn take_over(&self, delivery: Delivery) -> PoolEvent {
+        self.gate.release(1);
+        if let Some(ack) = delivery.ack {
+            ack.confirm();
+        }
+        delivery.event
+    }
+}
+
+impl Drop for EventReceiver {
+    fn drop(&mut self) {
+        self.gate.consumer_gone.store(true, Ordering::Release);
+    }
+}
+
 /// Sends events without ever waiting and without losing any.
 ///
 /// Events go straight into the bounded channel while it has room. When the consumer lags
 /// and the channel is full, they queue in memory behind it, in order, and a forwarding task
 /// feeds them into the channel as it drains; while that backlog exists every new event
 /// joins it, so order is kept. Miners never wait on a slow consumer and no event is dropped:
-/// the cost is memory, and the backlog's start and end are logged.
+/// the cost is memory, bounded by the [`EventGate`] (shares are refused at its limit).
 #[derive(Debug)]
 pub(crate) struct EventSink {
-    sender: mpsc::Sender<PoolEvent>,
+    sender: mpsc::Sender<Delivery>,
     counters: Arc<PoolCounters>,
-    overflow: mpsc::UnboundedSender<PoolEvent>,
+    overflow: mpsc::UnboundedSender<Delivery>,
     backlog: Arc<AtomicU64>,
+    gate: Arc<EventGate>,
+    gone_logged: AtomicBool,
 }
 
 impl EventSink {
-    /// A sink into `sender`; spawns its forwarding task on the current runtime.
+    /// A sink into a channel of `capacity` holding at most `limit` unreleased events, and
+    /// the receiver for its consumer; spawns its forwarding task on the current runtime.
     /// Every event sent is counted in `counters` first.
-    pub(crate) fn new(sender: mpsc::Sender<PoolEvent>, counters: Arc<PoolCounters>) -> Self {
+    pub(crate) fn new(
+        capacity: usize,
+        limit: u64,
+        counters: Arc<PoolCounters>,
+    ) -> (EventSink, EventReceiver) {
+        let (sender, deliveries) = mpsc::channel(capacity.max(1));
         let (overflow, queued) = mpsc::unbounded_channel();
         let backlog = Arc::new(AtomicU64::new(0));
-        tokio::spawn(forward_backlog(queued, sender.clone(), backlog.clone()));
-        EventSink {
+        let gate = Arc::new(EventGate::new(limit));
+        tokio::spawn(forward_backlog(
+            queued,
+            sender.clone(),
+            backlog.clone(),
+            gate.clone(),
+        ));
+        let sink = EventSink {
             sender,
             counters,
             overflow,
             backlog,
-        }
+            gate: gate.clone(),
+            gone_logged: AtomicBool::new(false),
+        };
+        (sink, EventReceiver { deliveries, gate })
     }
 
-    pub(crate) fn send(&self, event: PoolEvent) {
+    /// Whether a new share may be taken (see [`EventGate`]); counts a refusal.
+    pub(crate) fn admit(&self) -> Result<(), String> {
+        self.gate.admit().inspect_err(|_| self.gate.count_refused())
+    }
+
+    pub(crate) fn gate(&self) -> &Arc<EventGate> {
+        &self.gate
+    }
+
+    /// Sends `event`; with `ack`, its share is acknowledged once the consumer makes it
+    /// durable.
+    pub(crate) fn send_with(&self, event: PoolEvent, ack: Option<DurableAck>) {
         self.counters.observe(&event);
-        let event = if self.backlog.load(Ordering::Acquire) == 0 {
-            match self.sender.try_send(event) {
+        self.gate.pending.fetch_add(1, Ordering::AcqRel);
+        let delivery = Delivery { event, ack };
+        let delivery = if self.backlog.load(Ordering::Acquire) == 0 {
+            match self.sender.try_send(delivery) {
                 Ok(()) => return,
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
-                Err(mpsc::error::TrySendError::Full(event)) => event,
+                Err(mpsc::error::TrySendError::Closed(delivery)) => return self.lost(delivery),
+                Err(mpsc::error::TrySendError::Full(delivery)) => delivery,
             }
         } else {
-            event
+            delivery
         };
         if self.backlog.fetch_add(1, Ordering::AcqRel) == 0 {
             tracing::warn!(
                 "pool event consumer lags: queueing events in memory until it catches up"
             );
         }
-        if self.overflow.send(event).is_err() {
+        if let Err(mpsc::error::SendError(delivery)) = self.overflow.send(delivery) {
             self.backlog.fetch_sub(1, Ordering::AcqRel);
+            self.lost(delivery);
+        }
+    }
+
+    /// Sends `event` without anyone waiting for it to be durable.
+    pub(crate) fn send(&self, event: PoolEvent) {
+        self.send_with(event, None);
+    }
+
+    /// An event the consumer can no longer take: its consumer has stopped (the pool is
+    /// being torn down, or the consumer was dropped). Loud, and a waiting share is told.
+    fn lost(&self, delivery: Delivery) {
+        self.gate.release(1);
+        if !self.gone_logged.swap(true, Ordering::AcqRel) {
+            tracing::error!(
+                event = ?delivery.event,
+                "the pool's event consumer has stopped: this and any later event are not recorded"
+            );
+        }
+        if let Some(ack) = delivery.ack {
+            ack.refuse("the pool's share writer has stopped");
         }
     }
 
@@ -137,17 +389,78 @@ impl EventSink {
     }
 }
 
+/// The sending end of an event channel outside a pool: for consumers' tests and for
+/// programs that feed a share writer events of their own.
+#[derive(Debug)]
+pub struct EventSender(EventSink);
+
+/// A channel of pool events: at most `capacity` in the channel (more queue behind it) and
+/// `limit` unreleased before [`EventSender::admit`] refuses. Spawns a task on the current
+/// runtime.
+pub fn event_channel(capacity: usize, limit: u64) -> (EventSender, EventReceiver) {
+    let (sink, receiver) = EventSink::new(capacity, limit, Arc::default());
+    (EventSender(sink), receiver)
+}
+
+impl EventSender {
+    /// Sends `event`; nobody waits for it to be durable.
+    pub fn send(&self, event: PoolEvent) {
+        self.0.send(event);
+    }
+
+    /// Sends `event` and returns what its consumer answers once it is durable (or why
+    /// it could not make it so).
+    pub fn send_durable(
+        &self,
+        event: PoolEvent,
+    ) -> impl std::future::Future<Output = Result<(), String>> + use<> {
+        let (ack, ticket) = DurableAck::pair();
+        self.0.send_with(event, Some(ack));
+        async move {
+            ticket
+                .await
+                .unwrap_or_else(|_| Err("the consumer dropped the acknowledgement".into()))
+        }
+    }
+
+    /// Whether a new share may be taken now (see [`EventGate`]).
+    pub fn admit(&self) -> Result<(), String> {
+        self.0.admit()
+    }
+
+    /// The channel's gate.
+    pub fn gate(&self) -> &Arc<EventGate> {
+        self.0.gate()
+    }
+}
+
 /// Moves queued events into the channel as the consumer makes room, then lowers the
 /// backlog count, so the sink sends directly again only once the queue is empty.
 async fn forward_backlog(
-    mut queued: mpsc::UnboundedReceiver<PoolEvent>,
-    sender: mpsc::Sender<PoolEvent>,
+    mut queued: mpsc::UnboundedReceiver<Delivery>,
+    sender: mpsc::Sender<Delivery>,
     backlog: Arc<AtomicU64>,
+    gate: Arc<EventGate>,
 ) {
     let mut peak = 0;
-    while let Some(event) = queued.recv().await {
+    while let Some(delivery) = queued.recv().await {
         peak = peak.max(backlog.load(Ordering::Acquire));
-        if sender.send(event).await.is_err() {
+        if let Err(mpsc::error::SendError(delivery)) = sender.send(delivery).await {
+            tracing::error!(
+                event = ?delivery.event,
+                queued = backlog.load(Ordering::Acquire),
+                "the pool's event consumer stopped with events still queued: they are not recorded"
+            );
+            gate.release(1);
+            if let Some(ack) = delivery.ack {
+                ack.refuse("the pool's share writer has stopped");
+            }
+            while let Some(delivery) = queued.recv().await {
+                gate.release(1);
+                if let Some(ack) = delivery.ack {
+                    ack.refuse("the pool's share writer has stopped");
+                }
+            }
             return;
         }
         if backlog.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -171,7 +484,7 @@ mod tests {
             share_difficulty: 1.0,
             block_hash: None,
             block_accepted: false,
-            error: None,
+            reject: None,
             time: SystemTime::UNIX_EPOCH,
         })
     }
@@ -186,18 +499,65 @@ mod tests {
 
     #[tokio::test]
     async fn a_lagging_consumer_gets_every_event_in_order() {
-        let (sender, mut receiver) = mpsc::channel(4);
-        let sink = EventSink::new(sender, Arc::default());
+        let (sink, mut receiver) = EventSink::new(4, 10_000, Arc::default());
         for n in 0..1000 {
             sink.send(share(n));
         }
         assert!(sink.backlog() > 0, "the channel of 4 must have overflowed");
+        assert_eq!(receiver.gate().pending(), 1000);
         for n in 0..1000 {
             assert_eq!(height(receiver.recv().await.unwrap()), n);
         }
         tokio::task::yield_now().await;
         assert_eq!(sink.backlog(), 0);
+        assert_eq!(receiver.gate().pending(), 0, "recv takes events over");
         sink.send(share(1000));
         assert_eq!(height(receiver.try_recv().unwrap()), 1000);
+    }
+
+    #[tokio::test]
+    async fn shares_are_refused_with_the_consumers_failure_once_the_bound_is_reached() {
+        let (sink, mut receiver) = EventSink::new(16, 3, Arc::default());
+        for n in 0..3 {
+            assert!(sink.admit().is_ok());
+            sink.send(share(n));
+        }
+        receiver
+            .gate()
+            .report_failure(Some("spool: No space left on device".into()));
+        let refused = sink.admit().unwrap_err();
+        assert!(refused.contains("No space left on device"), "{refused}");
+        assert!(refused.contains("3 events wait in memory"), "{refused}");
+        assert_eq!(receiver.gate().refused(), 1);
+
+        // The consumer makes one durable: room for one more.
+        let delivery = receiver.recv_delivery().await.unwrap();
+        assert!(delivery.ack.is_none());
+        receiver.gate().release(1);
+        assert!(sink.admit().is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_acknowledgement_is_answered_by_the_consumer_or_refused_when_it_is_gone() {
+        let (sink, mut receiver) = EventSink::new(16, 100, Arc::default());
+        let (ack, ticket) = DurableAck::pair();
+        sink.send_with(share(1), Some(ack));
+        let delivery = receiver.recv_delivery().await.unwrap();
+        delivery.ack.unwrap().confirm();
+        assert_eq!(ticket.await.unwrap(), Ok(()));
+
+        // Plain recv acknowledges at once.
+        let (ack, ticket) = DurableAck::pair();
+        sink.send_with(share(2), Some(ack));
+        receiver.recv().await.unwrap();
+        assert_eq!(ticket.await.unwrap(), Ok(()));
+
+        // A consumer that is gone refuses, and says so to new shares.
+        drop(receiver);
+        let (ack, ticket) = DurableAck::pair();
+        sink.send_with(share(3), Some(ack));
+        let answer = ticket.await.unwrap();
+        assert!(answer.unwrap_err().contains("stopped"));
+        assert!(sink.admit().unwrap_err().contains("stopped"));
     }
 }

@@ -94,7 +94,10 @@ pub use coinbase::{
 pub use connection::WorkerCredit;
 pub use counters::CounterSnapshot;
 pub use error::StratumError;
-pub use events::{BlockEvent, DifficultyEvent, PoolEvent, ShareEvent};
+pub use events::{
+    BlockEvent, Delivery, DifficultyEvent, DurableAck, EventGate, EventReceiver, EventSender,
+    PoolEvent, ShareEvent, event_channel,
+};
 pub use extranonce::{Extranonce, MAX_EXTRANONCE_SIZE};
 pub use job::{Job, JobId, header_bytes, serialize_block};
 pub use merkle::{merkle_branch, merkle_root};
@@ -110,4 +113,4 @@ pub use tokio_rustls::rustls;
 pub use upstream::{UpstreamOptions, UpstreamServer};
 pub use validate::{BlockCandidate, MinerState, Reject, Submission, ValidShare, validate_share};
 pub use vardiff::{Vardiff, VardiffOptions};
-pub use writer::{Batch, BatchTarget, DurableWriter, WriterOptions, WriterStatus};
+pub use writer::{Batch, BatchTarget, DurableWriter, WriterError, WriterOptions, WriterStatus};

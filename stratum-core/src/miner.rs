@@ -44,10 +44,9 @@ impl CpuMiner {
                 .expect("a current-thread runtime builds");
             if let Err(error) =
                 runtime.block_on(mine(pool, &worker, algorithm, &thread_stats, &thread_stop))
+                && !thread_stop.load(Ordering::Relaxed)
             {
-                if !thread_stop.load(Ordering::Relaxed) {
-                    tracing::warn!(%pool, %error, "CPU miner stopped");
-                }
+                tracing::warn!(%pool, %error, "CPU miner stopped");
             }
         });
         CpuMiner {

@@ -1,19 +1,19 @@
 //! A running pool: template source → jobs → ports → events.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use coin_daemon::{
-    DaemonGroup, P2pOptions, SubmitOutcome, TemplateOptions, TemplateSource, TemplateWaker,
-    WakeSource, spawn_block_notify,
+    BlockPresence, DaemonGroup, P2pOptions, SubmitOutcome, TemplateOptions, TemplateSource,
+    TemplateWaker, WakeSource, spawn_block_notify,
 };
 use hashing::{Algorithm, Difficulty, HashOptions, HashingError, PowHasher};
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::rustls;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +24,9 @@ use crate::ban::{BanList, BanOptions};
 use crate::coinbase::CoinbaseOptions;
 use crate::connection::{PortContext, Route, WorkerCredit, serve};
 use crate::counters::{CounterSnapshot, PoolCounters};
-use crate::events::{BlockEvent, EventSink, PoolEvent, ShareEvent};
+use crate::events::{
+    BlockEvent, DurableAck, EventGate, EventReceiver, EventSink, PoolEvent, ShareEvent,
+};
 use crate::extranonce::Extranonce;
 use crate::job::{Job, JobId};
 use crate::upstream::{Forward, UpstreamLink, UpstreamOptions};
@@ -34,8 +36,18 @@ use crate::{coinbase::EXTRANONCE1_SIZE, coinbase::EXTRANONCE2_SIZE, upstream};
 
 /// Jobs kept for late shares; older ones answer "job not found".
 const KEPT_JOBS: usize = 16;
-/// Heights below the newest claimed one by this much are forgotten (reorgs are shorter).
+/// Claims this many heights below the newest are forgotten (reorgs are shorter).
 const CLAIMED_HEIGHTS: u64 = 100;
+/// Waits between re-checks of a block no synced daemon has confirmed or denied yet:
+/// about a minute in all, re-submitting it each time.
+const BLOCK_RECHECKS: [Duration; 6] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(15),
+    Duration::from_secs(30),
+];
 
 /// One stratum port.
 #[derive(Debug, Clone)]
@@ -74,6 +86,14 @@ pub struct PoolOptions {
     pub version_mask: u32,
     /// Capacity of the event channel.
     pub event_capacity: usize,
+    /// Events held in memory for a consumer that cannot make them durable (its store and
+    /// spool both failing) before new shares are refused with an error naming the cause.
+    /// Block candidates are never refused.
+    pub event_memory_limit: u64,
+    /// Acknowledge a valid share only once the event consumer has made it durable
+    /// (`durableAck`): the miner's `true` then means the share survives a crash. Costs the
+    /// consumer's group commit (a few milliseconds) per answer.
+    pub durable_ack: bool,
     /// A P2P peer for instant block notifications, if configured.
     pub p2p: Option<P2pOptions>,
     /// Every connection starts with a PROXY protocol header (v1 or v2) naming the miner's
@@ -96,7 +116,9 @@ impl PortOptions {
 impl PoolOptions {
     /// Options with NOMP's defaults for everything but the coin and the ports: templates
     /// polled every second and refreshed after 55 s, zombies dropped after 600 s, no
-    /// banning, version rolling within BIP320's `0x1fffe000`, no P2P peer, no PROXY header.
+    /// banning, version rolling within BIP320's `0x1fffe000`, no P2P peer, no PROXY header;
+    /// shares acknowledged when handed to the consumer, refused once 250 000 events wait
+    /// in memory.
     pub fn new(algorithm: Algorithm, coinbase: CoinbaseOptions, ports: Vec<PortOptions>) -> Self {
         PoolOptions {
             algorithm,
@@ -109,6 +131,8 @@ impl PoolOptions {
             instance_id: 0,
             version_mask: 0x1fff_e000,
             event_capacity: 4096,
+            event_memory_limit: 250_000,
+            durable_ack: false,
             p2p: None,
             proxy_protocol: false,
         }
@@ -152,8 +176,8 @@ pub(crate) struct Shared {
     pub(crate) waker: Option<TemplateWaker>,
     pub(crate) hash_slots: Semaphore,
     pub(crate) broadcast: broadcast::Sender<String>,
-    /// Heights with a block submitted (in flight or accepted).
-    claimed_heights: Mutex<BTreeSet<u64>>,
+    /// Blocks submitted (in flight or accepted), by the block they build on.
+    claims: Mutex<HashMap<[u8; 32], Claim>>,
     /// Block submissions in flight: shutdown waits for them, so their shares are reported.
     pub(crate) submissions: TaskTracker,
     /// Cancelled when the pool stops: switching-port miners still routed here are told
@@ -251,23 +275,55 @@ impl Shared {
             .cloned()
     }
 
-    /// Claims `height` for a block submission; false if a block of that height is being
-    /// submitted or was accepted. Old heights are forgotten.
-    pub(crate) fn claim_height(&self, height: u64) -> bool {
-        let mut claimed = self
-            .claimed_heights
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        claimed.retain(|h| h.saturating_add(CLAIMED_HEIGHTS) > height);
-        claimed.insert(height)
+    /// Claims `candidate`'s parent for a block submission; false if a block on that parent
+    /// is being submitted or was accepted. Claims far below the candidate are forgotten.
+    pub(crate) fn claim_parent(&self, candidate: &BlockCandidate) -> bool {
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        claims.retain(|_, claim| claim.height.saturating_add(CLAIMED_HEIGHTS) > candidate.height);
+        match claims.entry(candidate.previous_hash) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(Claim {
+                    height: candidate.height,
+                    hash: candidate.hash.clone(),
+                    accepted_at: None,
+                });
+                true
+            }
+        }
     }
 
-    /// Gives a height back after its block was refused, so another candidate may try.
-    pub(crate) fn release_height(&self, height: u64) {
-        self.claimed_heights
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&height);
+    /// Records the verdict on the block claimed on `parent`: an accepted block keeps its
+    /// claim (until the chain moves back to its parent), a refused one gives it back so
+    /// another candidate may try.
+    pub(crate) fn settle_claim(&self, parent: &[u8; 32], accepted: bool) {
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        if accepted {
+            if let Some(claim) = claims.get_mut(parent) {
+                claim.accepted_at = Some(Instant::now());
+            }
+        } else {
+            claims.remove(parent);
+        }
+    }
+
+    /// A template asked for at `requested_at` builds on `parent`: if our block on that
+    /// parent was accepted before, the daemon's main chain no longer has it (orphaned,
+    /// or invalidated), so the parent is open to new candidates. Returns the released
+    /// block's height and hash.
+    pub(crate) fn release_orphaned(
+        &self,
+        parent: &[u8; 32],
+        requested_at: Instant,
+    ) -> Option<(u64, String)> {
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        let claim = claims.get(parent)?;
+        if claim.accepted_at.is_some_and(|at| at < requested_at) {
+            return claims
+                .remove(parent)
+                .map(|claim| (claim.height, claim.hash));
+        }
+        None
     }
 
     /// The time left on `ip`'s ban, if banning is on and it is banned.
@@ -291,6 +347,14 @@ impl Shared {
                 .difficulty(self.options.algorithm),
         )
     }
+}
+
+/// A block submitted on a parent.
+struct Claim {
+    height: u64,
+    hash: String,
+    /// When the daemons' verdict said accepted; `None` while it is being submitted.
+    accepted_at: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -318,8 +382,8 @@ impl JobRegistry {
 /// A started pool. Dropping it stops it at once (its tasks are aborted); cancel its token
 /// or call [`RunningPool::shutdown`] to close connections and wait for the tasks.
 pub struct RunningPool {
-    /// Share and block events.
-    pub events: mpsc::Receiver<PoolEvent>,
+    /// Share and block events, for one consumer (a share writer).
+    pub events: EventReceiver,
     /// The bound address of each port, in configured order.
     pub ports: Vec<SocketAddr>,
     /// The current job (after the first template).
@@ -446,9 +510,19 @@ impl PoolHandle {
     pub fn event_backlog(&self) -> u64 {
         self.shared.events.backlog()
     }
+
+    /// The bound on events held for the consumer, and the shares refused at it.
+    pub fn event_gate(&self) -> &Arc<EventGate> {
+        self.shared.events.gate()
+    }
 }
 
 impl RunningPool {
+    /// Takes the events out for a consumer that runs on its own, leaving a closed receiver.
+    pub fn take_events(&mut self) -> EventReceiver {
+        std::mem::replace(&mut self.events, EventReceiver::closed())
+    }
+
     /// A handle for dashboards and operators.
     pub fn handle(&self) -> PoolHandle {
         PoolHandle {
@@ -575,10 +649,14 @@ fn serve_ports(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (event_tx, events) = mpsc::channel(options.event_capacity.max(1));
     let (job_tx, jobs) = watch::channel(None);
     let hash_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let counters = Arc::new(PoolCounters::default());
+    let (sink, events) = EventSink::new(
+        options.event_capacity,
+        options.event_memory_limit,
+        counters.clone(),
+    );
     let shared = Arc::new(Shared {
         hasher,
         daemons,
@@ -586,12 +664,12 @@ fn serve_ports(
         authorizer,
         jobs: RwLock::new(JobRegistry::default()),
         bans: Mutex::new(BanList::default()),
-        events: EventSink::new(event_tx, counters.clone()),
+        events: sink,
         counters,
         waker: waker.clone(),
         hash_slots: Semaphore::new(hash_threads * 2),
         broadcast: broadcast::channel(64).0,
-        claimed_heights: Mutex::new(BTreeSet::new()),
+        claims: Mutex::new(HashMap::new()),
         submissions: TaskTracker::new(),
         stopped: cancel.clone(),
         options,
@@ -640,6 +718,15 @@ async fn manage_jobs(
         let Some(update) = templates.borrow_and_update().clone() else {
             continue;
         };
+        if let Some(parent) = template_parent(&update.template.previous_block_hash)
+            && let Some((height, hash)) = shared.release_orphaned(&parent, update.requested_at)
+        {
+            tracing::warn!(
+                height,
+                hash,
+                "our block left the daemon's main chain (its template builds on the block's parent again); new candidates of that height are submitted"
+            );
+        }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as u32);
@@ -703,33 +790,57 @@ pub(crate) async fn accept_loop(
     while connections.join_next().await.is_some() {}
 }
 
-/// Sends a block candidate on: to every daemon, confirmed with `getblock`, or in upstream
-/// mode (`forward`) to the upstream pool, whose answer is the verdict. Then reports its
-/// share (with the verdict) and the block, and asks for a fresh template.
+/// The internal byte order of a template's `previousblockhash`.
+fn template_parent(display: &str) -> Option<[u8; 32]> {
+    crate::serialize::hash_from_display(display)
+}
+
+/// Sends a block candidate on: to every daemon, its acceptance decided from every
+/// daemon's answer, or in upstream mode (`forward`) to the upstream pool, whose answer is
+/// the verdict. Then reports its share (with the verdict, and `ack` to answer once the
+/// share is durable) and the block, and asks for a fresh template.
 pub(crate) async fn submit_block(
     shared: Arc<Shared>,
     mut share: ShareEvent,
     candidate: BlockCandidate,
     forward: Option<Forward>,
+    ack: Option<DurableAck>,
 ) {
     let verdict = match (&forward, &shared.daemons) {
-        (Some(forward), _) => shared.forward(forward).await,
-        (None, Some(daemons)) => daemon_verdict(daemons, &candidate).await,
-        (None, None) => Err("no daemon to take the block".to_owned()),
+        (Some(forward), _) => match shared.forward(forward).await {
+            Ok(()) => Verdict::Accepted,
+            Err(reason) => Verdict::Rejected(reason),
+        },
+        (None, Some(daemons)) => daemon_verdict(&shared, daemons, &candidate).await,
+        (None, None) => Verdict::Rejected("no daemon to take the block".to_owned()),
     };
-    let on_chain = verdict.is_ok();
-    let reason = verdict.err();
-    if on_chain && forward.is_some() {
-        tracing::info!(height = candidate.height, hash = %candidate.hash, worker = share.worker, "block share taken by the upstream pool");
-    } else if on_chain {
-        tracing::info!(height = candidate.height, hash = %candidate.hash, worker = share.worker, "block accepted");
-    } else {
-        tracing::warn!(height = candidate.height, hash = %candidate.hash, reason = ?reason, "block rejected");
-        shared.release_height(candidate.height);
-    }
+    let (on_chain, reason) = match verdict {
+        Verdict::Accepted if forward.is_some() => {
+            tracing::info!(height = candidate.height, hash = %candidate.hash, worker = share.worker, "block share taken by the upstream pool");
+            (true, None)
+        }
+        Verdict::Accepted => {
+            tracing::info!(height = candidate.height, hash = %candidate.hash, worker = share.worker, "block accepted");
+            (true, None)
+        }
+        Verdict::Unconfirmed(reason) => {
+            tracing::warn!(
+                height = candidate.height,
+                hash = %candidate.hash,
+                reason,
+                "no synced daemon could confirm or deny the block: recorded as found, the payment processor's wallet check decides"
+            );
+            (true, Some(format!("unconfirmed: {reason}")))
+        }
+        Verdict::Rejected(reason) => {
+            tracing::warn!(height = candidate.height, hash = %candidate.hash, reason, "block rejected");
+            (false, Some(reason))
+        }
+    };
+    shared.settle_claim(&candidate.previous_hash, on_chain);
     let worker = share.worker.clone();
     share.block_accepted = on_chain;
-    shared.events.send(PoolEvent::Share(share));
+    shared.events.send_with(PoolEvent::Share(share), ack);
     shared.events.send(PoolEvent::Block(BlockEvent {
         worker,
         height: candidate.height,
@@ -743,29 +854,66 @@ pub(crate) async fn submit_block(
     }
 }
 
-/// Submits a block to every daemon; `Ok` when `getblock` then finds it on the main chain,
-/// else every daemon's reason.
-async fn daemon_verdict(daemons: &DaemonGroup, candidate: &BlockCandidate) -> Result<(), String> {
+/// A block candidate's fate.
+enum Verdict {
+    /// A synced daemon has it on its main chain (or the upstream took it).
+    Accepted,
+    /// Every daemon that can tell says it is not on its main chain.
+    Rejected(String),
+    /// No synced daemon could tell, even after the re-checks.
+    Unconfirmed(String),
+}
+
+/// Submits a block to every daemon and decides from all their answers (as
+/// node-stratum-pool asks every daemon): accepted if any synced daemon has it on its main
+/// chain, rejected if every daemon says it does not. While some cannot tell (down,
+/// syncing), it is re-submitted and re-checked for about a minute, or until the pool stops.
+async fn daemon_verdict(
+    shared: &Shared,
+    daemons: &DaemonGroup,
+    candidate: &BlockCandidate,
+) -> Verdict {
     let Some(block_hex) = &candidate.block_hex else {
-        return Err("the job has no block to submit".into());
+        return Verdict::Rejected("the job has no block to submit".into());
     };
-    let outcomes = daemons.submit_block(block_hex).await;
-    let mut reasons = Vec::new();
-    for (index, outcome) in outcomes.iter().enumerate() {
-        match outcome {
-            Ok(SubmitOutcome::Accepted) => {}
-            Ok(SubmitOutcome::Rejected { reason }) => {
-                reasons.push(format!("{}: {reason}", daemons.label(index)))
+    let mut waits = BLOCK_RECHECKS.iter();
+    loop {
+        let outcomes = daemons.submit_block(block_hex).await;
+        let presence = daemons.find_block(&candidate.hash, candidate.height).await;
+        if presence.contains(&BlockPresence::MainChain) {
+            return Verdict::Accepted;
+        }
+        let mut reasons = Vec::new();
+        for (index, (outcome, seen)) in outcomes.iter().zip(&presence).enumerate() {
+            let label = daemons.label(index);
+            match outcome {
+                Ok(SubmitOutcome::Accepted) => {}
+                Ok(SubmitOutcome::Rejected { reason }) => {
+                    reasons.push(format!("{label}: {reason}"))
+                }
+                Err(error) => reasons.push(error.to_string()),
             }
-            Err(error) => reasons.push(error.to_string()),
+            match seen {
+                BlockPresence::Absent => reasons.push(format!("{label}: not on its main chain")),
+                BlockPresence::Unknown(why) => {
+                    reasons.push(format!("{label}: cannot tell ({why})"))
+                }
+                BlockPresence::MainChain => {}
+            }
+        }
+        let reasons = reasons.join("; ");
+        if presence.iter().all(|p| *p == BlockPresence::Absent) {
+            return Verdict::Rejected(reasons);
+        }
+        let Some(wait) = waits.next() else {
+            return Verdict::Unconfirmed(reasons);
+        };
+        tracing::info!(height = candidate.height, hash = %candidate.hash, reasons, ?wait, "block not confirmed by a synced daemon yet: checking again");
+        tokio::select! {
+            () = shared.stopped.cancelled() => return Verdict::Unconfirmed(reasons),
+            () = tokio::time::sleep(*wait) => {}
         }
     }
-    match daemons.get_block(&candidate.hash).await {
-        Ok(info) if info.confirmations >= 0 => return Ok(()),
-        Ok(_) => {}
-        Err(error) => reasons.push(error.to_string()),
-    }
-    Err(reasons.join("; "))
 }
 
 /// Forwards a share to the upstream pool (upstream mode) and counts its verdict. The miner

@@ -1,7 +1,12 @@
-//! An outage spool: an append-only file of batches, each record
+//! The share log: an append-only file of batches, each record
 //! `length (u32 LE) ‖ CRC-32 of the payload (u32 LE) ‖ payload (the batch as JSON)`,
-//! synced to disk before the append returns.
+//! synced to disk before an append returns. With durable acknowledgements every batch
+//! goes through it; otherwise it holds batches while the store is down or slow.
+//!
+//! Its operations block (they write and sync a file): the writer runs them on the
+//! blocking pool.
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::marker::PhantomData;
@@ -32,9 +37,23 @@ pub(crate) struct Spool<T> {
     file: File,
     /// Bytes of the file holding whole records.
     len: u64,
-    /// Where the next batch to replay starts.
+    /// Where the next record to replay starts.
     cursor: u64,
+    /// The sizes (header included) of the records from the cursor on, in order.
+    records: VecDeque<u64>,
+    /// A failed append may have left bytes past `len`; they are cut before the next one.
+    torn: bool,
     items: PhantomData<fn() -> T>,
+}
+
+/// What the record at the cursor holds.
+#[derive(Debug)]
+pub(crate) enum Peeked<T> {
+    /// A batch.
+    Item(T),
+    /// A whole, intact record this version cannot decode (written by another version?):
+    /// its bytes, so they can be kept aside rather than block the spool for ever.
+    Unreadable(Vec<u8>, String),
 }
 
 impl<T: Serialize + DeserializeOwned> Spool<T> {
@@ -57,7 +76,9 @@ impl<T: Serialize + DeserializeOwned> Spool<T> {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
         let mut whole = 0;
+        let mut records = VecDeque::new();
         while let Some((_, next)) = decode_at(&bytes, whole) {
+            records.push_back((next - whole) as u64);
             whole = next;
         }
         if whole < bytes.len() {
@@ -74,6 +95,8 @@ impl<T: Serialize + DeserializeOwned> Spool<T> {
             file,
             len: whole as u64,
             cursor: 0,
+            records,
+            torn: false,
             items: PhantomData,
         })
     }
@@ -85,62 +108,94 @@ impl<T: Serialize + DeserializeOwned> Spool<T> {
         }
     }
 
-    /// Whether batches wait to be replayed.
-    pub(crate) fn has_pending(&self) -> bool {
-        self.cursor < self.len
+    /// The spool's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
-    /// Appends `batch` and syncs it to disk.
-    pub(crate) fn append(&mut self, item: &T) -> Result<(), SpoolError> {
-        let payload = serde_json::to_vec(item)
-            .map_err(|e| self.io_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+    /// Whether batches wait to be replayed.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.records.is_empty()
+    }
+
+    /// How many batches wait to be replayed.
+    pub(crate) fn pending(&self) -> usize {
+        self.records.len()
+    }
+
+    /// The record of `item` as [`Spool::append_record`] takes it (done off the blocking
+    /// pool: it is plain CPU work).
+    pub(crate) fn encode(item: &T) -> Vec<u8> {
+        let payload = serde_json::to_vec(item).expect("spooled batches serialize");
         let mut record = Vec::with_capacity(HEADER + payload.len());
         record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         record.extend_from_slice(&payload);
-        self.file
-            .write_all(&record)
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| self.io_error(e))?;
+        record
+    }
+
+    /// Appends `item` and syncs it to disk.
+    #[cfg(test)]
+    pub(crate) fn append(&mut self, item: &T) -> Result<(), SpoolError> {
+        self.append_record(&Self::encode(item))
+    }
+
+    /// Appends an encoded record and syncs it to disk. On failure (a full or read-only
+    /// disk) the file is cut back to its last whole record, so a torn write never hides
+    /// the records after it.
+    pub(crate) fn append_record(&mut self, record: &[u8]) -> Result<(), SpoolError> {
+        if self.torn {
+            self.file.set_len(self.len).map_err(|e| self.io_error(e))?;
+            self.torn = false;
+        }
+        let written = self
+            .file
+            .write_all(record)
+            .and_then(|()| self.file.sync_data());
+        if let Err(error) = written {
+            // ENOSPC leaves part of the record; a failed sync may leave all of it unsynced.
+            self.torn = self.file.set_len(self.len).is_err();
+            return Err(self.io_error(error));
+        }
         self.len += record.len() as u64;
+        self.records.push_back(record.len() as u64);
         Ok(())
     }
 
-    /// The item at the cursor, if any.
-    pub(crate) fn peek(&mut self) -> Result<Option<T>, SpoolError> {
-        if !self.has_pending() {
+    /// The record at the cursor, if any.
+    pub(crate) fn peek(&mut self) -> Result<Option<Peeked<T>>, SpoolError> {
+        let Some(&size) = self.records.front() else {
             return Ok(None);
-        }
-        let mut header = [0u8; HEADER];
+        };
+        let mut record = vec![0u8; size as usize];
         self.file
             .seek(SeekFrom::Start(self.cursor))
-            .and_then(|_| self.file.read_exact(&mut header))
+            .and_then(|_| self.file.read_exact(&mut record))
             .map_err(|e| self.io_error(e))?;
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let mut payload = vec![0u8; len];
-        self.file
-            .read_exact(&mut payload)
-            .map_err(|e| self.io_error(e))?;
-        let batch = serde_json::from_slice(&payload)
-            .map_err(|e| self.io_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
-        Ok(Some(batch))
+        let Some((payload, _)) = decode_at(&record, 0) else {
+            return Err(self.io_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the record at byte {} changed on disk", self.cursor),
+            )));
+        };
+        Ok(Some(match serde_json::from_slice(payload) {
+            Ok(item) => Peeked::Item(item),
+            Err(error) => Peeked::Unreadable(payload.to_vec(), error.to_string()),
+        }))
     }
 
-    /// Moves the cursor past the batch [`Spool::peek`] returned; empties the file once
-    /// everything is replayed.
-    pub(crate) fn advance(&mut self) -> Result<(), SpoolError> {
-        let mut header = [0u8; HEADER];
-        self.file
-            .seek(SeekFrom::Start(self.cursor))
-            .and_then(|_| self.file.read_exact(&mut header))
-            .map_err(|e| self.io_error(e))?;
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as u64;
-        self.cursor += HEADER as u64 + len;
-        if self.cursor >= self.len {
-            self.file
-                .set_len(0)
-                .and_then(|()| self.file.sync_all())
-                .map_err(|e| self.io_error(e))?;
+    /// Moves the cursor past `count` records. Once everything is replayed the file is
+    /// emptied; that is not synced, because replaying a record twice changes nothing
+    /// (targets apply each batch once).
+    pub(crate) fn advance(&mut self, count: usize) -> Result<(), SpoolError> {
+        for _ in 0..count {
+            let Some(size) = self.records.pop_front() else {
+                break;
+            };
+            self.cursor += size;
+        }
+        if self.records.is_empty() && self.len > 0 {
+            self.file.set_len(0).map_err(|e| self.io_error(e))?;
             self.len = 0;
             self.cursor = 0;
         }
@@ -170,9 +225,12 @@ mod tests {
 
     fn drain(spool: &mut Spool<(u64, String)>) -> Vec<u64> {
         let mut seqs = Vec::new();
-        while let Some((seq, _)) = spool.peek().unwrap() {
-            seqs.push(seq);
-            spool.advance().unwrap();
+        while let Some(peeked) = spool.peek().unwrap() {
+            match peeked {
+                Peeked::Item((seq, _)) => seqs.push(seq),
+                Peeked::Unreadable(_, error) => panic!("unreadable: {error}"),
+            }
+            spool.advance(1).unwrap();
         }
         seqs
     }
@@ -187,11 +245,14 @@ mod tests {
         }
         drop(spool);
         let mut spool = Spool::open(&path).unwrap();
-        assert!(spool.has_pending());
+        assert_eq!(spool.pending(), 3);
         assert_eq!(drain(&mut spool), [1, 2, 3]);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
         spool.append(&batch(4)).unwrap();
-        assert_eq!(drain(&mut spool), [4]);
+        spool.append(&batch(5)).unwrap();
+        spool.advance(2).unwrap();
+        assert!(!spool.has_pending());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
     }
 
     #[test]
@@ -222,5 +283,19 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let mut spool = Spool::open(&path).unwrap();
         assert!(drain(&mut spool).is_empty());
+    }
+
+    #[test]
+    fn a_record_of_another_shape_is_handed_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shares.spool");
+        let mut other: Spool<String> = Spool::open(&path).unwrap();
+        other.append(&"not a batch".to_owned()).unwrap();
+        drop(other);
+        let mut spool: Spool<(u64, String)> = Spool::open(&path).unwrap();
+        match spool.peek().unwrap() {
+            Some(Peeked::Unreadable(bytes, _)) => assert_eq!(bytes, b"\"not a batch\""),
+            other => panic!("expected an unreadable record, got {other:?}"),
+        }
     }
 }

@@ -68,6 +68,18 @@ pub enum Reject {
 }
 
 impl Reject {
+    /// Every kind of refusal, by [`Reject::kind`]: a fixed set, fit for metric labels.
+    pub const KINDS: [&'static str; 8] = [
+        "job_not_found",
+        "extranonce2_size",
+        "ntime_size",
+        "ntime_out_of_range",
+        "nonce_size",
+        "version_bits",
+        "duplicate",
+        "low_difficulty",
+    ];
+
     /// The stratum error code.
     pub fn code(&self) -> i64 {
         match self {
@@ -75,6 +87,20 @@ impl Reject {
             Reject::Duplicate => 22,
             Reject::LowDifficulty { .. } => 23,
             _ => 20,
+        }
+    }
+
+    /// What kind of refusal it is, without its values (one of [`Reject::KINDS`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reject::JobNotFound => "job_not_found",
+            Reject::Extranonce2Size => "extranonce2_size",
+            Reject::NtimeSize => "ntime_size",
+            Reject::NtimeOutOfRange => "ntime_out_of_range",
+            Reject::NonceSize => "nonce_size",
+            Reject::VersionBits => "version_bits",
+            Reject::Duplicate => "duplicate",
+            Reject::LowDifficulty { .. } => "low_difficulty",
         }
     }
 }
@@ -123,6 +149,9 @@ pub struct BlockCandidate {
     pub block_hex: Option<String>,
     /// Its height.
     pub height: u64,
+    /// The block it builds on (internal byte order): one block per parent is submitted at
+    /// a time.
+    pub previous_hash: [u8; 32],
 }
 
 /// Checks a submission against its job in node-stratum-pool's order (job, extranonce2,
@@ -185,6 +214,7 @@ pub fn validate_share(
             coinbase_txid: PowHash::from_internal(sha256d(&coinbase)).to_string(),
             block_hex: job.block(&header, &coinbase).map(hex::encode),
             height: job.height(),
+            previous_hash: job.previous_hash,
         }
     });
     let difficulty = if block.is_some() || miner.difficulty.target(algorithm).is_met_by(&hash) {
@@ -243,6 +273,24 @@ mod tests {
             (23, "low difficulty share of 0.5".into())
         );
         assert_eq!(Reject::NtimeOutOfRange.code(), 20);
+    }
+
+    #[test]
+    fn every_kind_is_listed_and_carries_no_value() {
+        let all = [
+            Reject::JobNotFound,
+            Reject::Extranonce2Size,
+            Reject::NtimeSize,
+            Reject::NtimeOutOfRange,
+            Reject::NonceSize,
+            Reject::VersionBits,
+            Reject::Duplicate,
+            Reject::LowDifficulty {
+                share_difficulty: 5.7e-7,
+            },
+        ];
+        let kinds: Vec<&str> = all.iter().map(Reject::kind).collect();
+        assert_eq!(kinds, Reject::KINDS);
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //! - [`TestMiner`]: a CPU miner on the stratum-core client, for end-to-end pool tests.
 //! - [`StandInDaemon`]: a JSON-RPC stand-in serving a mainnet-difficulty template, only
 //!   for load benchmarks that no regtest node can serve (every regtest share is a block).
+//! - [`SmallDisk`]: a tiny tmpfs to fill up or make read-only (a real full disk; needs root).
+//! - [`RpcProxy`]: a JSON-RPC proxy in front of a real daemon that delays, drops, fails or
+//!   holds chosen calls, for fault tests of what talks to the daemon (the wallet above all).
 //!
 //! A missing binary is a panic that names it and the setup command (`scripts/test.sh` or
 //! `scripts/install-deps.sh`), never a skipped test. Children are also asked to die with the
@@ -23,16 +26,20 @@
 //! ```
 
 mod binaries;
+mod disk;
 mod mariadb;
 mod process;
 mod redis;
 mod regtest;
+mod rpc_proxy;
 mod standin;
 
 pub use binaries::{NODE_BIN_DIR_ENV, node_bin_dir};
+pub use disk::SmallDisk;
 pub use mariadb::MariaDb;
 pub use process::free_port;
 pub use redis::RedisServer;
 pub use regtest::{RegtestNode, RegtestPair};
+pub use rpc_proxy::{Fault, Release, RpcProxy};
 pub use standin::StandInDaemon;
 pub use stratum_core::CpuMiner as TestMiner;

@@ -80,11 +80,7 @@ pub(crate) async fn record_round(
         worker: block.worker.clone(),
         time_ms: block.time_ms,
     });
-    let batch = Batch {
-        writer: "test".into(),
-        seq,
-        records,
-    };
+    let batch = Batch::new("test", seq, records);
     assert!(store.apply(&batch).await.unwrap());
 }
 

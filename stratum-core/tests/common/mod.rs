@@ -53,6 +53,8 @@ pub(crate) fn options(pool_address: &str, fee_address: &str, difficulty: f64) ->
         instance_id: 1,
         version_mask: 0x1fff_e000,
         event_capacity: 4096,
+        event_memory_limit: 250_000,
+        durable_ack: false,
         p2p: None,
         proxy_protocol: false,
     }

@@ -1,0 +1,76 @@
+//! `/health` and `/ready`: whether the process serves, and whether each pool can take and
+//! keep shares now.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::server::AppState;
+
+/// `/health`: the process answers.
+pub(crate) async fn health() -> Response {
+    Json(serde_json::json!({ "status": "ok" })).into_response()
+}
+
+/// One pool's readiness.
+#[derive(Debug, Serialize)]
+struct PoolReadiness {
+    pool: String,
+    ready: bool,
+    /// What is not ready, in words an operator can act on.
+    problems: Vec<String>,
+}
+
+/// `/ready`: 200 when every pool has work for its miners and can keep their shares; 503
+/// naming what is not ready otherwise (no work yet, shares held in memory only because
+/// neither the store nor the share log takes them, shares being refused).
+pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    let mut pools = Vec::new();
+    for pool in state.directory.pools().await {
+        let mut problems = Vec::new();
+        if pool.handle.current_job().is_none() {
+            problems.push("no work for miners yet (no block template or upstream job)".into());
+        }
+        if let Some(writer) = &pool.writer {
+            let status = writer.borrow().clone();
+            if status.at_risk() {
+                problems.push(format!(
+                    "{} shares are held in memory only: {}",
+                    status.held_events,
+                    status
+                        .failure
+                        .as_deref()
+                        .unwrap_or("the share writer is failing")
+                ));
+            }
+        }
+        let gate = pool.handle.event_gate();
+        if gate.pending() >= gate.limit() {
+            problems.push(format!(
+                "new shares are refused: {} events wait for the share writer (limit {})",
+                gate.pending(),
+                gate.limit()
+            ));
+        }
+        pools.push(PoolReadiness {
+            pool: pool.summary.name.clone(),
+            ready: problems.is_empty(),
+            problems,
+        });
+    }
+    let ready = !pools.is_empty() && pools.iter().all(|p| p.ready);
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(serde_json::json!({ "ready": ready, "pools": pools })),
+    )
+        .into_response()
+}
