@@ -550,6 +550,20 @@ pub(crate) struct DaemonConfig {
     pub(crate) user: String,
     /// RPC password.
     pub(crate) password: String,
+    /// Seconds an RPC call may take before it counts as failed (nomp-rs; 10 by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) timeout: Option<u64>,
+}
+
+impl DaemonConfig {
+    /// How a group of `daemons` calls them: the longest timeout any of them sets.
+    pub(crate) fn group_options(daemons: &[DaemonConfig]) -> coin_daemon::GroupOptions {
+        let mut options = coin_daemon::GroupOptions::default();
+        if let Some(seconds) = daemons.iter().filter_map(|d| d.timeout).max() {
+            options.call_timeout = std::time::Duration::from_secs(seconds.max(1));
+        }
+        options
+    }
 }
 
 /// `p2p`.

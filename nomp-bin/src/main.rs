@@ -228,11 +228,12 @@ fn run_pools(config: config::Config, data_dir: &Path) -> ExitCode {
             tracing::warn!(%cli_addr, %error, "CLI listener not started; blocknotify will not reach this process");
         }
         if let Some(profit) = config.portal.profit_switch.as_ref().filter(|p| p.enabled)
-            && let Err(error) = profit::spawn(profit, pools.clone(), cancel.clone()) {
-                cancel.cancel();
-                pools.stop_all().await;
-                return fail(&error);
-            }
+            && let Err(error) = profit::spawn(profit, pools.clone(), cancel.clone())
+        {
+            cancel.cancel();
+            pools.stop_all().await;
+            return fail(&error);
+        }
         let website = config.portal.website.as_ref().filter(|w| w.enabled);
         let portal = match website {
             Some(website) => match web::start(&config, website, data_dir.path(), pools.clone(), &cancel).await {
@@ -245,6 +246,8 @@ fn run_pools(config: config::Config, data_dir: &Path) -> ExitCode {
             },
             None => None,
         };
+        // The line tests and scripts wait for: every pool serves, and the portal if any.
+        tracing::info!(pools = pools.count().await, "nomp ready");
         cancel.cancelled().await;
         if let Some(portal) = portal {
             portal.shutdown().await;

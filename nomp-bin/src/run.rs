@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coin_daemon::{
-    Amount, DaemonEndpoint, DaemonGroup, GroupOptions, P2pOptions, TemplateOptions, TemplateWaker,
+    Amount, DaemonEndpoint, DaemonGroup, P2pOptions, TemplateOptions, TemplateWaker,
 };
 use futures_util::future::join_all;
 use hashing::{Algorithm, Difficulty, HashOptions};
@@ -291,7 +291,7 @@ pub(crate) async fn start(
         Some(Arc::new(
             DaemonGroup::new(
                 settings.daemons.iter().map(endpoint).collect(),
-                GroupOptions::default(),
+                DaemonConfig::group_options(&settings.daemons),
             )
             .map_err(|e| StartError::Other(e.to_string()))?,
         ))
@@ -509,7 +509,7 @@ pub(crate) async fn start(
                     let wallet = Arc::new(
                         DaemonGroup::new(
                             vec![endpoint(&processing.daemon)],
-                            GroupOptions::default(),
+                            DaemonConfig::group_options(std::slice::from_ref(&processing.daemon)),
                         )
                         .map_err(|e| StartError::Other(e.to_string()))?,
                     );
@@ -739,6 +739,11 @@ impl Pools {
             running: tokio::sync::Mutex::new(running),
             switches: tokio::sync::Mutex::new(switches),
         })
+    }
+
+    /// How many pools run.
+    pub(crate) async fn count(&self) -> usize {
+        self.running.lock().await.len()
     }
 
     /// Whether `name` (a coin file's name or a coin's name, any case) names `pool`.

@@ -8,63 +8,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{Nomp, PATIENCE, config_dir, pool_files, run_nomp, write};
 
 use hashing::Algorithm;
 use payments::{EmbeddedStore, RedisStore, ShareStore};
 use stratum_core::{Notification, StratumClient};
 use testkit::{RedisServer, RegtestPair, TestMiner, free_port};
-
-struct Nomp {
-    child: Child,
-}
-
-impl Nomp {
-    fn start(dir: &Path) -> Nomp {
-        let log = std::fs::File::create(dir.join("nomp.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_nomp"))
-            .arg("--config-dir")
-            .arg(dir)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        Nomp { child }
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        // SIGTERM, as a service manager stops it.
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "nomp did not exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Nomp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `nomp <args>` against the config in `dir`, run to completion.
-fn run_nomp(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nomp"))
-        .arg("--config-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// A client subscribed to the pool on `port`, with its notifications.
 async fn subscribed(
@@ -91,79 +42,6 @@ async fn first_difficulty(port: u16) -> f64 {
     }
 }
 
-fn write(dir: &Path, path: &str, text: &str) {
-    let path = dir.join(path);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "port {port} never opened");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A config directory for pools on `node` with `cli` as the CLI port: `(coin, stratum
-/// port, extra fields)` per pool, each with its own coin file.
-fn config_dir(
-    node: &testkit::RegtestNode,
-    cli: u16,
-    pools: &[(&str, u16, String)],
-) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "config.json",
-        &format!(r#"{{ "logColors": false, "cliPort": {cli}, "clustering": {{ "forks": 2 }} }}"#),
-    );
-    for (coin, port, extra) in pools {
-        pool_files(dir.path(), node, coin, *port, extra);
-    }
-    dir
-}
-
-/// Writes a coin file and a pool file for `coin` on `node`, stratum on `port`; returns
-/// the pool's address.
-fn pool_files(
-    dir: &Path,
-    node: &testkit::RegtestNode,
-    coin: &str,
-    port: u16,
-    extra: &str,
-) -> String {
-    let daemon = format!(
-        r#"{{ "host": "127.0.0.1", "port": {}, "user": "{}", "password": "{}" }}"#,
-        node.rpc_port(),
-        node.rpc_user(),
-        node.rpc_password()
-    );
-    write(
-        dir,
-        &format!("coins/{}.json", coin.to_lowercase()),
-        &format!(
-            r#"{{ "name": "{coin}", "symbol": "BSV", "algorithm": "sha256", "peerMagic": "dab5bffa" }}"#
-        ),
-    );
-    let address = node.new_address();
-    write(
-        dir,
-        &format!("pool_configs/{}.json", coin.to_lowercase()),
-        &format!(
-            r#"{{
-                // {coin}, written by the test
-                "coin": "{}.json",
-                "address": "{address}",
-                "ports": {{ "{port}": {{ "diff": 0.000000001 }} }},
-                "daemons": [ {daemon} ]{extra}
-            }}"#,
-            coin.to_lowercase(),
-        ),
-    );
-    address
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_pools_on_redis_and_embedded_mine_and_keep_every_accepted_share_through_sigterm() {
     let pair = RegtestPair::start();
@@ -188,8 +66,6 @@ async fn two_pools_on_redis_and_embedded_mine_and_keep_every_accepted_share_thro
         ],
     );
     let mut nomp = Nomp::start(dir.path());
-    wait_for_port(port_a);
-    wait_for_port(port_b);
 
     let worker = pair.other_node().new_address();
     let miners = [port_a, port_b].map(|port| {
@@ -202,7 +78,7 @@ async fn two_pools_on_redis_and_embedded_mine_and_keep_every_accepted_share_thro
     // Mine until each pool has found a block of its own (they race on one chain).
     let on_redis = RedisStore::new(&redis.url(), "RegtestA").unwrap();
     let embedded = EmbeddedStore::open(&dir.path().join("data/nomp.sqlite"), "RegtestB").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + PATIENCE;
     loop {
         let a = on_redis.counts().await.map_or(0, |c| c.valid_blocks);
         let b = embedded.counts().await.map_or(0, |c| c.valid_blocks);
@@ -245,7 +121,6 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
     let slow = r#", "blockRefreshInterval": 30000"#.to_owned();
     let dir = config_dir(pair.pool_node(), cli, &[("RegtestB", port, slow)]);
     let nomp = Nomp::start(dir.path());
-    wait_for_port(port);
 
     let (_client, mut notifications) = subscribed(port).await;
     let first = loop {
@@ -261,7 +136,8 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let next = tokio::time::timeout(Duration::from_secs(5), async {
+    // The poll is 30 s away: a job well before it came from blocknotify, loaded machine or not.
+    let next = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             if let Some(Notification::Notify(job)) = notifications.recv().await
                 && job.previous_hash != first.previous_hash
@@ -274,7 +150,7 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
     .expect("a new job long before the 30 s poll");
     assert!(next.clean);
     let waited = notified.elapsed();
-    assert!(waited < Duration::from_secs(2), "{waited:?}");
+    assert!(waited < Duration::from_secs(15), "{waited:?}");
 
     // reloadpool restarts the pool with its edited file; a broken edit changes nothing.
     let file = dir.path().join("pool_configs/regtestb.json");
@@ -334,9 +210,12 @@ fn a_pool_waiting_for_its_daemon_holds_up_no_other_and_sigterm_exits_cleanly() {
                 "daemons": [ {{ "host": "127.0.0.1", "port": {dead_daemon}, "user": "u", "password": "p" }} ] }}"#
         ),
     );
-    let mut nomp = Nomp::start(dir.path());
-    wait_for_port(live_port);
-    let log = std::fs::read_to_string(dir.path().join("nomp.log")).unwrap();
+    let mut nomp = Nomp::spawn(dir.path());
+    // One pool waits for its daemon: nomp is never ready, but the other pool serves.
+    nomp.wait_for_line("the live pool started", |line| {
+        line.contains("pool started") && line.contains(&format!(":{live_port}"))
+    });
+    let log = nomp.log();
     assert!(log.contains("waiting for the daemon"), "{log}");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     let status = nomp.terminate();
@@ -378,7 +257,11 @@ fn an_address_the_daemon_refuses_stops_start_up_naming_file_and_field() {
     let started = Instant::now();
     let output = run_nomp(dir.path(), &[]);
     assert!(!output.status.success());
-    assert!(started.elapsed() < Duration::from_secs(20), "start-up hung");
+    // The other pool's dead daemon must not keep the refusal waiting (it would for ever).
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "start-up hung"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("pool_configs/regtestc.json: address"),
@@ -405,21 +288,19 @@ async fn the_portal_shows_the_running_pools_and_its_admin_reloads_one() {
         ),
     );
     let _nomp = Nomp::start(dir.path());
-    wait_for_port(port);
-    wait_for_port(web);
     let miner = TestMiner::start(
         format!("127.0.0.1:{port}").parse().unwrap(),
         &format!("{}.rig", pair.other_node().new_address()),
         Algorithm::Sha256d,
     );
-    assert!(miner.wait_for_accepted(3, Duration::from_secs(30)));
+    assert!(miner.wait_for_accepted(3, PATIENCE));
 
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let base = format!("http://127.0.0.1:{web}");
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + PATIENCE;
     loop {
         let stats: serde_json::Value = http
             .get(format!("{base}/api/stats"))
@@ -475,8 +356,8 @@ async fn the_portal_shows_the_running_pools_and_its_admin_reloads_one() {
         &format!("{}.rig", pair.other_node().new_address()),
         Algorithm::Sha256d,
     );
-    assert!(miner.wait_for_accepted(1, Duration::from_secs(30)));
-    let deadline = Instant::now() + Duration::from_secs(30);
+    assert!(miner.wait_for_accepted(1, PATIENCE));
+    let deadline = Instant::now() + PATIENCE;
     loop {
         let metrics = common::text(http.get(format!("{base}/metrics"))).await;
         if metrics.contains("nomp_connections{pool=\"regtestw\"} 1") {
@@ -510,7 +391,7 @@ fn paid_addresses(node: &testkit::RegtestNode, txid: &str) -> Vec<String> {
 /// Waits until the store of `coin` in `dir` holds a found block after `after` blocks.
 async fn blocks_found(dir: &Path, coin: &str, after: usize) -> Vec<payments::BlockEntry> {
     let store = EmbeddedStore::open(&dir.join("data/nomp.sqlite"), coin).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + PATIENCE;
     loop {
         let blocks = store.blocks(payments::BlockStatus::Pending).await.unwrap();
         if blocks.len() > after {
@@ -547,7 +428,6 @@ async fn coinswitch_moves_a_switching_miner_between_two_chains_without_a_reconne
     let credited = format!("{key_address}.rig");
 
     let _nomp = Nomp::start(dir.path());
-    wait_for_port(switch_port);
     let miner = TestMiner::start(
         format!("127.0.0.1:{switch_port}").parse().unwrap(),
         &login,
@@ -683,7 +563,6 @@ async fn profit_switching_follows_prices_past_the_margin_and_ignores_noise() {
     );
     let hashes = [('A', key_hash(&pool_a)), ('B', key_hash(&pool_b))];
     let _nomp = Nomp::start(dir.path());
-    wait_for_port(switch_port);
     let (_client, mut notifications) = subscribed(switch_port).await;
     let window = Duration::from_secs(4);
 
@@ -752,9 +631,7 @@ async fn a_pool_in_upstream_mode_mines_through_another_nomp_and_credits_its_mine
         ),
     );
     let _upper = Nomp::start(upper.path());
-    wait_for_port(port_upper);
     let _lower = Nomp::start(lower.path());
-    wait_for_port(port_lower);
 
     let worker = format!("{}.rig", pair.other_node().new_address());
     let miner = TestMiner::start(

@@ -587,9 +587,16 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let refused =
         |reason: &str| error_line(id, codes::OTHER, &format!("share not recorded: {reason}"));
-    let is_block = matches!(&result, Ok(ValidShare { block: Some(_), .. }));
-    // Block candidates are always taken: a block is never refused for memory.
-    let admitted = if is_block {
+    // A block candidate that will be submitted is always taken: a block is never refused
+    // for memory. A stale duplicate of one (its parent claimed) is an ordinary share.
+    let submits_block = match &result {
+        Ok(ValidShare {
+            block: Some(candidate),
+            ..
+        }) => !shared.parent_claimed(candidate),
+        _ => false,
+    };
+    let admitted = if submits_block {
         Ok(())
     } else {
         shared.events.admit()

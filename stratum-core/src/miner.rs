@@ -1,8 +1,9 @@
 //! A CPU miner on the crate's client: for tests, demos and examples, not for profit.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -26,10 +27,17 @@ pub struct CpuMiner {
 
 #[derive(Debug, Default)]
 struct Stats {
+    submitted: AtomicU64,
     accepted: AtomicU64,
     rejected: AtomicU64,
     authorized: AtomicBool,
+    /// Rejections by the server's message, the first kinds seen (bounded).
+    rejections: Mutex<BTreeMap<String, u64>>,
+    running: AtomicBool,
 }
+
+/// Distinct rejection messages kept at most (low-difficulty messages carry values).
+const KEPT_MESSAGES: usize = 64;
 
 impl CpuMiner {
     /// Starts mining on `pool` as `worker` (password `x`) with `algorithm`.
@@ -37,6 +45,7 @@ impl CpuMiner {
         let stats = Arc::new(Stats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let (worker, thread_stats, thread_stop) = (worker.to_owned(), stats.clone(), stop.clone());
+        stats.running.store(true, Ordering::Relaxed);
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -48,12 +57,32 @@ impl CpuMiner {
             {
                 tracing::warn!(%pool, %error, "CPU miner stopped");
             }
+            thread_stats.running.store(false, Ordering::Relaxed);
         });
         CpuMiner {
             stats,
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// Shares sent to the pool (answered or not).
+    pub fn submitted(&self) -> u64 {
+        self.stats.submitted.load(Ordering::Relaxed)
+    }
+
+    /// The pool's rejections by message (the first kinds seen).
+    pub fn rejections(&self) -> BTreeMap<String, u64> {
+        self.stats
+            .rejections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether it is still connected and mining (a dropped connection ends it).
+    pub fn is_running(&self) -> bool {
+        self.stats.running.load(Ordering::Relaxed)
     }
 
     /// Shares the pool accepted.
@@ -84,12 +113,19 @@ impl CpuMiner {
     }
 }
 
-impl Drop for CpuMiner {
-    fn drop(&mut self) {
+impl CpuMiner {
+    /// Stops mining and waits for the last answer in flight; the counts stay readable.
+    pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl Drop for CpuMiner {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -137,13 +173,20 @@ async fn mine(
             let header = current.header(&subscription.extranonce1, &en2, current.ntime, nonce);
             let hash = hasher.hash(&header).expect("80-byte header");
             if target.is_met_by(&hash) {
+                stats.submitted.fetch_add(1, Ordering::Relaxed);
                 match client
                     .submit(worker, &current.job_id, &en2, current.ntime, nonce)
                     .await
                 {
-                    Ok(()) => stats.accepted.fetch_add(1, Ordering::Relaxed),
-                    Err(ClientError::Stratum { .. }) => {
-                        stats.rejected.fetch_add(1, Ordering::Relaxed)
+                    Ok(()) => {
+                        stats.accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(ClientError::Stratum { message, .. }) => {
+                        stats.rejected.fetch_add(1, Ordering::Relaxed);
+                        let mut kept = stats.rejections.lock().unwrap_or_else(|p| p.into_inner());
+                        if kept.len() < KEPT_MESSAGES || kept.contains_key(&message) {
+                            *kept.entry(message).or_default() += 1;
+                        }
                     }
                     Err(error) => return Err(error),
                 };

@@ -293,6 +293,14 @@ impl Shared {
         }
     }
 
+    /// Whether a block on `candidate`'s parent is being submitted or was accepted.
+    pub(crate) fn parent_claimed(&self, candidate: &BlockCandidate) -> bool {
+        self.claims
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&candidate.previous_hash)
+    }
+
     /// Records the verdict on the block claimed on `parent`: an accepted block keeps its
     /// claim (until the chain moves back to its parent), a refused one gives it back so
     /// another candidate may try.

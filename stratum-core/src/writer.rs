@@ -724,11 +724,7 @@ where
         let on_disk = self.log_pending();
         let failure = self.failure();
         let at_risk = self.log_failure.is_some() && held > 0;
-        self.gate.report_failure(
-            failure
-                .clone()
-                .filter(|_| at_risk || self.log_failure.is_some()),
-        );
+        self.gate.report_failure(failure.clone());
         if at_risk {
             let due = self
                 .last_alert

