@@ -16,8 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{Nomp, PATIENCE, config_dir, write};
 use hashing::Algorithm;
-use payments::{EmbeddedStore, ShareStore};
-use testkit::{RegtestPair, SmallDisk, TestMiner, free_port};
+use payments::{EmbeddedStore, PayoutStore, ShareStore};
+use testkit::{Fault, RegtestPair, Release, RpcProxy, SmallDisk, TestMiner, free_port};
 
 /// Pool settings for mining on the pair: fast templates, blocks heard over P2P.
 fn fast(pair: &RegtestPair) -> String {
@@ -318,4 +318,338 @@ fn kill_9_at_random_moments_with_durable_acks_loses_and_doubles_nothing() {
         "kill -9 x10 with durableAck: {sent} shares sent, {acknowledged} acknowledged, {kept} stored \
          (each connection: acknowledged <= stored <= acknowledged + unanswered), 0 lost, 0 doubled"
     );
+}
+
+/// A pool paying out every second from the pool node's wallet, reached through `proxy`
+/// (calls time out after 2 s); returns its config directory and stratum port.
+fn paying_pool(pair: &RegtestPair, proxy: &RpcProxy) -> (tempfile::TempDir, u16) {
+    let port = free_port();
+    let node = pair.pool_node();
+    let payments = format!(
+        r#"{}, "paymentProcessing": {{ "enabled": true, "paymentInterval": 1, "minimumPayment": 0,
+             "daemon": {{ "host": "127.0.0.1", "port": {}, "user": "{}", "password": "{}", "timeout": 2 }} }}"#,
+        fast(pair),
+        proxy.port(),
+        node.rpc_user(),
+        node.rpc_password()
+    );
+    let dir = config_dir(node, free_port(), &[("Regtest", port, payments)]);
+    (dir, port)
+}
+
+/// Has the pool find some blocks for `workers`, stops mining, and matures them.
+fn find_and_mature_blocks(
+    pair: &RegtestPair,
+    store: &EmbeddedStore,
+    port: u16,
+    workers: &[String],
+) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let found = |store: &EmbeddedStore| runtime.block_on(store.counts()).unwrap().valid_blocks;
+    let before = found(store);
+    let miners: Vec<TestMiner> = workers.iter().map(|w| miner(port, w)).collect();
+    until("the pool finds blocks", || found(store) >= before + 2);
+    drop(miners);
+    pair.mine_on_other(101);
+}
+
+/// Waits until the payment processor has settled every pending block and no run is left
+/// planned.
+fn until_settled(store: &EmbeddedStore, nomp: &Nomp) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    until_seen("every matured block paid", || {
+        let pending = runtime
+            .block_on(store.blocks(payments::BlockStatus::Pending))
+            .unwrap();
+        let planned = runtime.block_on(store.planned()).unwrap();
+        (
+            pending.is_empty() && planned.is_empty(),
+            format!(
+                "{} pending, {} planned\n{}",
+                pending.len(),
+                planned.len(),
+                nomp.log()
+            ),
+        )
+    });
+}
+
+/// Checks the journal against the wallet: the wallet sent exactly the transactions of the
+/// runs the journal has done, and each address received exactly what those runs paid it.
+/// Returns (runs paid, transactions, coins paid in satoshis).
+fn paid_exactly_once(pair: &RegtestPair, store: &EmbeddedStore) -> (usize, usize, i64) {
+    // Confirmed by the node whose mempool has the payouts.
+    let node = pair.pool_node();
+    node.cli(&["generatetoaddress", "1", &node.new_address()]);
+    pair.wait_for_sync();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let done = runtime.block_on(store.payment_history(10_000)).unwrap();
+    let journalled: std::collections::BTreeSet<String> =
+        done.iter().filter_map(|entry| entry.txid.clone()).collect();
+    assert_eq!(
+        journalled.len(),
+        done.len(),
+        "every paying run names its txid"
+    );
+    let listed = pair.pool_node().cli(&["listtransactions", "*", "100000"]);
+    let sent: std::collections::BTreeSet<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|tx| tx["category"] == "send")
+        .filter_map(|tx| tx["txid"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        sent, journalled,
+        "the wallet sent exactly the journalled payouts"
+    );
+    let mut owed: BTreeMap<String, i64> = BTreeMap::new();
+    for entry in &done {
+        for (address, amount) in &entry.settlement.payments {
+            *owed.entry(address.clone()).or_default() += amount.to_sat();
+        }
+    }
+    for (address, amount) in &owed {
+        let received = pair
+            .other_node()
+            .cli(&["getreceivedbyaddress", address, "1"]);
+        let received = coin_daemon::Amount::from_coin_str(&received.to_string()).unwrap();
+        assert_eq!(received.to_sat(), *amount, "{address} was paid once");
+    }
+    (done.len(), sent.len(), owed.values().sum())
+}
+
+#[test]
+fn a_slow_lossy_or_failing_wallet_pays_every_run_exactly_once() {
+    let pair = RegtestPair::start();
+    let proxy = RpcProxy::start(pair.pool_node().rpc_port());
+    let (dir, port) = paying_pool(&pair, &proxy);
+    let nomp = Nomp::start(dir.path());
+    let store = store_in(&dir.path().join("data"), "Regtest");
+    let workers: Vec<String> = (0..2).map(|_| pair.other_node().new_address()).collect();
+    let faults = [
+        // Answered after the 2 s timeout: the late broadcast still goes through.
+        ("answered late", Fault::Delay(Duration::from_secs(4))),
+        ("answer lost", Fault::DropAnswer),
+        ("never arrived", Fault::DropRequest),
+        (
+            "refused for now",
+            Fault::Fail {
+                code: -26,
+                message: "mempool full".into(),
+            },
+        ),
+        // Never reached the daemon, yet refused for good: this transaction is given up and
+        // the run is built again.
+        (
+            "refused for good",
+            Fault::Fail {
+                code: -26,
+                message: "bad-txns-in-belowout".into(),
+            },
+        ),
+    ];
+    for (what, fault) in faults {
+        let broadcasts = proxy.calls("sendrawtransaction");
+        proxy.set_times("sendrawtransaction", fault, 1);
+        find_and_mature_blocks(&pair, &store, port, &workers);
+        until_settled(&store, &nomp);
+        assert!(
+            proxy.calls("sendrawtransaction") > broadcasts,
+            "{what}: broadcast"
+        );
+        let (runs, transactions, sats) = paid_exactly_once(&pair, &store);
+        println!(
+            "wallet fault '{what}': {runs} runs paid by {transactions} transactions, {sats} sat, each once"
+        );
+    }
+    let log = nomp.log();
+    assert!(
+        log.contains("finishing a payment run that was interrupted"),
+        "{log}"
+    );
+    assert!(
+        log.contains("giving up a payment run whose transaction can never confirm"),
+        "{log}"
+    );
+}
+
+#[test]
+fn sigkill_at_each_step_of_a_payment_run_pays_exactly_once() {
+    let pair = RegtestPair::start();
+    let proxy = RpcProxy::start(pair.pool_node().rpc_port());
+    let (dir, port) = paying_pool(&pair, &proxy);
+    let mut nomp = Nomp::start(dir.path());
+    let store = store_in(&dir.path().join("data"), "Regtest");
+    let workers: Vec<String> = (0..2).map(|_| pair.other_node().new_address()).collect();
+    let steps = [
+        (
+            "while funding",
+            "fundrawtransaction",
+            Fault::HoldRequest,
+            Release::Drop,
+        ),
+        (
+            "signed, not journalled",
+            "signrawtransaction",
+            Fault::HoldAnswer,
+            Release::Drop,
+        ),
+        (
+            "journalled, not broadcast",
+            "sendrawtransaction",
+            Fault::HoldRequest,
+            Release::Drop,
+        ),
+        (
+            "broadcast arriving after the kill",
+            "sendrawtransaction",
+            Fault::HoldRequest,
+            Release::Pass,
+        ),
+        (
+            "broadcast taken, not recorded",
+            "sendrawtransaction",
+            Fault::HoldAnswer,
+            Release::Drop,
+        ),
+    ];
+    for (step, method, fault, release) in steps {
+        proxy.set(method, fault);
+        find_and_mature_blocks(&pair, &store, port, &workers);
+        assert!(
+            proxy.wait_for_held(method, common::PATIENCE),
+            "{step}: the run never reached {method}"
+        );
+        nomp.signal("KILL");
+        proxy.clear(method);
+        proxy.release(method, release);
+        nomp = nomp.restart();
+        until_settled(&store, &nomp);
+        let (runs, transactions, sats) = paid_exactly_once(&pair, &store);
+        println!(
+            "SIGKILL {step}: {runs} runs paid by {transactions} transactions, {sats} sat, each once"
+        );
+    }
+}
+
+#[test]
+fn a_second_block_at_an_orphaned_blocks_height_keeps_both_rounds_and_every_share_is_paid() {
+    let pair = RegtestPair::start();
+    let proxy = RpcProxy::start(pair.pool_node().rpc_port());
+    let (dir, port) = paying_pool(&pair, &proxy);
+    let nomp = Nomp::start(dir.path());
+    let store = store_in(&dir.path().join("data"), "Regtest");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pending = || {
+        runtime
+            .block_on(store.blocks(payments::BlockStatus::Pending))
+            .unwrap()
+    };
+    let (first, second) = (
+        pair.other_node().new_address(),
+        pair.other_node().new_address(),
+    );
+
+    // The first worker's round ends in a block at the tip.
+    let mut mining = miner(port, &first);
+    until("a block of the first worker", || !pending().is_empty());
+    mining.stop();
+    pair.wait_for_sync();
+    let tip = pair.pool_node().cli(&["getbestblockhash"]);
+    let orphan = until_found(&pending, |b| b.hash == tip.as_str().unwrap());
+    let round = |height| {
+        runtime
+            .block_on(store.round_shares(payments::Round::Height(height)))
+            .unwrap()
+    };
+    let first_round = round(orphan.height);
+    assert!(first_round.contains_key(&first), "{first_round:?}");
+
+    // Orphaned for real: both nodes drop it, and the pool builds on its parent again.
+    for node in [pair.pool_node(), pair.other_node()] {
+        node.cli(&["invalidateblock", &orphan.hash]);
+    }
+    nomp.wait_for_log("our block left the daemon's main chain");
+
+    // The second worker finds another block at that height: submitted (the height was
+    // given back) and recorded beside the first.
+    let mut mining = miner(port, &second);
+    let replacement = until_found(&pending, |b| {
+        b.height == orphan.height && b.hash != orphan.hash
+    });
+    mining.stop();
+    let merged = round(orphan.height);
+    assert_eq!(
+        merged.get(&first),
+        first_round.get(&first),
+        "the first round's shares are still there"
+    );
+    assert!(merged.contains_key(&second), "{merged:?}");
+
+    // Every round as it stands before payment: the test's own PROP over them.
+    let rounds: BTreeMap<u64, BTreeMap<String, payments::Decimal>> = pending()
+        .iter()
+        .map(|b| (b.height, round(b.height)))
+        .collect();
+    pair.mine_on_other(100);
+    until_settled(&store, &nomp);
+    let status = |status| {
+        runtime
+            .block_on(store.blocks(status))
+            .unwrap()
+            .into_iter()
+            .map(|b| b.hash)
+            .collect::<Vec<_>>()
+    };
+    assert!(status(payments::BlockStatus::Orphaned).contains(&orphan.hash));
+    let confirmed = status(payments::BlockStatus::Confirmed);
+    assert!(confirmed.contains(&replacement.hash));
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    for block in runtime
+        .block_on(store.blocks(payments::BlockStatus::Confirmed))
+        .unwrap()
+    {
+        let tx = pair
+            .pool_node()
+            .cli(&["gettransaction", &block.coinbase_txid]);
+        let reward = coin_daemon::Amount::from_coin_str(&tx["amount"].to_string())
+            .unwrap()
+            .to_sat();
+        let shares = &rounds[&block.height];
+        let total: payments::Decimal = shares.values().copied().sum();
+        for (worker, difficulty) in shares {
+            let part = (payments::Decimal::from(reward) * *difficulty / total).floor();
+            *expected.entry(worker.clone()).or_default() +=
+                part.to_string().parse::<i64>().unwrap();
+        }
+    }
+    paid_exactly_once(&pair, &store);
+    for (address, sats) in &expected {
+        let received = pair
+            .other_node()
+            .cli(&["getreceivedbyaddress", address, "1"]);
+        let received = coin_daemon::Amount::from_coin_str(&received.to_string()).unwrap();
+        assert_eq!(received.to_sat(), *sats, "{address}");
+    }
+    println!(
+        "same-height block after an orphan: rounds of {} blocks paid, {:?} sat per worker as computed by the test",
+        confirmed.len(),
+        expected
+    );
+}
+
+/// Waits until a pending block `wanted` accepts is recorded, and returns it.
+fn until_found(
+    pending: &impl Fn() -> Vec<payments::BlockEntry>,
+    wanted: impl Fn(&payments::BlockEntry) -> bool,
+) -> payments::BlockEntry {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(block) = pending().into_iter().find(|b| wanted(b)) {
+            return block;
+        }
+        assert!(Instant::now() < deadline, "never found: {:?}", pending());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -195,32 +195,68 @@ struct Message {
     body: Vec<u8>,
 }
 
-/// Reads one HTTP/1.1 message with a `Content-Length` body; `None` at the end of the
-/// stream.
+/// Reads one HTTP/1.1 message, its body framed by `Content-Length` or chunked (as the
+/// daemon sends larger answers); the body is kept as framed, to be passed on unchanged.
+/// `None` at the end of the stream.
 async fn read_message(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<Message> {
-    loop {
+    let end = loop {
         if let Some(end) = find(buffer, b"\r\n\r\n") {
-            let head = buffer[..end + 4].to_vec();
-            let length = content_length(&head);
-            while buffer.len() < end + 4 + length {
-                let mut chunk = [0u8; 8192];
-                let read = stream.read(&mut chunk).await.ok()?;
-                if read == 0 {
-                    return None;
+            break end + 4;
+        }
+        fill(stream, buffer).await?;
+    };
+    let head = buffer[..end].to_vec();
+    let body_len = if is_chunked(&head) {
+        let mut at = end;
+        loop {
+            let line_end = loop {
+                if let Some(i) = find(&buffer[at..], b"\r\n") {
+                    break at + i;
                 }
-                buffer.extend_from_slice(&chunk[..read]);
+                fill(stream, buffer).await?;
+            };
+            let size_text = String::from_utf8_lossy(&buffer[at..line_end]).into_owned();
+            let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+            // The chunk, its CRLF; the last (empty) chunk is followed by the final CRLF.
+            let next = line_end + 2 + size + 2;
+            while buffer.len() < next {
+                fill(stream, buffer).await?;
             }
-            let body = buffer[end + 4..end + 4 + length].to_vec();
-            buffer.drain(..end + 4 + length);
-            return Some(Message { head, body });
+            at = next;
+            if size == 0 {
+                break at - end;
+            }
         }
-        let mut chunk = [0u8; 8192];
-        let read = stream.read(&mut chunk).await.ok()?;
-        if read == 0 {
-            return None;
+    } else {
+        let length = content_length(&head);
+        while buffer.len() < end + length {
+            fill(stream, buffer).await?;
         }
-        buffer.extend_from_slice(&chunk[..read]);
+        length
+    };
+    let body = buffer[end..end + body_len].to_vec();
+    buffer.drain(..end + body_len);
+    Some(Message { head, body })
+}
+
+/// Reads more of `stream` into `buffer`; `None` at its end.
+async fn fill(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<()> {
+    let mut chunk = [0u8; 8192];
+    let read = stream.read(&mut chunk).await.ok()?;
+    if read == 0 {
+        return None;
     }
+    buffer.extend_from_slice(&chunk[..read]);
+    Some(())
+}
+
+fn is_chunked(head: &[u8]) -> bool {
+    String::from_utf8_lossy(head).lines().any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.eq_ignore_ascii_case("transfer-encoding")
+                && value.trim().eq_ignore_ascii_case("chunked")
+        })
+    })
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -161,3 +161,82 @@ async fn stand_in_daemon_serves_its_template_and_counts_blocks() {
     let unknown = group.get_best_block_hash().await.unwrap_err();
     assert_eq!(unknown.rpc_code(), Some(-32601), "{unknown}");
 }
+
+fn through(proxy: &testkit::RpcProxy, node: &testkit::RegtestNode) -> coin_daemon::DaemonGroup {
+    let mut endpoint = node.endpoint();
+    endpoint.port = proxy.port();
+    let options = coin_daemon::GroupOptions {
+        call_timeout: std::time::Duration::from_secs(2),
+        ..coin_daemon::GroupOptions::default()
+    };
+    coin_daemon::DaemonGroup::new(vec![endpoint], options).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rpc_proxy_passes_calls_through_and_delays_drops_fails_or_holds_chosen_ones() {
+    use std::time::{Duration, Instant};
+    use testkit::{Fault, Release, RpcProxy};
+
+    let pair = RegtestPair::start();
+    let proxy = RpcProxy::start(pair.pool_node().rpc_port());
+    let daemons = through(&proxy, pair.pool_node());
+    let tip: u64 = daemons.call("getblockcount", &[(); 0]).await.unwrap();
+    assert_eq!(tip, 101);
+    // A larger answer passes whole.
+    let best = daemons.get_best_block_hash().await.unwrap();
+    let block = daemons.get_block(&best).await.unwrap();
+    let raw: String = daemons
+        .call("getrawtransaction", &[&block.tx[0]])
+        .await
+        .unwrap();
+    let decoded: serde_json::Value = daemons.call("decoderawtransaction", &[&raw]).await.unwrap();
+    assert_eq!(decoded["txid"], block.tx[0]);
+    assert_eq!(proxy.calls("decoderawtransaction"), 1);
+
+    proxy.set_times("getblockcount", Fault::Delay(Duration::from_secs(3)), 1);
+    let started = Instant::now();
+    let late = daemons.call::<u64>("getblockcount", &[(); 0]).await;
+    assert!(
+        matches!(late, Err(coin_daemon::DaemonError::Timeout { .. })),
+        "{late:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(
+        daemons
+            .call::<u64>("getblockcount", &[(); 0])
+            .await
+            .unwrap(),
+        101,
+        "once"
+    );
+
+    proxy.set_times("getblockcount", Fault::DropAnswer, 1);
+    assert!(
+        daemons
+            .call::<u64>("getblockcount", &[(); 0])
+            .await
+            .is_err()
+    );
+    proxy.set_times(
+        "getblockcount",
+        Fault::Fail {
+            code: -26,
+            message: "mempool full".into(),
+        },
+        1,
+    );
+    let failed = daemons
+        .call::<u64>("getblockcount", &[(); 0])
+        .await
+        .unwrap_err();
+    assert_eq!(failed.rpc_code(), Some(-26), "{failed}");
+
+    proxy.set("getbestblockhash", Fault::HoldRequest);
+    let held = tokio::spawn(async move { daemons.get_best_block_hash().await });
+    assert!(tokio::task::block_in_place(
+        || proxy.wait_for_held("getbestblockhash", Duration::from_secs(30))
+    ));
+    proxy.clear("getbestblockhash");
+    assert_eq!(proxy.release("getbestblockhash", Release::Pass), 1);
+    assert_eq!(held.await.unwrap().unwrap(), best);
+}
