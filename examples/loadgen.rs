@@ -2,11 +2,18 @@
 //! against a pool whose daemon is a stand-in serving a mainnet-difficulty template (so no
 //! share is a block and nothing but share handling is measured).
 //!
-//! `cargo run --release -p nomp-examples --example loadgen -- [connections] [seconds] [upstream]`
-//! (defaults: 200 connections for 10 s). With `upstream`, the pool under load is in
-//! upstream mode, taking its work from a second pool on the stand-in daemon and forwarding
-//! the shares (one in eight) that meet that pool's higher difficulty. Clients and pools
-//! share this process and its cores, so the figures are a floor for the pool alone.
+//! `cargo run --release -p nomp-examples --example loadgen -- [connections] [seconds] [mode]`
+//! (defaults: 200 connections for 10 s, events counted and dropped). Modes:
+//! - `upstream`: the pool under load is in upstream mode, taking its work from a second
+//!   pool on the stand-in daemon and forwarding the shares (one in eight) that meet that
+//!   pool's higher difficulty;
+//! - `store`: shares go through the share writer into the embedded store (in a temporary
+//!   directory), each answered once handed to the writer;
+//! - `durable`: the same with durable acknowledgements: each answered once synced to the
+//!   share log.
+//!
+//! Clients and pools share this process and its cores, so the figures are a floor for the
+//! pool alone.
 
 #![allow(
     clippy::print_stdout,
@@ -42,16 +49,18 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let connections = args.first().map_or(Ok(200), |a| a.parse::<usize>());
     let seconds = args.get(1).map_or(Ok(10), |a| a.parse::<u64>());
-    let upstream = match args.get(2).map(String::as_str) {
-        None => Ok(false),
-        Some("upstream") => Ok(true),
+    let mode = match args.get(2).map(String::as_str) {
+        None => Ok(Mode::Count),
+        Some("upstream") => Ok(Mode::Upstream),
+        Some("store") => Ok(Mode::Store { durable: false }),
+        Some("durable") => Ok(Mode::Store { durable: true }),
         Some(_) => Err(()),
     };
-    let (Ok(connections), Ok(seconds), Ok(upstream)) = (connections, seconds, upstream) else {
-        eprintln!("usage: loadgen [connections] [seconds] [upstream]");
+    let (Ok(connections), Ok(seconds), Ok(mode)) = (connections, seconds, mode) else {
+        eprintln!("usage: loadgen [connections] [seconds] [upstream|store|durable]");
         return ExitCode::from(2);
     };
-    match run(connections, Duration::from_secs(seconds), upstream).await {
+    match run(connections, Duration::from_secs(seconds), mode).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("loadgen: {error}");
@@ -60,11 +69,23 @@ async fn main() -> ExitCode {
     }
 }
 
+/// What the pool under load does with its shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Counts the events and drops them.
+    Count,
+    /// Upstream mode, forwarding to a second pool.
+    Upstream,
+    /// Writes them to the embedded store, acknowledging once durable or not.
+    Store { durable: bool },
+}
+
 async fn run(
     connections: usize,
     duration: Duration,
-    upstream: bool,
+    mode: Mode,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let upstream = mode == Mode::Upstream;
     let daemon = StandInDaemon::start(StandInDaemon::mainnet_template(TRANSACTIONS));
     let endpoint = DaemonEndpoint {
         host: "127.0.0.1".into(),
@@ -80,11 +101,9 @@ async fn run(
     );
     let options = |difficulty| -> Result<PoolOptions, Box<dyn std::error::Error>> {
         let port = PortOptions::new("127.0.0.1:0".parse()?, Difficulty::new(difficulty)?);
-        Ok(PoolOptions::new(
-            Algorithm::Sha256d,
-            coinbase.clone(),
-            vec![port],
-        ))
+        let mut options = PoolOptions::new(Algorithm::Sha256d, coinbase.clone(), vec![port]);
+        options.durable_ack = mode == (Mode::Store { durable: true });
+        Ok(options)
     };
     let cancel = CancellationToken::new();
     let (mut pool, upper) = if upstream {
@@ -123,7 +142,24 @@ async fn run(
     };
     pool.jobs.wait_for(Option::is_some).await?;
     let addr = pool.ports[0];
-    let events = count_shares(&mut pool);
+    let dir = tempfile::tempdir()?;
+    let writer_stop = CancellationToken::new();
+    let (events, writer) = match mode {
+        Mode::Store { .. } => {
+            let store = Arc::new(payments::EmbeddedStore::open(
+                &dir.path().join("nomp.sqlite"),
+                "loadgen",
+            )?);
+            let writer = payments::ShareWriter::spawn(
+                store,
+                pool.take_events(),
+                payments::WriterOptions::new(dir.path().join("loadgen.spool")),
+                writer_stop.clone(),
+            )?;
+            (None, Some(writer))
+        }
+        _ => (Some(count_shares(&mut pool)), None),
+    };
 
     let rss_before = rss_kib();
     let mut miners = Vec::with_capacity(connections);
@@ -168,11 +204,21 @@ async fn run(
         percentile(0.99),
         percentile(1.0)
     );
-    println!(
-        "share events           {} (backlog {})",
-        events.load(Ordering::Relaxed),
-        pool.handle().event_backlog()
-    );
+    match (&events, &writer) {
+        (Some(events), _) => println!(
+            "share events           {} (backlog {})",
+            events.load(Ordering::Relaxed),
+            pool.handle().event_backlog()
+        ),
+        (None, Some(writer)) => {
+            let status = writer.status.borrow().clone();
+            println!(
+                "share writer           {} records, {} batches stored, {} logged, {} acknowledged once durable",
+                status.received, status.stored_batches, status.spooled_batches, status.acknowledged
+            );
+        }
+        (None, None) => {}
+    }
     if let (Some(before), Some(after)) = (rss_before, rss_connected) {
         println!(
             "memory per connection  {:.1} KiB (pool and client sides together)",
@@ -191,6 +237,10 @@ async fn run(
         upper.shutdown().await;
     } else {
         pool.shutdown().await;
+    }
+    if let Some(writer) = writer {
+        writer_stop.cancel();
+        writer.join().await?;
     }
     println!("blocks submitted       {}", daemon.submitted_blocks());
     Ok(())
