@@ -6,7 +6,9 @@
 //!   healthy one and fails over, sends `submitblock` to all, tracks health with backoff,
 //!   and offers the typed calls a pool and its payment processor make
 //!   ([`DaemonGroup::get_block_template`], [`DaemonGroup::submit_block`],
-//!   [`DaemonGroup::send_many`], …). Money is [`Amount`]: integer satoshis, exact decimal
+//!   [`DaemonGroup::find_block`] (every daemon's view of a block),
+//!   [`DaemonGroup::build_payment`] and [`DaemonGroup::broadcast`] (a payout signed before
+//!   it is sent, broadcast again harmlessly), …). Money is [`Amount`]: integer satoshis, exact decimal
 //!   text on the wire.
 //! - [`TemplateSource`]: polls `getblocktemplate`, is woken by block notifications, and
 //!   publishes each new template on a `watch` channel.

@@ -442,3 +442,93 @@ async fn blocknotify_wake_fetches_at_once() {
         "a stopped source refuses wake-ups"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payout_is_built_signed_and_broadcast_once_whatever_the_repeats() {
+    let pair = RegtestPair::start();
+    let wallet = group_of(vec![pair.pool_node().endpoint()]);
+    assert!(wallet.missing_payment_calls().await.unwrap().is_empty());
+    let address = pair.other_node().new_address();
+    let amounts = BTreeMap::from([(address.clone(), Amount::from_sat(123_456_789))]);
+    let built = wallet.build_payment(&amounts).await.unwrap();
+    assert_eq!(built.txid.len(), 64);
+    assert!(!built.inputs.is_empty() && built.fee > Amount::ZERO);
+    // Built, not sent: the wallet does not know it and its inputs are unspent.
+    assert_eq!(
+        wallet
+            .get_transaction(&built.txid)
+            .await
+            .unwrap_err()
+            .rpc_code(),
+        Some(-5)
+    );
+    for input in &built.inputs {
+        assert!(wallet.is_unspent(input).await.unwrap());
+    }
+    // Broadcast twice (an answer lost, then the retry): one transaction.
+    for _ in 0..2 {
+        assert_eq!(
+            wallet.broadcast(&built.hex).await.unwrap(),
+            coin_daemon::BroadcastOutcome::Accepted
+        );
+    }
+    assert_eq!(
+        wallet
+            .get_transaction(&built.txid)
+            .await
+            .unwrap()
+            .confirmations,
+        0
+    );
+    assert!(
+        !wallet.is_unspent(&built.inputs[0]).await.unwrap(),
+        "spent in the mempool"
+    );
+    // A second payout built now spends other coins; garbage is refused for good.
+    let refused = wallet.broadcast("00").await;
+    assert!(
+        matches!(refused, Err(DaemonError::Rpc { code: -22, .. })),
+        "{refused:?}"
+    );
+    pair.pool_node()
+        .cli(&["generatetoaddress", "1", &pair.pool_node().new_address()]);
+    pair.wait_for_sync();
+    assert_eq!(
+        wallet.broadcast(&built.hex).await.unwrap(),
+        coin_daemon::BroadcastOutcome::Accepted,
+        "already in the chain"
+    );
+    let received = pair
+        .other_node()
+        .cli(&["getreceivedbyaddress", &address, "1"]);
+    assert_eq!(received.to_string(), "1.23456789");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_block_counts_only_synced_daemons_and_says_which_cannot_tell() {
+    let pair = RegtestPair::start();
+    let unreachable = DaemonEndpoint {
+        host: "127.0.0.1".into(),
+        port: testkit::free_port(),
+        user: "u".into(),
+        password: "p".into(),
+    };
+    let daemons = group_of(vec![unreachable, pair.pool_node().endpoint()]);
+    let tip = pair.pool_node().block_count();
+    let hash = pair.mine_on_other(1).remove(0);
+    let seen = daemons.find_block(&hash, tip + 1).await;
+    assert!(
+        matches!(seen[0], coin_daemon::BlockPresence::Unknown(_)),
+        "{seen:?}"
+    );
+    assert_eq!(seen[1], coin_daemon::BlockPresence::MainChain);
+    let made_up = format!("{:064x}", 7);
+    let seen = daemons.find_block(&made_up, tip + 2).await;
+    assert_eq!(seen[1], coin_daemon::BlockPresence::Absent);
+    // A daemon whose chain does not reach the block's parent cannot tell.
+    let seen = daemons.find_block(&made_up, tip + 50).await;
+    match &seen[1] {
+        coin_daemon::BlockPresence::Unknown(why) => assert!(why.contains("behind"), "{why}"),
+        other => panic!("a daemon behind the block said {other:?}"),
+    }
+}

@@ -1,7 +1,8 @@
-//! The payment journal: each payment run's outcome is stored as planned before any coin
-//! moves, and applied to balances and rounds in the same store transaction that marks it
-//! done. A run interrupted between the wallet call and that transaction is finished from
-//! the journal, never computed and paid again.
+//! The payment journal: each payment run's outcome, with its payout transaction already
+//! built and signed, is stored as planned before any coin moves, and applied to balances
+//! and rounds in the same store transaction that marks it done. A run interrupted
+//! anywhere between is finished from the journal (its same transaction broadcast again),
+//! never computed and paid again.
 
 use std::collections::BTreeMap;
 
@@ -36,7 +37,7 @@ pub struct Settlement {
     /// it: those merged the orphaned blocks' rounds.)
     #[serde(default)]
     pub merged_rounds: Option<Vec<u64>>,
-    /// What the wallet pays now, per address (one `sendmany`; empty for none).
+    /// What the run pays, per address (one transaction; empty for none).
     pub payments: BTreeMap<String, Amount>,
     /// New balances of every balance entry the run touched; zero removes the entry.
     pub balances: BTreeMap<String, Amount>,

@@ -1,5 +1,6 @@
-//! A payment processor killed with SIGKILL right after `sendmany` returned, before the
-//! store recorded anything: the next run finds the payment by its id and pays nobody twice.
+//! A payment processor killed with SIGKILL right after the daemon took its payout
+//! transaction, before the store recorded anything: the next run finds that transaction
+//! in the wallet and pays nobody twice.
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
 
@@ -20,7 +21,7 @@ const CHILD: &str = "NOMP_PAYMENT_CHILD";
 
 /// The child process: one payment run that stops dead once the wallet has paid.
 #[tokio::test]
-#[ignore = "runs only as the child process of processor_killed_after_sendmany_pays_nobody_twice"]
+#[ignore = "runs only as the child process of processor_killed_after_its_broadcast_pays_nobody_twice"]
 async fn payment_run_child() {
     let spec = std::env::var(CHILD).expect("started by the crash test");
     let [store_path, rpc_port, user, password, pool_address]: [&str; 5] =
@@ -37,7 +38,7 @@ async fn payment_run_child() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn processor_killed_after_sendmany_pays_nobody_twice() {
+async fn processor_killed_after_its_broadcast_pays_nobody_twice() {
     let pair = RegtestPair::start();
     let pool_address = pair.pool_node().new_address();
     let [a, b] = std::array::from_fn(|_| pair.other_node().new_address());

@@ -8,9 +8,15 @@
 //!   machines with time passed in.
 //! - The server ([`start_pool`]): a listener per port (plain TCP or TLS, optionally behind
 //!   a PROXY protocol header), one task per miner, the current job on a `watch` channel,
-//!   memory-hard hashes on the blocking pool, block candidates submitted to every daemon,
-//!   and every share and block as a [`PoolEvent`], never dropped. [`PoolHandle`] reads its
-//!   live counters for dashboards.
+//!   memory-hard hashes on the blocking pool, block candidates submitted to every daemon
+//!   (accepted if any synced daemon has them on its main chain), and every share and block
+//!   as a [`PoolEvent`] on an [`EventReceiver`], never dropped: memory held for a failing
+//!   consumer is bounded by the [`EventGate`] (shares refused with an error at the bound),
+//!   and with `durable_ack` a share is answered only once its [`DurableAck`] is confirmed.
+//!   [`PoolHandle`] reads its live counters for dashboards.
+//! - [`DurableWriter`]: events into numbered batches for a [`BatchTarget`] (a share store, a
+//!   database), through a synced share log while the target fails and a bounded memory
+//!   queue while the disk fails too; in order, exactly once, never stopping on an error.
 //! - Switching ports ([`start_switch`]): miners log in with their key hash and get the work
 //!   of whichever pool the switch is on; [`RunningSwitch::switch_to`] moves them all without
 //!   a reconnect, crediting each coin's shares to that coin's address of the key.
