@@ -2,7 +2,8 @@
 # The nomp-rs demo, one command on a fresh machine: installs what it needs, builds nomp and
 # the example CPU miner, starts a private Bitcoin SV regtest node pair, runs a pool on the
 # embedded share store (with PROP payments every 30 s), and mines to it. The log shows
-# shares and found blocks. Ctrl-C stops everything it started and removes its files.
+# shares and found blocks. Ctrl-C or SIGTERM stops everything it started and removes its
+# files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -20,8 +21,14 @@ cli_a=()
 cli_b=()
 cleanup() {
     trap - EXIT INT TERM
+    # SIGTERM to the pool and the miner whoever stopped us (Ctrl-C, `timeout`, a service
+    # manager); one still running after 20 s is killed (shares and payouts survive that).
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     if [ ${#cli_a[@]} -gt 0 ]; then timeout 5 "${cli_a[@]}" stop >/dev/null 2>&1 || true; fi
     if [ ${#cli_b[@]} -gt 0 ]; then timeout 5 "${cli_b[@]}" stop >/dev/null 2>&1 || true; fi
     # Nodes that do not stop within 10 s are killed.
