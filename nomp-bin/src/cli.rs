@@ -1,5 +1,7 @@
-//! NOMP's CLI: `{command, params, options}` as one JSON message over TCP to `cliPort` on
-//! the loopback interface, answered with one line of text.
+//! NOMP's CLI: `{command, params, options}` as one JSON message ended by a newline over TCP
+//! to `cliPort` on the loopback interface, answered with text and the connection's close,
+//! exactly as NOMP's `scripts/cli.js` and its listener do (a message ended by the sender
+//! closing its side is taken too).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -66,19 +68,39 @@ pub(crate) async fn listen(
 }
 
 async fn serve(mut socket: TcpStream, pools: &Pools) -> std::io::Result<()> {
-    let mut text = String::new();
-    let mut limited = (&mut socket).take(MAX_MESSAGE);
-    let reply = match tokio::time::timeout(READ_TIMEOUT, limited.read_to_string(&mut text)).await {
+    let reply = match tokio::time::timeout(READ_TIMEOUT, read_message(&mut socket)).await {
         Err(_) => "error: no complete message in time".to_owned(),
         Ok(Err(error)) => format!("error: {error}"),
-        Ok(Ok(_)) => match serde_json::from_str::<Message>(text.trim()) {
+        Ok(Ok(text)) => match serde_json::from_str::<Message>(text.trim()) {
             Ok(message) => handle(&message, pools).await,
             Err(error) => format!("error: not a CLI message: {error}"),
         },
     };
+    // NOMP's listener answers with the text and closes (`end(reply)`): cli.js prints what
+    // arrives until then.
     socket.write_all(reply.as_bytes()).await?;
-    socket.write_all(b"\n").await?;
     socket.shutdown().await
+}
+
+/// One message: up to its newline (NOMP's framing: its listener parses once the data ends
+/// with one), or up to the end of the stream.
+async fn read_message(socket: &mut TcpStream) -> std::io::Result<String> {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let read = socket.read(&mut chunk).await?;
+        bytes.extend_from_slice(&chunk[..read]);
+        if read == 0 || bytes.ends_with(b"\n") {
+            break;
+        }
+        if bytes.len() as u64 > MAX_MESSAGE {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "message too long",
+            ));
+        }
+    }
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 async fn handle(message: &Message, pools: &Pools) -> String {
@@ -90,13 +112,40 @@ async fn handle(message: &Message, pools: &Pools) -> String {
         ("blocknotify", _) => Err("usage: blocknotify <pool> <blockhash>".to_owned()),
         ("reloadpool", [pool, ..]) => pools.reload(pool).await,
         ("reloadpool", _) => Err("usage: reloadpool <pool>".to_owned()),
-        ("coinswitch", [switch, coin, ..]) => pools.coin_switch(switch, coin).await,
-        ("coinswitch", _) => Err("usage: coinswitch <switch> <coin>".to_owned()),
+        ("coinswitch", params) => coinswitch(params, &message.options, pools).await,
         (command, _) => Err(format!(
-            "unknown command {command:?} (known: blocknotify, reloadpool, coinswitch)"
+            "unrecognized command {command:?} (known: blocknotify, reloadpool, coinswitch)"
         )),
     };
     reply.unwrap_or_else(|error| format!("error: {error}"))
+}
+
+/// NOMP's `coinswitch <coin> [switch]`, or with `-algorithm=<algo>` instead of a switch
+/// every enabled switch of that algorithm. Also `<switch> <coin>`, the order earlier
+/// versions of nomp-rs took, told apart by which of the two names a switch.
+async fn coinswitch(
+    params: &[String],
+    options: &HashMap<String, Value>,
+    pools: &Pools,
+) -> Result<String, String> {
+    let usage =
+        "usage: coinswitch <coin> [switch] (or -algorithm=<algorithm> for every switch of it)";
+    let algorithm = options.get("algorithm").and_then(Value::as_str);
+    match (params, algorithm) {
+        ([first, second, ..], _) => {
+            let (coin, switch) = if pools.is_switch(first).await && !pools.is_switch(second).await {
+                (second, first)
+            } else {
+                (first, second)
+            };
+            pools.coin_switch(switch, coin).await
+        }
+        ([coin], Some(algorithm)) => pools.coin_switch_algorithm(algorithm, coin).await,
+        ([_], None) => Err(format!(
+            "name the switch or give -algorithm=<algorithm> ({usage})"
+        )),
+        ([], _) => Err(usage.to_owned()),
+    }
 }
 
 /// Sends `message` to the listener at `addr` and returns its reply.
@@ -111,12 +160,12 @@ pub(crate) async fn send(addr: SocketAddr, message: &Message) -> Result<String, 
         .await
         .map_err(|_| unreachable(std::io::ErrorKind::TimedOut.into()))?
         .map_err(unreachable)?;
-    let text = serde_json::to_string(message).map_err(|e| e.to_string())?;
+    let mut text = serde_json::to_string(message).map_err(|e| e.to_string())?;
+    text.push('\n');
     socket
         .write_all(text.as_bytes())
         .await
         .map_err(unreachable)?;
-    socket.shutdown().await.map_err(unreachable)?;
     let mut reply = String::new();
     tokio::time::timeout(READ_TIMEOUT, socket.read_to_string(&mut reply))
         .await

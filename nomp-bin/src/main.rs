@@ -50,12 +50,17 @@ enum Command {
         /// The pool: its coin file's name without .json.
         pool: String,
     },
-    /// Tell a running nomp to move a switch's miners to another coin.
+    /// Tell a running nomp to move a switch's miners to another coin (NOMP's order:
+    /// the coin, then the switch).
     Coinswitch {
-        /// The switch: its name under `switching` in config.json.
-        switch: String,
         /// The pool to move to: its coin file's name without .json, or its coin's name.
         coin: String,
+        /// The switch: its name under `switching` in config.json; without it, give
+        /// `--algorithm` to move every switch of that algorithm.
+        switch: Option<String>,
+        /// Move every switch of this algorithm (NOMP's `-algorithm=`).
+        #[arg(long)]
+        algorithm: Option<String>,
     },
     /// List the proof-of-work algorithms this build hashes.
     Algorithms,
@@ -78,12 +83,25 @@ fn main() -> ExitCode {
             }
             Err(error) => fail(&error.to_string()),
         },
-        Command::Blocknotify { pool, blockhash } => {
-            send_to_cli(&args.config_dir, "blocknotify", vec![pool, blockhash])
+        Command::Blocknotify { pool, blockhash } => send_to_cli(
+            &args.config_dir,
+            "blocknotify",
+            vec![pool, blockhash],
+            HashMap::new(),
+        ),
+        Command::Reloadpool { pool } => {
+            send_to_cli(&args.config_dir, "reloadpool", vec![pool], HashMap::new())
         }
-        Command::Reloadpool { pool } => send_to_cli(&args.config_dir, "reloadpool", vec![pool]),
-        Command::Coinswitch { switch, coin } => {
-            send_to_cli(&args.config_dir, "coinswitch", vec![switch, coin])
+        Command::Coinswitch {
+            coin,
+            switch,
+            algorithm,
+        } => {
+            let params = std::iter::once(coin).chain(switch).collect();
+            let options = algorithm
+                .map(|a| HashMap::from([("algorithm".to_owned(), serde_json::Value::String(a))]))
+                .unwrap_or_default();
+            send_to_cli(&args.config_dir, "coinswitch", params, options)
         }
         Command::Run => {
             let config = match config::load(&args.config_dir) {
@@ -99,7 +117,12 @@ fn main() -> ExitCode {
 }
 
 /// Sends one command to a running nomp's CLI listener and prints its reply.
-fn send_to_cli(config_dir: &Path, command: &str, params: Vec<String>) -> ExitCode {
+fn send_to_cli(
+    config_dir: &Path,
+    command: &str,
+    params: Vec<String>,
+    options: HashMap<String, serde_json::Value>,
+) -> ExitCode {
     let port = match config::cli_port(config_dir) {
         Ok(port) => port,
         Err(error) => return fail(&error.to_string()),
@@ -107,7 +130,7 @@ fn send_to_cli(config_dir: &Path, command: &str, params: Vec<String>) -> ExitCod
     let message = cli::Message {
         command: command.into(),
         params,
-        options: HashMap::new(),
+        options,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

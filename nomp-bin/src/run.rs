@@ -784,6 +784,8 @@ impl Pools {
             return Err(self.unknown(&running, name));
         };
         let old = running.remove(index);
+        // Replies name the pool as configured, whatever case the caller used.
+        let name = old.name.clone();
         let file = old.file.clone();
         let fresh = config
             .pools
@@ -882,8 +884,52 @@ impl Pools {
                 }
             ));
         };
+        self.move_switch(&running, found, coin)
+    }
+
+    /// Moves every switch of `algorithm` to pool `coin` (NOMP's `coinswitch <coin>
+    /// -algorithm=<algorithm>`).
+    pub(crate) async fn coin_switch_algorithm(
+        &self,
+        algorithm: &str,
+        coin: &str,
+    ) -> Result<String, String> {
+        let algorithm: Algorithm = algorithm
+            .parse()
+            .map_err(|e: hashing::HashingError| e.to_string())?;
+        let running = self.running.lock().await;
+        let switches = self.switches.lock().await;
+        let chosen: Vec<&Switch> = switches
+            .iter()
+            .filter(|s| s.algorithm == algorithm)
+            .collect();
+        if chosen.is_empty() {
+            return Err(format!("no switch mines {algorithm}"));
+        }
+        let moved: Vec<String> = chosen
+            .into_iter()
+            .map(|switch| self.move_switch(&running, switch, coin))
+            .collect::<Result<_, _>>()?;
+        Ok(moved.join("; "))
+    }
+
+    /// Whether `name` names a switch.
+    pub(crate) async fn is_switch(&self, name: &str) -> bool {
+        self.switches
+            .lock()
+            .await
+            .iter()
+            .any(|s| s.name.eq_ignore_ascii_case(name))
+    }
+
+    fn move_switch(
+        &self,
+        running: &[Running],
+        found: &Switch,
+        coin: &str,
+    ) -> Result<String, String> {
         let Some(pool) = running.iter().find(|p| Pools::is(p, coin)) else {
-            return Err(self.unknown(&running, coin));
+            return Err(self.unknown(running, coin));
         };
         if pool.file.algorithm != found.algorithm {
             return Err(format!(

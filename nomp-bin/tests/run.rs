@@ -32,6 +32,22 @@ async fn subscribed(
     (client, notifications)
 }
 
+/// Sends what NOMP's `scripts/cli.js <command> <params…>` sends (its JSON and a newline,
+/// keeping its side open) and reads the reply as it does: until the listener closes.
+fn cli_js(port: u16, command: &str, params: &[&str], options: &str) -> String {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    let params = serde_json::to_string(params).unwrap();
+    let message = format!(r#"{{"command":"{command}","params":{params},"options":{options}}}"#);
+    socket.write_all(format!("{message}\n").as_bytes()).unwrap();
+    let mut reply = String::new();
+    socket
+        .read_to_string(&mut reply)
+        .expect("the listener answers and closes while cli.js keeps its side open");
+    reply
+}
+
 /// The difficulty a new connection to `port` is given.
 async fn first_difficulty(port: u16) -> f64 {
     let (_client, mut notifications) = subscribed(port).await;
@@ -130,12 +146,9 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
     };
     let hash = pair.mine_on_other(1).remove(0);
     let notified = Instant::now();
-    let output = run_nomp(dir.path(), &["blocknotify", "regtestb", &hash]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    // What a daemon's `blocknotify=node scripts/cli.js blocknotify <coin> %s` sends.
+    let reply = cli_js(cli, "blocknotify", &["RegtestB", &hash], "{}");
+    assert!(reply.contains("notified"), "{reply}");
     // The poll is 30 s away: a job well before it came from blocknotify, loaded machine or not.
     let next = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
@@ -156,12 +169,8 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
     let file = dir.path().join("pool_configs/regtestb.json");
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, text.replace("0.000000001", "0.000000002")).unwrap();
-    let output = run_nomp(dir.path(), &["reloadpool", "regtestb"]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let reply = cli_js(cli, "reloadpool", &["RegtestB"], "{}");
+    assert_eq!(reply, "regtestb reloaded");
     assert_eq!(first_difficulty(port).await, 0.000000002);
     std::fs::write(&file, text.replace("\"daemons\"", "\"deamons\"")).unwrap();
     let output = run_nomp(dir.path(), &["reloadpool", "regtestb"]);
@@ -434,7 +443,7 @@ async fn coinswitch_moves_a_switching_miner_between_two_chains_without_a_reconne
         Algorithm::Sha256d,
     );
     let on_a = blocks_found(dir.path(), "CoinA", 0).await;
-    let output = run_nomp(dir.path(), &["coinswitch", "sw1", "coinb"]);
+    let output = run_nomp(dir.path(), &["coinswitch", "coinb", "sw1"]);
     assert!(
         output.status.success(),
         "{}",
@@ -466,14 +475,23 @@ async fn coinswitch_moves_a_switching_miner_between_two_chains_without_a_reconne
         );
     }
 
-    let output = run_nomp(dir.path(), &["coinswitch", "sw1", "nosuchcoin"]);
+    let output = run_nomp(dir.path(), &["coinswitch", "nosuchcoin", "sw1"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no pool \"nosuchcoin\""));
-    let output = run_nomp(dir.path(), &["coinswitch", "nosuchswitch", "coina"]);
+    let output = run_nomp(dir.path(), &["coinswitch", "coina", "nosuchswitch"]);
     assert!(
         String::from_utf8_lossy(&output.stderr)
             .contains("no switch \"nosuchswitch\" (switches: sw1)")
     );
+
+    // NOMP's cli.js with its -algorithm= option: every switch of that algorithm moves back.
+    let reply = cli_js(cli, "coinswitch", &["CoinA"], r#"{"algorithm":"sha256"}"#);
+    assert_eq!(reply, "switch sw1 moved to coina");
+    let before = blocks_found(dir.path(), "CoinA", 0).await.len();
+    blocks_found(dir.path(), "CoinA", before).await;
+    // And the order earlier versions took, switch first, still works.
+    let reply = cli_js(cli, "coinswitch", &["sw1", "CoinB"], "{}");
+    assert_eq!(reply, "switch sw1 moved to coinb");
 }
 
 /// Serves `{"AAA": {"usd": a}, "BBB": {"usd": b}}` from `prices` to every request.
