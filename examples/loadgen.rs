@@ -324,7 +324,7 @@ impl Miner {
             let en2 = &extranonce2.to_be_bytes()[4 - self.extranonce2_size..];
             let header = self
                 .job
-                .header(&self.extranonce1, en2, self.job.ntime, nonce);
+                .header(&hasher, &self.extranonce1, en2, self.job.ntime, nonce);
             nonce += 1;
             if !target.is_met_by(&hasher.hash(&header).expect("80 bytes")) {
                 continue;

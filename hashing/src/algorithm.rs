@@ -131,16 +131,6 @@ impl Algorithm {
         2f64.powi(32 - self.multiplier_log2() as i32)
     }
 
-    /// Whether the chain's block id is the proof-of-work hash itself (as for x11, keccak,
-    /// groestl and skein coins) rather than the header's sha256d (the scrypt family and
-    /// blake2s). For sha256d both are the same.
-    pub fn block_id_is_pow_hash(self) -> bool {
-        !matches!(
-            self,
-            Algorithm::Scrypt | Algorithm::ScryptN | Algorithm::Blake2s
-        )
-    }
-
     /// Whether one hash is costly enough (memory-hard) to run off the async reactor.
     pub fn is_memory_hard(self) -> bool {
         matches!(self, Algorithm::Scrypt | Algorithm::ScryptN)

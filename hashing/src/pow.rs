@@ -23,6 +23,13 @@ pub struct HashOptions {
     pub scrypt_r: Option<u32>,
     /// The `scrypt-n` schedule (`timeTable`); NOMP's default when absent.
     pub time_table: Option<NFactorTable>,
+    /// NOMP's `normalHashing`: keccak, fugue and groestl coins then hash their coinbase
+    /// with sha256d like everyone else (instead of one SHA-256), and keccak hashes the
+    /// header twice with its time appended.
+    pub normal_hashing: bool,
+    /// A proof-of-stake coin (`reward: "POS"`): its scrypt blocks are named by their
+    /// proof-of-work hash rather than the header's sha256d.
+    pub proof_of_stake: bool,
 }
 
 /// Hashes block headers with one coin's proof-of-work function.
@@ -32,17 +39,20 @@ pub struct HashOptions {
 pub struct PowHasher {
     algorithm: Algorithm,
     kind: Kind,
+    /// The coinbase is hashed with one SHA-256, not two (node-stratum-pool's
+    /// `coinbaseHasher` for keccak, fugue and groestl coins without `normalHashing`).
+    single_sha_coinbase: bool,
+    /// Blocks are named by the header's sha256d rather than the proof-of-work hash.
+    sha256d_block_id: bool,
 }
 
 #[derive(Debug, Clone)]
 enum Kind {
     Sha256d,
     Scrypt(scrypt::Params),
-    ScryptN {
-        table: NFactorTable,
-        r: u32,
-    },
     Keccak,
+    /// Keccak-256 of Keccak-256 of the header followed by its time (`normalHashing`).
+    KeccakTwiceWithTime,
     Blake2s,
     Groestl,
     Skein,
@@ -51,10 +61,26 @@ enum Kind {
 }
 
 impl PowHasher {
-    /// Prepares the hash function of `algorithm` with the coin's `options`.
+    /// Prepares the hash function of `algorithm` with the coin's `options`, as a pool
+    /// started now would (`scrypt-n` chooses its N from the clock; see
+    /// [`PowHasher::new_at`]).
     ///
     /// Fails when the scrypt parameters are invalid (N not a power of two ≥ 2, r = 0).
     pub fn new(algorithm: Algorithm, options: &HashOptions) -> Result<Self, HashingError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PowHasher::new_at(algorithm, options, now)
+    }
+
+    /// Like [`PowHasher::new`] for a pool started at `now` (unix seconds): `scrypt-n`
+    /// fixes its N then, from the coin's `timeTable`, as node-stratum-pool does
+    /// ([`NFactorTable::nomp_log2_n`]).
+    pub fn new_at(
+        algorithm: Algorithm,
+        options: &HashOptions,
+        now: u64,
+    ) -> Result<Self, HashingError> {
         let r = options.scrypt_r.unwrap_or(1);
         let kind = match algorithm {
             Algorithm::Sha256d => Kind::Sha256d,
@@ -63,13 +89,14 @@ impl PowHasher {
                 Kind::Scrypt(scrypt_params(n, r)?)
             }
             Algorithm::ScryptN => {
-                let table = options
+                let log_n = options
                     .time_table
                     .clone()
-                    .unwrap_or_else(NFactorTable::nomp_default);
-                scrypt_params(2, r)?;
-                Kind::ScryptN { table, r }
+                    .unwrap_or_else(NFactorTable::nomp_default)
+                    .nomp_log2_n(now);
+                Kind::Scrypt(scrypt_params(1u64 << log_n, r)?)
             }
+            Algorithm::Keccak if options.normal_hashing => Kind::KeccakTwiceWithTime,
             Algorithm::Keccak => Kind::Keccak,
             Algorithm::Blake2s => Kind::Blake2s,
             Algorithm::Groestl => Kind::Groestl,
@@ -77,7 +104,42 @@ impl PowHasher {
             #[cfg(feature = "x11")]
             Algorithm::X11 => Kind::X11,
         };
-        Ok(PowHasher { algorithm, kind })
+        let single_sha_coinbase =
+            !options.normal_hashing && matches!(algorithm, Algorithm::Keccak | Algorithm::Groestl);
+        let sha256d_block_id = match algorithm {
+            Algorithm::Scrypt => !options.proof_of_stake,
+            Algorithm::ScryptN | Algorithm::Blake2s => true,
+            _ => false,
+        };
+        Ok(PowHasher {
+            algorithm,
+            kind,
+            single_sha_coinbase,
+            sha256d_block_id,
+        })
+    }
+
+    /// The hash of a coinbase transaction as the coin's merkle tree and its txid take it
+    /// (internal byte order): one SHA-256 for keccak and groestl coins unless
+    /// `normalHashing`, sha256d otherwise.
+    pub fn coinbase_hash(&self, transaction: &[u8]) -> [u8; 32] {
+        let once = Sha256::digest(transaction);
+        if self.single_sha_coinbase {
+            once.into()
+        } else {
+            Sha256::digest(once).into()
+        }
+    }
+
+    /// The id of the block with `header`, whose proof-of-work hash is `pow`: the header's
+    /// sha256d for the scrypt family (but proof-of-stake scrypt coins) and blake2s, the
+    /// proof-of-work hash for every other algorithm (node-stratum-pool's `blockHasher`).
+    pub fn block_id(&self, header: &[u8], pow: &PowHash) -> PowHash {
+        if self.sha256d_block_id {
+            PowHash::from_internal(Sha256::digest(Sha256::digest(header)).into())
+        } else {
+            *pow
+        }
     }
 
     /// The algorithm this hasher computes.
@@ -87,7 +149,6 @@ impl PowHasher {
 
     /// Hashes a serialized block header (80 bytes for every supported coin).
     ///
-    /// `scrypt-n` reads the header's own nTime (bytes 68..72) to choose N.
     /// Fails only for a header shorter than 80 bytes.
     pub fn hash(&self, header: &[u8]) -> Result<PowHash, HashingError> {
         if header.len() < MIN_HEADER_LEN {
@@ -97,15 +158,19 @@ impl PowHasher {
         match &self.kind {
             Kind::Sha256d => out.copy_from_slice(&Sha256::digest(Sha256::digest(header))),
             Kind::Scrypt(params) => run_scrypt(header, params, &mut out),
-            Kind::ScryptN { table, r } => {
-                let mut ntime = [0u8; 4];
-                ntime.copy_from_slice(&header[NTIME_OFFSET..NTIME_OFFSET + 4]);
-                let log_n = table.log2_n_at(u64::from(u32::from_le_bytes(ntime)));
-                let params = scrypt::Params::new(log_n, *r, 1)
-                    .expect("table entries and r were validated when the hasher was built");
-                run_scrypt(header, &params, &mut out);
-            }
             Kind::Keccak => out.copy_from_slice(&Keccak256::digest(header)),
+            Kind::KeccakTwiceWithTime => {
+                // node-stratum-pool appends the header's time as big-endian hex bytes.
+                let ntime = u32::from_le_bytes(
+                    header[NTIME_OFFSET..NTIME_OFFSET + 4]
+                        .try_into()
+                        .expect("a 4-byte slice"),
+                );
+                let mut keccak = Keccak256::new();
+                keccak.update(header);
+                keccak.update(time_bytes(ntime));
+                out.copy_from_slice(&Keccak256::digest(keccak.finalize()));
+            }
             Kind::Blake2s => out.copy_from_slice(&Blake2s256::digest(header)),
             Kind::Groestl => {
                 let twice = Groestl512::digest(Groestl512::digest(header));
@@ -117,6 +182,14 @@ impl PowHasher {
         }
         Ok(PowHash::from_internal(out))
     }
+}
+
+/// A time as node-stratum-pool turns it into bytes: its hex digits without leading zeros,
+/// read as bytes (a trailing odd digit dropped, as Node's hex decoder does).
+fn time_bytes(time: u32) -> Vec<u8> {
+    let digits = format!("{time:x}");
+    let even = &digits[..digits.len() / 2 * 2];
+    hex::decode(even).expect("hex digits decode")
 }
 
 fn scrypt_params(n: u64, r: u32) -> Result<scrypt::Params, HashingError> {
@@ -142,6 +215,41 @@ mod tests {
         assert_eq!(
             hasher.hash(&[0u8; 79]),
             Err(HashingError::ShortHeader { len: 79 })
+        );
+    }
+
+    #[test]
+    fn node_stratum_pool_turns_times_into_their_hex_digits() {
+        assert_eq!(time_bytes(0x5a3b_1c2d), [0x5a, 0x3b, 0x1c, 0x2d]);
+        assert_eq!(time_bytes(0x0a3b_1c2d), [0xa3, 0xb1, 0xc2]);
+    }
+
+    #[test]
+    fn normal_hashing_keccak_hashes_twice_with_the_time() {
+        let mut header = [7u8; 80];
+        header[68..72].copy_from_slice(&0x5a3b_1c2du32.to_le_bytes());
+        let options = HashOptions {
+            normal_hashing: true,
+            ..HashOptions::default()
+        };
+        let hasher = PowHasher::new(Algorithm::Keccak, &options).unwrap();
+        let mut first = Keccak256::new();
+        first.update(header);
+        first.update([0x5a, 0x3b, 0x1c, 0x2d]);
+        let mut expected: [u8; 32] = Keccak256::digest(first.finalize()).into();
+        expected.reverse();
+        assert_eq!(
+            hasher.hash(&header).unwrap().to_string(),
+            hex::encode(expected)
+        );
+        // And its coinbase is hashed with sha256d, as without normalHashing it is not.
+        let tx = b"a coinbase";
+        let double: [u8; 32] = Sha256::digest(Sha256::digest(tx)).into();
+        assert_eq!(hasher.coinbase_hash(tx), double);
+        let plain = PowHasher::new(Algorithm::Keccak, &HashOptions::default()).unwrap();
+        assert_eq!(
+            plain.coinbase_hash(tx),
+            <[u8; 32]>::from(Sha256::digest(tx))
         );
     }
 

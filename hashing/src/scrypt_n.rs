@@ -3,16 +3,15 @@ use crate::error::HashingError;
 /// When each scrypt N (cost) value takes effect, for `scrypt-n` coins: NOMP's `timeTable`
 /// (`{"2048": 1389306217, …}`: N → unix time).
 ///
-/// At a given block time the active N is the one whose activation time is the latest
-/// not after the block time. NOMP instead sorts the N keys as *strings* and reads the
-/// wall clock once at start-up, which picks the wrong N once a table holds N values of
-/// different digit counts and keeps a stale N across an activation; nomp-rs follows the
-/// chain, which looks at each header's own time. Before the first activation the
-/// earliest entry applies.
+/// The N in force is chosen as node-stratum-pool chooses it, once, when the pool starts
+/// ([`NFactorTable::nomp_log2_n`]): among the N values already activated, the first in
+/// descending *string* order of their keys. That is what miners set up for NOMP pools
+/// use (with NOMP's default table today it is 8192, not the numerically latest 524288),
+/// and an operator whose chain needs another N gives the coin its own `timeTable`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NFactorTable {
-    /// (activation unix time, log2 N), sorted by time.
-    entries: Vec<(u64, u8)>,
+    /// (N as the table's key text, log2 N, activation unix time), in key order.
+    entries: Vec<(String, u8, u64)>,
 }
 
 impl NFactorTable {
@@ -25,7 +24,7 @@ impl NFactorTable {
             if n < 2 || !n.is_power_of_two() {
                 return Err(HashingError::InvalidScryptParams { n, r: 1 });
             }
-            entries.push((time, n.trailing_zeros() as u8));
+            entries.push((n.to_string(), n.trailing_zeros() as u8, time));
         }
         if entries.is_empty() {
             return Err(HashingError::EmptyTimeTable);
@@ -50,12 +49,15 @@ impl NFactorTable {
         NFactorTable::new(DEFAULT).expect("the built-in table holds powers of two")
     }
 
-    /// log2 of the N in force at `time` (unix seconds, normally the header's nTime).
-    pub fn log2_n_at(&self, time: u64) -> u8 {
-        let active = self
-            .entries
-            .partition_point(|(activation, _)| *activation <= time);
-        self.entries[active.saturating_sub(1)].1
+    /// log2 of the N node-stratum-pool uses when started at `now` (unix seconds): of the
+    /// entries activated before `now`, the one whose N sorts first in descending string
+    /// order; before any activation, the one that sorts first overall.
+    pub fn nomp_log2_n(&self, now: u64) -> u8 {
+        let mut descending = self.entries.iter().rev();
+        let first = self.entries.last().map_or(10, |(_, log_n, _)| *log_n);
+        descending
+            .find(|(_, _, activation)| now > *activation)
+            .map_or(first, |(_, log_n, _)| *log_n)
     }
 }
 
@@ -64,19 +66,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn latest_activation_not_after_the_time_wins() {
+    fn nomps_default_table_picks_n_by_descending_key_text() {
         let table = NFactorTable::nomp_default();
-        assert_eq!(table.log2_n_at(1389306217), 11);
-        assert_eq!(table.log2_n_at(1456415080), 11);
-        assert_eq!(table.log2_n_at(1456415081), 12);
-        // 262144 (2^18) activates in 2024, before 32768's successor 65536 (2028).
-        assert_eq!(table.log2_n_at(1722307603), 18);
-        assert_eq!(table.log2_n_at(1769642992), 19);
+        // 2014-02: only 2048 is active.
+        assert_eq!(table.nomp_log2_n(1_392_000_000), 11);
+        // 2016-05: 2048 and 4096; "4096" sorts after "2048".
+        assert_eq!(table.nomp_log2_n(1_462_000_000), 12);
+        // 2026-12: 2048 … 32768, 262144 and 524288 are active; "8192" sorts first.
+        assert_eq!(table.nomp_log2_n(1_796_000_000), 13);
     }
 
     #[test]
-    fn times_before_the_table_use_its_first_entry() {
-        assert_eq!(NFactorTable::nomp_default().log2_n_at(0), 11);
+    fn a_coins_own_table_is_read_the_same_way() {
+        let table = NFactorTable::new([(1024, 100), (2048, 200), (16384, 300)]).unwrap();
+        assert_eq!(table.nomp_log2_n(150), 10);
+        assert_eq!(table.nomp_log2_n(250), 11);
+        // "2048" sorts after "16384": NOMP stays on 2048.
+        assert_eq!(table.nomp_log2_n(350), 11);
+        // Before every activation: the first key in descending order.
+        assert_eq!(table.nomp_log2_n(0), 11);
     }
 
     #[test]

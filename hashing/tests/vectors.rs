@@ -62,8 +62,18 @@ fn every_supported_algorithm_hashes_real_mainnet_headers() {
             vector.chain,
             vector.height
         );
-        let hasher = PowHasher::new(vector.algorithm, &HashOptions::default()).unwrap();
+        // A pool started when the block was found: scrypt-n fixes its N at start.
+        let time = u64::from(u32::from_le_bytes(
+            vector.header[68..72].try_into().unwrap(),
+        ));
+        let hasher = PowHasher::new_at(vector.algorithm, &HashOptions::default(), time).unwrap();
         let hash = hasher.hash(&vector.header).unwrap();
+        let expected_id = if vector.algorithm.is_memory_hard() {
+            PowHash::from_internal(Sha256::digest(Sha256::digest(&vector.header)).into())
+        } else {
+            vector.pow_hash
+        };
+        assert_eq!(hasher.block_id(&vector.header, &hash), expected_id);
         assert_eq!(
             hash, vector.pow_hash,
             "{} block {}",
@@ -90,6 +100,43 @@ fn scrypt_family_block_ids_are_the_sha256d_of_the_header() {
                 "4d96a915f49d40b1e5c2844d1ee2dccb90013a990ccea12c492d22110489f0c4"
             );
         }
+    }
+}
+
+/// Real mainnet coinbases (tests/data/mainnet_coinbases.txt): the coin's coinbase hasher
+/// turns each into its block's merkle root (a one-transaction block), and that root is the
+/// one in the block's header.
+#[test]
+fn coinbases_hash_to_their_blocks_merkle_roots_with_each_coins_hasher() {
+    let headers = vectors();
+    let lines = include_str!("data/mainnet_coinbases.txt")
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty());
+    let mut seen = Vec::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [algorithm, chain, height, root, coinbase] = fields[..] else {
+            panic!("malformed coinbase line: {line}");
+        };
+        let algorithm: Algorithm = algorithm.parse().unwrap();
+        let header = &headers
+            .iter()
+            .find(|v| v.chain == chain && v.height.to_string() == height)
+            .unwrap_or_else(|| panic!("no header for {chain} {height}"))
+            .header;
+        let hasher = PowHasher::new(algorithm, &HashOptions::default()).unwrap();
+        let mut hash = hasher.coinbase_hash(&hex::decode(coinbase).unwrap());
+        assert_eq!(
+            &header[36..68],
+            hash,
+            "{chain} {height}: the header's merkle root"
+        );
+        hash.reverse();
+        assert_eq!(hex::encode(hash), root, "{chain} {height}");
+        seen.push(algorithm);
+    }
+    for single in [Algorithm::Keccak, Algorithm::Groestl] {
+        assert!(seen.contains(&single), "no coinbase vector for {single}");
     }
 }
 

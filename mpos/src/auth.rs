@@ -13,9 +13,11 @@ use crate::options::MposOptions;
 /// MySQL's error code for a duplicate key.
 pub(crate) const DUPLICATE_KEY: u16 = 1062;
 
-/// Authorises workers as NOMP's MPOS mode does: a worker listed in `pool_worker` is
-/// accepted (with `check_password`, only with its stored password); an unknown one is
-/// created when `auto_create_worker` is on and its account exists, and refused otherwise.
+/// Authorises workers as NOMP's MPOS mode does: names are looked up in lower case; a
+/// worker listed in `pool_worker` is accepted (with `check_password`, only with its stored
+/// password); an unknown one is created (in lower case) when `auto_create_worker` is on
+/// and its account exists, and refused otherwise. With `validate_worker_username` and
+/// `auto_create_worker` both off, every worker is accepted without a query.
 ///
 /// Each miner's check awaits its own query, so a slow database delays only the miners
 /// authorising at that moment; after `auth_timeout` (or any database error) the worker is
@@ -25,6 +27,7 @@ pub struct MposAuthorizer {
     pool: Pool,
     check_password: bool,
     auto_create_worker: bool,
+    validate: bool,
     timeout: Duration,
 }
 
@@ -35,11 +38,14 @@ impl MposAuthorizer {
             pool,
             check_password: options.check_password,
             auto_create_worker: options.auto_create_worker,
+            validate: options.validate_worker_username,
             timeout: options.auth_timeout,
         }
     }
 
     async fn check(&self, worker: &str, password: &str) -> Result<bool, mysql_async::Error> {
+        let worker = worker.to_lowercase();
+        let worker = worker.as_str();
         let mut conn = self.pool.get_conn().await?;
         let stored: Option<Option<String>> = conn
             .exec_first(
@@ -81,6 +87,9 @@ impl MposAuthorizer {
 #[async_trait]
 impl Authorizer for MposAuthorizer {
     async fn authorize(&self, worker: &str, password: &str, ip: IpAddr) -> bool {
+        if !self.validate && !self.auto_create_worker {
+            return true;
+        }
         match tokio::time::timeout(self.timeout, self.check(worker, password)).await {
             Ok(Ok(authorised)) => authorised,
             Ok(Err(error)) => {

@@ -14,6 +14,9 @@ pub struct MposOptions {
     /// An unknown worker whose account (the name before the first `.`) exists in
     /// `accounts` is created in `pool_worker` (`autoCreateWorker`).
     pub auto_create_worker: bool,
+    /// Workers are checked in `pool_worker` at all (the pool's `validateWorkerUsername`):
+    /// with it off and `auto_create_worker` off, every worker is let in, as NOMP does.
+    pub validate_worker_username: bool,
     /// Share difficulties are multiplied by this before they are written
     /// (`difficultyMultiplier`; 1 when absent).
     pub difficulty_multiplier: f64,
@@ -25,13 +28,15 @@ pub struct MposOptions {
 }
 
 impl MposOptions {
-    /// NOMP's defaults for `url`: passwords not checked, no auto-created workers, no
-    /// multiplier, invalid block hashes not written, a 5 s authorisation timeout.
+    /// NOMP's defaults for `url`: workers checked in the database, passwords not checked,
+    /// no auto-created workers, no multiplier, invalid block hashes not written, a 5 s
+    /// authorisation timeout.
     pub fn new(url: impl Into<String>) -> Self {
         MposOptions {
             url: url.into(),
             check_password: false,
             auto_create_worker: false,
+            validate_worker_username: true,
             difficulty_multiplier: 1.0,
             emit_invalid_block_hashes: false,
             auth_timeout: Duration::from_secs(5),

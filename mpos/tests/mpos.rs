@@ -130,6 +130,28 @@ async fn workers_are_authorised_by_password_and_created_for_known_accounts() {
             .await
     );
     assert!(!lenient.authorize("alice.rig3", "x", localhost()).await);
+
+    // Names are looked up, and created, in lower case, as NOMP does.
+    assert!(auth.authorize("ALICE.Rig4", "pw4", localhost()).await);
+    assert!(lenient.authorize("Alice.RIG4", "other", localhost()).await);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT COUNT(*) FROM pool_worker WHERE BINARY username = 'alice.rig4'"
+        )
+        .await,
+        1
+    );
+
+    // validateWorkerUsername off (and no auto-creation): every worker is let in, no query.
+    let open = MposAuthorizer::new(
+        pool.clone(),
+        &MposOptions {
+            validate_worker_username: false,
+            ..MposOptions::new(db.url())
+        },
+    );
+    assert!(open.authorize("stranger.rig", "x", localhost()).await);
 }
 
 #[tokio::test]

@@ -89,7 +89,7 @@ async fn mining_fills_mpos_shares_for_blocks_and_every_invalid_reason() {
     let en2 = [0u8, 0, 0, 9];
     let low = (0u32..)
         .find(|n| {
-            let header = job.header(&subscription.extranonce1, &en2, job.ntime, *n);
+            let header = job.header(&hasher, &subscription.extranonce1, &en2, job.ntime, *n);
             !network.is_met_by(&hasher.hash(&header).unwrap())
         })
         .unwrap();

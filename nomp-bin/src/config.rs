@@ -40,6 +40,28 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A setting NOMP accepts that nomp-rs reads differently or not at all: said at start-up
+/// (and by `check-config`), never a refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConfigWarning {
+    /// The file.
+    pub(crate) file: PathBuf,
+    /// The field path inside it.
+    pub(crate) field: String,
+    /// What happens instead, and what to do about it.
+    pub(crate) message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -85,8 +107,8 @@ pub(crate) struct PortalConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct SwitchConfig {
-    /// Whether the switch runs.
-    #[serde(default = "yes")]
+    /// Whether the switch runs: only with `"enabled": true`, as NOMP.
+    #[serde(default)]
     pub(crate) enabled: bool,
     /// The algorithm of the coins it switches between (NOMP name).
     pub(crate) algorithm: String,
@@ -170,8 +192,8 @@ pub(crate) struct PriceSourceConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct WebsiteConfig {
-    /// Whether the portal runs.
-    #[serde(default = "yes")]
+    /// Whether the portal runs: only with `"enabled": true`, as NOMP.
+    #[serde(default)]
     pub(crate) enabled: bool,
     /// The address to listen on.
     #[serde(default = "default_web_host")]
@@ -211,6 +233,9 @@ pub(crate) struct WebsiteStats {
     /// The span hashrate is computed over.
     #[serde(default = "default_hashrate_window")]
     pub(crate) hashrate_window: u64,
+    /// NOMP's chart colours: nomp-rs draws its charts in its own (said at start-up).
+    #[serde(default, skip_serializing)]
+    pub(crate) graph_colors: Option<Value>,
 }
 
 impl Default for WebsiteStats {
@@ -219,6 +244,7 @@ impl Default for WebsiteStats {
             update_interval: default_update_interval(),
             historical_retention: default_retention(),
             hashrate_window: default_hashrate_window(),
+            graph_colors: None,
         }
     }
 }
@@ -315,11 +341,12 @@ pub(crate) struct CoinConfig {
     /// P2P network magic (hex, wire order), for `p2p`.
     #[serde(default)]
     pub(crate) peer_magic: Option<String>,
-    /// Testnet P2P magic.
-    #[serde(default)]
+    /// Testnet P2P magic (NOMP's README spells it `peerMagicTestnet`, its coin files
+    /// `peerMagicTestNet`; both are read).
+    #[serde(default, alias = "peerMagicTestNet")]
     pub(crate) peer_magic_testnet: Option<String>,
-    /// Coinbase carries a transaction message.
-    #[serde(default)]
+    /// Coinbase carries a transaction message (`true`, or NOMP files' `"true"`).
+    #[serde(default, deserialize_with = "bool_or_text")]
     pub(crate) tx_messages: bool,
     /// `POW` (default) or `POS`.
     #[serde(default)]
@@ -330,14 +357,76 @@ pub(crate) struct CoinConfig {
     /// Scrypt r.
     #[serde(default)]
     pub(crate) r_value: Option<u32>,
+    /// node-stratum-pool's `normalHashing`: keccak, fugue and groestl coins hash their
+    /// coinbase with sha256d instead of one SHA-256, and keccak hashes headers twice.
+    #[serde(default)]
+    pub(crate) normal_hashing: bool,
+    /// `scrypt-n`: N → activation unix time.
+    #[serde(default)]
+    pub(crate) time_table: Option<BTreeMap<String, u64>>,
+    /// `scrypt-jane`: the chain's start time.
+    #[serde(default)]
+    pub(crate) chain_start_time: Option<u64>,
+    /// `scrypt-jane`: the smallest N factor.
+    #[serde(default)]
+    pub(crate) n_min: Option<u32>,
+    /// `scrypt-jane`: the largest N factor.
+    #[serde(default)]
+    pub(crate) n_max: Option<u32>,
+    /// MPOS mode: share difficulties are multiplied by this before they are written.
+    #[serde(default)]
+    pub(crate) mpos_diff_multiplier: Option<f64>,
+    /// An early node-stratum-pool's difficulty shift: no version of it in use reads it.
+    #[serde(default, skip_serializing)]
+    pub(crate) diff_shift: Option<Value>,
+    /// Address and key prefixes of the main network (NOMP's coin example): `pubKeyHash`,
+    /// `scriptHash` and `bech32` set how switching ports write a miner's address.
+    #[serde(default)]
+    pub(crate) mainnet: Option<NetworkPrefixes>,
+    /// The same for the test network.
+    #[serde(default)]
+    pub(crate) testnet: Option<NetworkPrefixes>,
+}
+
+/// A network's address prefixes, as NOMP's coin example writes them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct NetworkPrefixes {
+    /// Bech32 human-readable part.
+    #[serde(default)]
+    pub(crate) bech32: Option<String>,
+    /// BIP32 key prefixes (not used by a pool).
+    #[serde(default)]
+    pub(crate) bip32: Option<Value>,
+    /// P2PKH version byte (hex).
+    #[serde(default)]
+    pub(crate) pub_key_hash: Option<String>,
+    /// P2SH version byte (hex).
+    #[serde(default)]
+    pub(crate) script_hash: Option<String>,
+    /// WIF prefix (not used by a pool).
+    #[serde(default)]
+    pub(crate) wif: Option<String>,
+}
+
+/// A flag given as a boolean or as NOMP files sometimes write it, `"true"` / `"false"`.
+fn bool_or_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::Bool(flag) => Ok(flag),
+        Value::String(text) if text.eq_ignore_ascii_case("true") => Ok(true),
+        Value::String(text) if text.eq_ignore_ascii_case("false") || text.is_empty() => Ok(false),
+        other => Err(serde::de::Error::custom(format!(
+            "expected true or false, got {other}"
+        ))),
+    }
 }
 
 /// `pool_configs/<name>.json`, after `defaultPoolConfigs` are merged in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct PoolConfig {
-    /// Whether to run it.
-    #[serde(default = "yes")]
+    /// Whether to run it: only with `"enabled": true`, as NOMP.
+    #[serde(default)]
     pub(crate) enabled: bool,
     /// The coin file (`litecoin.json`).
     pub(crate) coin: String,
@@ -603,9 +692,16 @@ pub(crate) struct MposMode {
     /// Create unknown workers of known accounts.
     #[serde(default)]
     pub(crate) auto_create_worker: bool,
-    /// Multiply share difficulties written to MPOS.
+    /// Multiply share difficulties written to MPOS (nomp-rs; NOMP reads the coin file's
+    /// `mposDiffMultiplier`, which is read too and wins when both are set).
     #[serde(default)]
     pub(crate) difficulty_multiplier: Option<f64>,
+    /// In NOMP's example, read by no NOMP version: ignored.
+    #[serde(default, skip_serializing)]
+    pub(crate) auto_create_anonymous_account: Option<Value>,
+    /// In NOMP's example, read by no NOMP version: ignored.
+    #[serde(default, skip_serializing)]
+    pub(crate) salt: Option<Value>,
 }
 
 /// `banning`.
@@ -657,34 +753,54 @@ pub(crate) struct Config {
     pub(crate) dir: PathBuf,
     /// `config.json`.
     pub(crate) portal: PortalConfig,
-    /// Every pool config, enabled or not.
+    /// The enabled pools (NOMP reads nothing more of a disabled pool's file).
     pub(crate) pools: Vec<PoolFile>,
+    /// What NOMP would accept that nomp-rs reads otherwise, said at start-up.
+    pub(crate) warnings: Vec<ConfigWarning>,
 }
 
-/// Reads and checks `config.json`, `coins/` and `pool_configs/` in `dir`.
+/// Reads and checks `config.json`, `coins/` and `pool_configs/` in `dir`, as NOMP reads
+/// them: sections and pools are on only with `"enabled": true` (NOMP reads nothing else of
+/// one that is off), and only the coin files an enabled pool names are read.
 pub(crate) fn load(dir: &Path) -> Result<Config, ConfigError> {
+    let mut warnings = Vec::new();
     let portal_path = dir.join("config.json");
-    let portal: PortalConfig = parse(&portal_path, read_json5(&portal_path)?)?;
-    if let Some(website) = &portal.website {
+    let mut portal_value = read_json5(&portal_path)?;
+    prune_portal(&portal_path, &mut portal_value, &mut warnings);
+    let portal: PortalConfig = parse(&portal_path, portal_value)?;
+    if let Some(website) = portal.website.as_ref().filter(|w| w.enabled) {
         check_website(&portal_path, website)?;
+        if website.stats.graph_colors.is_some() {
+            warnings.push(warning(
+                &portal_path,
+                "website.stats.graphColors",
+                "nomp-rs draws its charts in its own colours; ignored",
+            ));
+        }
     }
-    let coins = read_dir_json(&dir.join("coins"))?;
+    let coins_dir = dir.join("coins");
     let mut pools = Vec::new();
-    for (path, mut value) in read_dir_json(&dir.join("pool_configs"))? {
+    let mut coins_read = Vec::new();
+    for path in json_files(&dir.join("pool_configs"))? {
+        let mut value = read_json5(&path)?;
+        if !section_enabled(&path, "", &value, &mut warnings) {
+            continue;
+        }
         if let Value::Object(pool) = &mut value {
             // NOMP merges defaults shallowly: a key the pool sets replaces the default whole.
             for (key, default) in &portal.default_pool_configs {
                 pool.entry(key.clone()).or_insert_with(|| default.clone());
             }
+            for section in ["mposMode", "paymentProcessing", "p2p", "banning"] {
+                prune_section(&path, pool, section, &mut warnings);
+            }
         }
         let config: PoolConfig = parse(&path, value)?;
-        let Some((coin_path, coin_value)) = coins
-            .iter()
-            .find(|(p, _)| p.file_name().and_then(|n| n.to_str()) == Some(config.coin.as_str()))
-        else {
-            let known: Vec<String> = coins
+        let coin_path = coins_dir.join(&config.coin);
+        if !coin_path.is_file() {
+            let known: Vec<String> = json_files(&coins_dir)?
                 .iter()
-                .filter_map(|(p, _)| p.file_name()?.to_str().map(str::to_owned))
+                .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
                 .collect();
             return Err(ConfigError {
                 file: path,
@@ -701,8 +817,9 @@ pub(crate) fn load(dir: &Path) -> Result<Config, ConfigError> {
                     |s| format!("did you mean \"{s}\"?"),
                 )),
             });
-        };
-        let coin: CoinConfig = parse(coin_path, coin_value.clone())?;
+        }
+        let coin: CoinConfig = parse(&coin_path, read_json5(&coin_path)?)?;
+        coins_read.push(coin_path.clone());
         let algorithm = coin.algorithm.parse::<Algorithm>().map_err(|e| {
             let known: Vec<String> = Algorithm::ALL.iter().map(|a| a.name().to_owned()).collect();
             ConfigError {
@@ -712,7 +829,17 @@ pub(crate) fn load(dir: &Path) -> Result<Config, ConfigError> {
                 fix: suggest(&coin.algorithm, &known).map(|s| format!("did you mean \"{s}\"?")),
             }
         })?;
+        check_coin(&coin_path, &coin, algorithm, &mut warnings)?;
         check_pool(&path, &config)?;
+        if let Some(mode) = &config.mpos_mode
+            && (mode.auto_create_anonymous_account.is_some() || mode.salt.is_some())
+        {
+            warnings.push(warning(
+                &path,
+                "mposMode",
+                "autoCreateAnonymousAccount and salt are read by no NOMP version; ignored",
+            ));
+        }
         pools.push(PoolFile {
             path,
             config,
@@ -720,16 +847,192 @@ pub(crate) fn load(dir: &Path) -> Result<Config, ConfigError> {
             algorithm,
         });
     }
+    // NOMP never reads a coin file no enabled pool names; one that would not load is said.
+    for path in json_files(&coins_dir)? {
+        if !coins_read.contains(&path)
+            && let Err(error) = read_json5(&path)
+        {
+            warnings.push(warning(
+                &path,
+                "",
+                &format!(
+                    "{} (no enabled pool uses it, so it is not read)",
+                    error.message
+                ),
+            ));
+        }
+    }
     check_ports(&pools)?;
     check_switching(&portal_path, &portal, &pools)?;
-    if let Some(profit) = &portal.profit_switch {
+    if let Some(profit) = portal.profit_switch.as_ref().filter(|p| p.enabled) {
         check_profit_switch(&portal_path, profit)?;
     }
     Ok(Config {
         dir: dir.to_owned(),
         portal,
         pools,
+        warnings,
     })
+}
+
+fn warning(file: &Path, field: &str, message: &str) -> ConfigWarning {
+    ConfigWarning {
+        file: file.to_owned(),
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// Whether a section (or, with `field` empty, a whole pool file) is on: NOMP reads one only
+/// with `"enabled": true`. One with settings but no `enabled` at all is said to be off.
+fn section_enabled(
+    file: &Path,
+    field: &str,
+    value: &Value,
+    warnings: &mut Vec<ConfigWarning>,
+) -> bool {
+    let Some(section) = value.as_object() else {
+        return true;
+    };
+    match section.get("enabled") {
+        Some(Value::Bool(enabled)) => *enabled,
+        // A mistyped flag is parsed later, and refused with its field.
+        Some(_) => true,
+        None => {
+            let what = if field.is_empty() {
+                "the pool"
+            } else {
+                "the section"
+            };
+            warnings.push(warning(
+                file,
+                if field.is_empty() { "enabled" } else { field },
+                &format!(
+                    "has no \"enabled\": true, so {what} is off, as in NOMP (add \"enabled\": true to turn it on)"
+                ),
+            ));
+            false
+        }
+    }
+}
+
+/// Removes section `key` of `object` when it is off: NOMP reads nothing else in it.
+fn prune_section(
+    file: &Path,
+    object: &mut Map<String, Value>,
+    key: &str,
+    warnings: &mut Vec<ConfigWarning>,
+) {
+    if let Some(section) = object.get(key)
+        && !section_enabled(file, key, section, warnings)
+    {
+        object.remove(key);
+    }
+}
+
+/// `config.json`'s sections that are off are dropped; a plaintext admin password is only
+/// refused while the admin center is on (otherwise it is said and ignored).
+fn prune_portal(file: &Path, value: &mut Value, warnings: &mut Vec<ConfigWarning>) {
+    let Value::Object(portal) = value else {
+        return;
+    };
+    prune_section(file, portal, "website", warnings);
+    prune_section(file, portal, "profitSwitch", warnings);
+    if let Some(Value::Object(switching)) = portal.get_mut("switching") {
+        let names: Vec<String> = switching.keys().cloned().collect();
+        for name in names {
+            prune_section(file, switching, &name, warnings);
+        }
+    }
+    let admin = portal
+        .get_mut("website")
+        .and_then(|w| w.get_mut("adminCenter"))
+        .and_then(Value::as_object_mut);
+    if let Some(admin) = admin
+        && admin.get("enabled") != Some(&Value::Bool(true))
+        && admin.remove("password").is_some()
+    {
+        warnings.push(warning(
+            file,
+            "website.adminCenter.password",
+            "a plaintext password is ignored while the admin center is off (turned on, it takes only adminPasswordHash, from `nomp hash-password`)",
+        ));
+    }
+}
+
+/// Coin-file settings that must fit the algorithm, and those NOMP accepts that do nothing.
+fn check_coin(
+    path: &Path,
+    coin: &CoinConfig,
+    algorithm: Algorithm,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<(), ConfigError> {
+    if coin.diff_shift.is_some() {
+        warnings.push(warning(
+            path,
+            "diffShift",
+            "no node-stratum-pool in use reads it; ignored (share difficulty follows the algorithm's multiplier)",
+        ));
+    }
+    if let Some(table) = &coin.time_table {
+        if algorithm != Algorithm::ScryptN {
+            warnings.push(warning(
+                path,
+                "timeTable",
+                &format!("only scrypt-n reads it; ignored for {algorithm}"),
+            ));
+        }
+        time_table(path, table)?;
+    }
+    if coin.normal_hashing && !matches!(algorithm, Algorithm::Keccak | Algorithm::Groestl) {
+        warnings.push(warning(
+            path,
+            "normalHashing",
+            &format!("only keccak, fugue and groestl coins read it; ignored for {algorithm}"),
+        ));
+    }
+    for (field, prefix) in [("mainnet", &coin.mainnet), ("testnet", &coin.testnet)] {
+        let Some(prefix) = prefix else {
+            continue;
+        };
+        for (name, byte) in [
+            ("pubKeyHash", &prefix.pub_key_hash),
+            ("scriptHash", &prefix.script_hash),
+        ] {
+            if let Some(byte) = byte
+                && hex::decode(byte).map_or(true, |b| b.len() != 1)
+            {
+                return Err(ConfigError {
+                    file: path.to_owned(),
+                    field: format!("{field}.{name}"),
+                    message: format!("{byte:?} is not one byte of hex"),
+                    fix: Some("write the version byte as two hex digits, e.g. \"30\"".into()),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A coin's `timeTable` as hashing takes it.
+pub(crate) fn time_table(
+    path: &Path,
+    table: &BTreeMap<String, u64>,
+) -> Result<hashing::NFactorTable, ConfigError> {
+    let error = |message: String| ConfigError {
+        file: path.to_owned(),
+        field: "timeTable".into(),
+        message,
+        fix: Some("map each N (a power of two, as text) to the unix time it takes effect".into()),
+    };
+    let mut pairs = Vec::new();
+    for (n, time) in table {
+        let n: u64 = n
+            .parse()
+            .map_err(|_| error(format!("key {n:?} is not a number")))?;
+        pairs.push((n, *time));
+    }
+    hashing::NFactorTable::new(pairs).map_err(|e| error(e.to_string()))
 }
 
 fn check_website(path: &Path, website: &WebsiteConfig) -> Result<(), ConfigError> {
@@ -812,6 +1115,17 @@ fn check_pool(path: &Path, pool: &PoolConfig) -> Result<(), ConfigError> {
                 &format!("ports.{port}"),
                 "is not a port number".into(),
                 "use a number from 1 to 65535 as the key",
+            ));
+        }
+    }
+    for recipient in pool.reward_recipients.keys() {
+        let looks_like_key =
+            recipient.len() == 40 && recipient.bytes().all(|b| b.is_ascii_alphanumeric());
+        if looks_like_key && crate::run::mining_key(recipient).is_none() {
+            return Err(error(
+                &format!("rewardRecipients.{recipient}"),
+                "40 characters but not hex: neither an address nor a mining key".into(),
+                "give an address of this coin, or a mining key as 40 hex digits",
             ));
         }
     }
@@ -1056,7 +1370,7 @@ fn read_json5(path: &Path) -> Result<Value, ConfigError> {
 }
 
 /// Every `*.json` in `dir`, by file name order.
-fn read_dir_json(dir: &Path) -> Result<Vec<(PathBuf, Value)>, ConfigError> {
+fn json_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     let entries = std::fs::read_dir(dir).map_err(|e| ConfigError {
         file: dir.to_owned(),
         field: String::new(),
@@ -1068,10 +1382,7 @@ fn read_dir_json(dir: &Path) -> Result<Vec<(PathBuf, Value)>, ConfigError> {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     paths.sort();
-    paths
-        .into_iter()
-        .map(|p| read_json5(&p).map(|v| (p, v)))
-        .collect()
+    Ok(paths)
 }
 
 /// Deserializes `value` into `T`, naming the field path of any mistake.
@@ -1101,7 +1412,9 @@ fn unknown_field_fix(message: &str) -> Option<String> {
         .collect();
     match suggest(unknown, &expected) {
         Some(name) => Some(format!("did you mean `{name}`?")),
-        None => Some("remove it".into()),
+        None => Some(
+            "neither nomp-rs nor NOMP reads a field of that name: check its spelling, or remove it if it is a leftover".into(),
+        ),
     }
 }
 

@@ -76,6 +76,9 @@ fn main() -> ExitCode {
         Command::HashPassword => hash_password(),
         Command::CheckConfig => match config::load(&args.config_dir) {
             Ok(config) => {
+                for warning in &config.warnings {
+                    eprintln!("nomp: warning: {warning}");
+                }
                 let text =
                     serde_json::to_string_pretty(&config::merged_json(&config)).unwrap_or_default();
                 let _ = writeln!(std::io::stdout().lock(), "{text}");
@@ -217,6 +220,9 @@ fn run_pools(config: config::Config, data_dir: &Path) -> ExitCode {
         subscriber.json().init();
     } else {
         subscriber.init();
+    }
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
     }
     let threads = match &config.portal.clustering.forks {
         Some(serde_json::Value::Number(n)) => n.as_u64().map(|n| n.max(1) as usize),

@@ -165,6 +165,13 @@ fn address_format(address: &str, script: &[u8]) -> AddressFormat {
     }
 }
 
+/// The key hash of a mining key (40 hex digits), if `recipient` is one.
+pub(crate) fn mining_key(recipient: &str) -> Option<Vec<u8>> {
+    (recipient.len() == 40)
+        .then(|| hex::decode(recipient).ok())
+        .flatten()
+}
+
 /// What the coinbase pays: the pool address and each reward recipient, their scripts from
 /// the daemon's `validateaddress`; and how the coin writes addresses.
 async fn coinbase_options(
@@ -180,7 +187,12 @@ async fn coinbase_options(
     coinbase.tx_message = pool.coin.tx_messages.then(|| "nomp-rs".to_owned());
     for (address, percent) in &settings.reward_recipients {
         let field = format!("rewardRecipients.{address}");
-        let script = address_script(pool, daemons, &field, address, cancel).await?;
+        // A 40-hex-digit recipient is a mining key (RIPEMD160(SHA256(pubkey))), paid to
+        // its P2PKH script on any coin, as node-stratum-pool does.
+        let script = match mining_key(address) {
+            Some(hash) => [&[0x76, 0xa9, 0x14][..], &hash, &[0x88, 0xac]].concat(),
+            None => address_script(pool, daemons, &field, address, cancel).await?,
+        };
         coinbase.recipients.push(RewardRecipient {
             script,
             percent: *percent,
@@ -311,7 +323,15 @@ pub(crate) async fn start(
     options.hash_options = HashOptions {
         scrypt_n: pool.coin.n_value,
         scrypt_r: pool.coin.r_value,
-        time_table: None,
+        time_table: pool
+            .coin
+            .time_table
+            .as_ref()
+            .map(|table| crate::config::time_table(&pool.path, table))
+            .transpose()
+            .map_err(StartError::Config)?,
+        normal_hashing: pool.coin.normal_hashing,
+        proof_of_stake: pool.coin.reward.as_deref() == Some("POS"),
     };
     options.template = TemplateOptions {
         refresh_interval: Duration::from_millis(settings.block_refresh_interval.max(50)),
@@ -363,7 +383,12 @@ pub(crate) async fn start(
         ));
         mpos_options.check_password = mode.check_password;
         mpos_options.auto_create_worker = mode.auto_create_worker;
-        mpos_options.difficulty_multiplier = mode.difficulty_multiplier.unwrap_or(1.0);
+        mpos_options.difficulty_multiplier = pool
+            .coin
+            .mpos_diff_multiplier
+            .or(mode.difficulty_multiplier)
+            .unwrap_or(1.0);
+        mpos_options.validate_worker_username = settings.validate_worker_username;
         mpos_options.emit_invalid_block_hashes = settings.emit_invalid_block_hashes;
         let database = mpos_options.pool().map_err(|e| {
             config_error(

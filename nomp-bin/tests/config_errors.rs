@@ -178,7 +178,7 @@ fn an_admin_center_needs_an_argon2_hash_and_never_a_plaintext_password() {
         CONFIG.replace(
             r#""cliPort": 17999,"#,
             &format!(
-                r#""cliPort": 17999, "website": {{ "port": 18080, "adminCenter": {admin} }},"#
+                r#""cliPort": 17999, "website": {{ "enabled": true, "port": 18080, "adminCenter": {admin} }},"#
             ),
         )
     };
@@ -231,7 +231,7 @@ fn a_switch_needs_a_known_algorithm_with_a_pool_and_its_own_ports() {
     };
     let cases = [
         (
-            r#"{ "algorithm": "sha265", "ports": { "4000": { "diff": 1 } } }"#,
+            r#"{ "enabled": true, "algorithm": "sha265", "ports": { "4000": { "diff": 1 } } }"#,
             &[
                 "config.json",
                 "switching.sw1.algorithm",
@@ -239,11 +239,11 @@ fn a_switch_needs_a_known_algorithm_with_a_pool_and_its_own_ports() {
             ][..],
         ),
         (
-            r#"{ "algorithm": "scrypt", "ports": { "4000": { "diff": 1 } } }"#,
+            r#"{ "enabled": true, "algorithm": "scrypt", "ports": { "4000": { "diff": 1 } } }"#,
             &["switching.sw1.algorithm", "no enabled pool mines scrypt"][..],
         ),
         (
-            r#"{ "algorithm": "sha256", "ports": { "3333": { "diff": 1 } } }"#,
+            r#"{ "enabled": true, "algorithm": "sha256", "ports": { "3333": { "diff": 1 } } }"#,
             &["switching.sw1.ports.3333", "also used by", "a.json"][..],
         ),
     ];
@@ -302,7 +302,7 @@ fn upstream_mode_refuses_what_needs_the_pools_own_blocks_and_runs_without_a_daem
     assert!(ok, "{stderr}");
     let switching = CONFIG.replace(
         r#""cliPort": 17999,"#,
-        r#""cliPort": 17999, "switching": { "sw1": { "algorithm": "sha256", "ports": { "4000": { "diff": 1 } } } },"#,
+        r#""cliPort": 17999, "switching": { "sw1": { "enabled": true, "algorithm": "sha256", "ports": { "4000": { "diff": 1 } } } },"#,
     );
     let dir = config_dir(&switching, COIN, &[("a.json", without_daemons)]);
     assert_error(
@@ -335,6 +335,19 @@ fn the_shipped_examples_are_valid_configs() {
     .unwrap();
     copy_dir(&repo.join("coins"), &dir.path().join("coins"));
     copy_dir(&repo.join("pool_configs"), &dir.path().join("pool_configs"));
+    // As shipped every pool is off, so nothing is checked beyond the files' syntax.
+    let (ok, stdout, stderr) = check(dir.path());
+    assert!(ok, "{stderr}");
+    let merged: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(merged["pools"].as_object().unwrap().is_empty(), "{stdout}");
+    // Switched on as the files' first comment says, each is a complete pool.
+    for name in ["litecoin_example.json", "upstream_example.json"] {
+        let path = dir.path().join("pool_configs").join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let on = text.replacen("\"enabled\": false", "\"enabled\": true", 1);
+        assert_ne!(on, text, "{name} starts disabled");
+        std::fs::write(&path, on).unwrap();
+    }
     let (ok, stdout, stderr) = check(dir.path());
     assert!(ok, "{stderr}");
     let merged: serde_json::Value = serde_json::from_str(&stdout).unwrap();

@@ -214,7 +214,7 @@ fn a_pool_waiting_for_its_daemon_holds_up_no_other_and_sigterm_exits_cleanly() {
         dir.path(),
         "pool_configs/c.json",
         &format!(
-            r#"{{ "coin": "c.json", "address": "mzBc4XEFSdzCDcTxAgf6EZXgsZWpztRhef",
+            r#"{{ "enabled": true, "coin": "c.json", "address": "mzBc4XEFSdzCDcTxAgf6EZXgsZWpztRhef",
                 "ports": {{ "{port}": {{ "diff": 1 }} }},
                 "daemons": [ {{ "host": "127.0.0.1", "port": {dead_daemon}, "user": "u", "password": "p" }} ] }}"#
         ),
@@ -255,7 +255,7 @@ fn an_address_the_daemon_refuses_stops_start_up_naming_file_and_field() {
         dir.path(),
         "pool_configs/waiting.json",
         &format!(
-            r#"{{ "coin": "waiting.json", "address": "{}",
+            r#"{{ "enabled": true, "coin": "waiting.json", "address": "{}",
                 "ports": {{ "{}": {{ "diff": 1 }} }},
                 "daemons": [ {{ "host": "127.0.0.1", "port": {}, "user": "u", "password": "p" }} ] }}"#,
             pair.pool_node().new_address(),
@@ -290,7 +290,7 @@ async fn the_portal_shows_the_running_pools_and_its_admin_reloads_one() {
         "config.json",
         &format!(
             r#"{{ "logColors": false, "cliPort": {cli},
-                "website": {{ "host": "127.0.0.1", "port": {web}, "stratumHost": "mine.example.test",
+                "website": {{ "enabled": true, "host": "127.0.0.1", "port": {web}, "stratumHost": "mine.example.test",
                     "stats": {{ "updateInterval": 1, "hashrateWindow": 60 }},
                     "adminCenter": {{ "enabled": true, "adminPasswordHash": "{}" }} }} }}"#,
             hash
@@ -423,7 +423,7 @@ async fn coinswitch_moves_a_switching_miner_between_two_chains_without_a_reconne
         "config.json",
         &format!(
             r#"{{ "logColors": false, "cliPort": {cli},
-                "switching": {{ "sw1": {{ "algorithm": "sha256",
+                "switching": {{ "sw1": {{ "enabled": true, "algorithm": "sha256",
                     "ports": {{ "{switch_port}": {{ "diff": 0.000000001 }} }} }} }} }}"#
         ),
     );
@@ -570,7 +570,7 @@ async fn profit_switching_follows_prices_past_the_margin_and_ignores_noise() {
         "config.json",
         &format!(
             r#"{{ "logColors": false, "cliPort": {cli},
-                "switching": {{ "sw1": {{ "algorithm": "sha256",
+                "switching": {{ "sw1": {{ "enabled": true, "algorithm": "sha256",
                     "ports": {{ "{switch_port}": {{ "diff": 0.000000001 }} }} }} }},
                 "profitSwitch": {{ "enabled": true, "updateInterval": 1, "margin": 10,
                     "usePoloniex": true,
@@ -625,7 +625,7 @@ async fn a_pool_in_upstream_mode_mines_through_another_nomp_and_credits_its_mine
         "config.json",
         &format!(
             r#"{{ "logColors": false, "cliPort": {cli},
-                "website": {{ "host": "127.0.0.1", "port": {web} }} }}"#
+                "website": {{ "enabled": true, "host": "127.0.0.1", "port": {web} }} }}"#
         ),
     );
     write(
@@ -638,6 +638,7 @@ async fn a_pool_in_upstream_mode_mines_through_another_nomp_and_credits_its_mine
         "pool_configs/lower.json",
         &format!(
             r#"{{
+                "enabled": true,
                 "coin": "lower.json",
                 "address": "{}",
                 "ports": {{ "{port_lower}": {{ "diff": 0.000000001 }} }},

@@ -17,7 +17,7 @@ use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
 use crate::job::{header_bytes, notify_prevhash};
 use crate::merkle::merkle_root;
 use crate::protocol::MAX_LINE_LENGTH;
-use crate::serialize::sha256d;
+use hashing::PowHasher;
 
 /// What can go wrong for a client.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -94,16 +94,18 @@ impl MiningJob {
         })
     }
 
-    /// The header for the given extranonces, time and nonce.
+    /// The header for the given extranonces, time and nonce, the coinbase hashed into the
+    /// merkle root as `hasher`'s coin does.
     pub fn header(
         &self,
+        hasher: &PowHasher,
         extranonce1: &[u8],
         extranonce2: &[u8],
         ntime: u32,
         nonce: u32,
     ) -> [u8; 80] {
         let coinbase = [&self.coinb1[..], extranonce1, extranonce2, &self.coinb2[..]].concat();
-        let root = merkle_root(&sha256d(&coinbase), &self.branch);
+        let root = merkle_root(&hasher.coinbase_hash(&coinbase), &self.branch);
         header_bytes(
             self.version,
             &self.previous_hash,

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Mutex;
 
 use coin_daemon::BlockTemplate;
-use hashing::Target;
+use hashing::{PowHasher, Target};
 use serde_json::{Value, json};
 
 use crate::client::MiningJob;
@@ -237,9 +237,17 @@ impl Job {
         .concat()
     }
 
-    /// The 80-byte header for a coinbase and the miner's ntime, nonce and version.
-    pub fn header(&self, coinbase: &[u8], ntime: u32, nonce: u32, version: u32) -> [u8; 80] {
-        let root = merkle_root(&sha256d(coinbase), &self.branch);
+    /// The 80-byte header for a coinbase and the miner's ntime, nonce and version, the
+    /// coinbase hashed into the merkle root as `hasher`'s coin does.
+    pub fn header(
+        &self,
+        hasher: &PowHasher,
+        coinbase: &[u8],
+        ntime: u32,
+        nonce: u32,
+        version: u32,
+    ) -> [u8; 80] {
+        let root = merkle_root(&hasher.coinbase_hash(coinbase), &self.branch);
         header_bytes(version, &self.previous_hash, &root, ntime, self.bits, nonce)
     }
 

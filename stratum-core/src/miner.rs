@@ -170,7 +170,13 @@ async fn mine(
         let target = difficulty.target(algorithm);
         let en2 = extranonce2.to_be_bytes()[4 - subscription.extranonce2_size.min(4)..].to_vec();
         for _ in 0..BATCH {
-            let header = current.header(&subscription.extranonce1, &en2, current.ntime, nonce);
+            let header = current.header(
+                &hasher,
+                &subscription.extranonce1,
+                &en2,
+                current.ntime,
+                nonce,
+            );
             let hash = hasher.hash(&header).expect("80-byte header");
             if target.is_met_by(&hash) {
                 stats.submitted.fetch_add(1, Ordering::Relaxed);

@@ -6,7 +6,6 @@ use hashing::{Difficulty, PowHash, PowHasher};
 
 use crate::extranonce::Extranonce;
 use crate::job::{Job, JobId, ShareKey};
-use crate::serialize::sha256d;
 
 /// How far past the submit time a share's ntime may be (node-stratum-pool: 2 hours).
 const MAX_NTIME_AHEAD: u32 = 7200;
@@ -198,24 +197,17 @@ pub fn validate_share(
     }
 
     let coinbase = job.coinbase(miner.extranonce1.as_bytes(), extranonce2.as_bytes());
-    let header = job.header(&coinbase, ntime, nonce, version);
+    let header = job.header(hasher, &coinbase, ntime, nonce, version);
     let hash = hasher.hash(&header).expect("headers are 80 bytes");
     let algorithm = hasher.algorithm();
     let share_difficulty = Difficulty::of_hash(&hash, algorithm);
 
-    let block = job.network_target.is_met_by(&hash).then(|| {
-        let id = if algorithm.block_id_is_pow_hash() {
-            hash
-        } else {
-            PowHash::from_internal(sha256d(&header))
-        };
-        BlockCandidate {
-            hash: id.to_string(),
-            coinbase_txid: PowHash::from_internal(sha256d(&coinbase)).to_string(),
-            block_hex: job.block(&header, &coinbase).map(hex::encode),
-            height: job.height(),
-            previous_hash: job.previous_hash,
-        }
+    let block = job.network_target.is_met_by(&hash).then(|| BlockCandidate {
+        hash: hasher.block_id(&header, &hash).to_string(),
+        coinbase_txid: PowHash::from_internal(hasher.coinbase_hash(&coinbase)).to_string(),
+        block_hex: job.block(&header, &coinbase).map(hex::encode),
+        height: job.height(),
+        previous_hash: job.previous_hash,
     });
     let difficulty = if block.is_some() || miner.difficulty.target(algorithm).is_met_by(&hash) {
         miner.difficulty

@@ -149,7 +149,8 @@ fn block_100000_is_rebuilt_exactly_from_its_template_data() {
         1_293_623_863,
     )
     .unwrap();
-    let rebuilt = job.header(&txs[0], 1_293_623_863, 274_148_111, 1);
+    let hasher = hashing::PowHasher::new(hashing::Algorithm::Sha256d, &Default::default()).unwrap();
+    let rebuilt = job.header(&hasher, &txs[0], 1_293_623_863, 274_148_111, 1);
     assert_eq!(rebuilt, header);
     assert_eq!(
         PowHash::from_internal(sha256d(&rebuilt)).to_string(),
@@ -257,7 +258,7 @@ fn job_coinbase_pays_pool_payees_and_recipients_and_commits_witnesses() {
     assert_eq!(outputs.iter().map(|(v, _)| v).sum::<u64>(), 5_000_000_000);
 
     // In the block, the coinbase carries the witness reserved value; its txid does not.
-    let header = job.header(&coinbase, 1_700_000_000, 0, 1);
+    let header = job.header(&sha256_hasher(), &coinbase, 1_700_000_000, 0, 1);
     let block = job.block(&header, &coinbase).unwrap();
     assert_eq!(
         &block[81..87],

@@ -99,7 +99,7 @@ impl Raw {
         (0u32..)
             .find(|n| {
                 let hash = hasher
-                    .hash(&job.header(&self.extranonce1, en2, job.ntime, *n))
+                    .hash(&job.header(&hasher, &self.extranonce1, en2, job.ntime, *n))
                     .unwrap();
                 target.is_met_by(&hash) == meets
             })

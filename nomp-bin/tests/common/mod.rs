@@ -237,6 +237,7 @@ pub(crate) fn pool_files(
         &format!(
             r#"{{
                 // {coin}, written by the test
+                "enabled": true,
                 "coin": "{}.json",
                 "address": "{address}",
                 "ports": {{ "{port}": {{ "diff": 0.000000001 }} }},
