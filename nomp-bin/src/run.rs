@@ -1,5 +1,6 @@
 //! Running every enabled pool: stratum ports, share store or MPOS, payments, CLI, shutdown.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use hashing::{Algorithm, Difficulty, HashOptions};
 use mpos::{MposAuthorizer, MposOptions, MposShareSink};
 use payments::{
     EmbeddedStore, PaymentOptions, PaymentProcessor, PaymentStore, RedisStore, Scheme, ShareWriter,
+    SwitchState,
 };
 use portal::{PoolDirectory, PoolSummary, PortSummary, PortalPool};
 use stratum_core::{
@@ -614,6 +616,8 @@ pub(crate) struct Pools {
     /// Locked before `switches` wherever both are held.
     running: tokio::sync::Mutex<Vec<Running>>,
     switches: tokio::sync::Mutex<Vec<Switch>>,
+    /// Where the coin of each switch is kept (NOMP's `proxyState`), when there are switches.
+    switch_state: Option<Arc<dyn SwitchState>>,
 }
 
 /// A running switch and the algorithm of the pools it moves between.
@@ -634,11 +638,53 @@ impl Running {
     }
 }
 
-/// Starts the enabled switches of `config` on the first running pool of each one's
-/// algorithm.
+/// The store of the coin each switch is on: the portal's Redis (NOMP's `proxyState` hash)
+/// when `config.json` names one, else the embedded store in the data directory.
+fn open_switch_state(
+    config: &Config,
+    data: &DataDir,
+) -> Result<Option<Arc<dyn SwitchState>>, StartError> {
+    if !config.portal.switching.values().any(|s| s.enabled) {
+        return Ok(None);
+    }
+    let file = config.dir.join("config.json");
+    let store: Arc<dyn SwitchState> = match &config.portal.redis {
+        Some(redis) => Arc::new(
+            RedisStore::new(&redis.url(), "")
+                .map_err(|e| StartError::Other(format!("{}: redis: {e}", file.display())))?,
+        ),
+        None => {
+            let path = data.path().join("nomp.sqlite");
+            Arc::new(
+                EmbeddedStore::open(&path, "")
+                    .map_err(|e| StartError::Other(format!("{}: {e}", path.display())))?,
+            )
+        }
+    };
+    Ok(Some(store))
+}
+
+/// The coin each switch was on before the restart, by algorithm. A store that cannot be
+/// read starts the switches on their first pools, loudly.
+async fn saved_switch_coins(state: Option<&Arc<dyn SwitchState>>) -> BTreeMap<String, String> {
+    let Some(state) = state else {
+        return BTreeMap::new();
+    };
+    match state.switched_coins().await {
+        Ok(saved) => saved,
+        Err(error) => {
+            tracing::error!(%error, "the coins the switches were on cannot be read; each starts on the first pool of its algorithm");
+            BTreeMap::new()
+        }
+    }
+}
+
+/// Starts the enabled switches of `config`, each on the pool it was on before (NOMP's
+/// `proxyState`) or else on the first running pool of its algorithm.
 async fn start_switches(
     config: &Config,
     running: &[Running],
+    saved: &BTreeMap<String, String>,
     cancel: &CancellationToken,
 ) -> Result<Vec<Switch>, StartError> {
     let file = config.dir.join("config.json");
@@ -649,7 +695,15 @@ async fn start_switches(
             .algorithm
             .parse()
             .map_err(|e: hashing::HashingError| StartError::Other(e.to_string()))?;
-        let Some(first) = running.iter().find(|p| p.file.switchable(algorithm)) else {
+        let candidates = || running.iter().filter(|p| p.file.switchable(algorithm));
+        let resumed = saved.get(algorithm.name()).and_then(|coin| {
+            let found = candidates().find(|p| Pools::is(p, coin));
+            if found.is_none() {
+                tracing::warn!(switch = name, coin, "the coin this switch was on runs no more; it starts on the first pool of its algorithm");
+            }
+            found
+        });
+        let Some(first) = resumed.or_else(|| candidates().next()) else {
             return Err(StartError::Other(format!(
                 "switch {name}: no running pool mines {algorithm}"
             )));
@@ -748,7 +802,17 @@ impl Pools {
         if running.is_empty() {
             return Err(StartError::Other("no enabled pool in pool_configs/".into()));
         }
-        let switches = match start_switches(config, &running, &cancel).await {
+        let switch_state = match open_switch_state(config, data) {
+            Ok(state) => state,
+            Err(error) => {
+                for started in running {
+                    started.stop().await;
+                }
+                return Err(error);
+            }
+        };
+        let saved = saved_switch_coins(switch_state.as_ref()).await;
+        let switches = match start_switches(config, &running, &saved, &cancel).await {
             Ok(switches) => switches,
             Err(error) => {
                 for started in running {
@@ -763,6 +827,7 @@ impl Pools {
             cancel,
             running: tokio::sync::Mutex::new(running),
             switches: tokio::sync::Mutex::new(switches),
+            switch_state,
         })
     }
 
@@ -909,7 +974,20 @@ impl Pools {
                 }
             ));
         };
-        self.move_switch(&running, found, coin)
+        let (reply, moved) = self.move_switch(&running, found, coin)?;
+        self.save_switch(found.algorithm, &moved).await;
+        Ok(reply)
+    }
+
+    /// Keeps the coin the switches of `algorithm` are now on, for the next start; a store
+    /// that refuses it is an error in the log (the switch has moved all the same).
+    async fn save_switch(&self, algorithm: Algorithm, coin: &str) {
+        let Some(state) = &self.switch_state else {
+            return;
+        };
+        if let Err(error) = state.set_switched_coin(algorithm.name(), coin).await {
+            tracing::error!(%algorithm, coin, %error, "switch moved, but its coin could not be saved: a restart starts it where it was saved last");
+        }
     }
 
     /// Moves every switch of `algorithm` to pool `coin` (NOMP's `coinswitch <coin>
@@ -931,11 +1009,17 @@ impl Pools {
         if chosen.is_empty() {
             return Err(format!("no switch mines {algorithm}"));
         }
-        let moved: Vec<String> = chosen
-            .into_iter()
-            .map(|switch| self.move_switch(&running, switch, coin))
-            .collect::<Result<_, _>>()?;
-        Ok(moved.join("; "))
+        let mut replies = Vec::new();
+        let mut moved = None;
+        for switch in chosen {
+            let (reply, coin) = self.move_switch(&running, switch, coin)?;
+            replies.push(reply);
+            moved = Some(coin);
+        }
+        if let Some(coin) = moved {
+            self.save_switch(algorithm, &coin).await;
+        }
+        Ok(replies.join("; "))
     }
 
     /// Whether `name` names a switch.
@@ -947,12 +1031,13 @@ impl Pools {
             .any(|s| s.name.eq_ignore_ascii_case(name))
     }
 
+    /// Moves `found` to pool `coin`; the reply and the pool's coin name.
     fn move_switch(
         &self,
         running: &[Running],
         found: &Switch,
         coin: &str,
-    ) -> Result<String, String> {
+    ) -> Result<(String, String), String> {
         let Some(pool) = running.iter().find(|p| Pools::is(p, coin)) else {
             return Err(self.unknown(running, coin));
         };
@@ -973,7 +1058,10 @@ impl Pools {
             .running
             .switch_to(pool.target())
             .map_err(|e| e.to_string())?;
-        Ok(format!("switch {} moved to {}", found.name, pool.name))
+        Ok((
+            format!("switch {} moved to {}", found.name, pool.name),
+            pool.coin.clone(),
+        ))
     }
 
     /// Stops every pool gracefully.

@@ -436,7 +436,7 @@ async fn coinswitch_moves_a_switching_miner_between_two_chains_without_a_reconne
     let login = format!("{}.rig", hex::encode(&payload[1..]));
     let credited = format!("{key_address}.rig");
 
-    let _nomp = Nomp::start(dir.path());
+    let nomp = Nomp::start(dir.path());
     let miner = TestMiner::start(
         format!("127.0.0.1:{switch_port}").parse().unwrap(),
         &login,
@@ -492,6 +492,22 @@ async fn coinswitch_moves_a_switching_miner_between_two_chains_without_a_reconne
     // And the order earlier versions took, switch first, still works.
     let reply = cli_js(cli, "coinswitch", &["sw1", "CoinB"], "{}");
     assert_eq!(reply, "switch sw1 moved to coinb");
+
+    // A restart resumes the switch on the coin it was moved to (NOMP's `proxyState`),
+    // not on the first pool of its algorithm.
+    drop(miner);
+    let mut nomp = nomp;
+    assert!(nomp.terminate().success());
+    let nomp = nomp.restart();
+    let started = nomp.wait_for_log("switch started");
+    assert!(started.contains("coinb"), "{started}");
+    let before = blocks_found(dir.path(), "CoinB", 0).await.len();
+    let _miner = TestMiner::start(
+        format!("127.0.0.1:{switch_port}").parse().unwrap(),
+        &login,
+        Algorithm::Sha256d,
+    );
+    blocks_found(dir.path(), "CoinB", before).await;
 }
 
 /// Serves `{"AAA": {"usd": a}, "BBB": {"usd": b}}` from `prices` to every request.

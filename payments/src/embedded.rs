@@ -14,7 +14,7 @@ use coin_daemon::Amount;
 
 use crate::batch::{Batch, Record, now_ms};
 use crate::error::StoreError;
-use crate::history::StatsHistory;
+use crate::history::{StatsHistory, SwitchState};
 use crate::journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
 use crate::store::{
     BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, add_exact,
@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS journal (
     PRIMARY KEY (coin, id));
 CREATE TABLE IF NOT EXISTS stat_history (time_s INTEGER NOT NULL, snapshot TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS stat_history_by_time ON stat_history (time_s);
+CREATE TABLE IF NOT EXISTS switch_state (algorithm TEXT NOT NULL PRIMARY KEY, coin TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
     coin TEXT NOT NULL PRIMARY KEY, owner TEXT NOT NULL, expires_ms INTEGER NOT NULL);
 ";
@@ -843,6 +844,37 @@ impl StatsHistory for EmbeddedStore {
                 .query_map(params![since_s as i64], |row| row.get(0))
                 .map_err(sqlite)?;
             rows.collect::<Result<_, _>>().map_err(sqlite)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl SwitchState for EmbeddedStore {
+    async fn switched_coins(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        self.with(|connection, _| {
+            let mut statement = connection
+                .prepare_cached("SELECT algorithm, coin FROM switch_state")
+                .map_err(sqlite)?;
+            let rows = statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(sqlite)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite)
+        })
+        .await
+    }
+
+    async fn set_switched_coin(&self, algorithm: &str, coin: &str) -> Result<(), StoreError> {
+        let (algorithm, coin) = (algorithm.to_owned(), coin.to_owned());
+        self.with(move |connection, _| {
+            connection
+                .execute(
+                    "INSERT INTO switch_state (algorithm, coin) VALUES (?1, ?2) \
+                     ON CONFLICT (algorithm) DO UPDATE SET coin = excluded.coin",
+                    params![algorithm, coin],
+                )
+                .map(drop)
+                .map_err(sqlite)
         })
         .await
     }

@@ -1,4 +1,7 @@
-//! The portal's stats history: one JSON snapshot per stats update.
+//! The portal's stats history (one JSON snapshot per stats update) and the coin each
+//! switch is on.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
@@ -19,4 +22,15 @@ pub trait StatsHistory: Send + Sync {
 
     /// The snapshots taken at or after `since_s`, oldest first.
     async fn stats_since(&self, since_s: u64) -> Result<Vec<String>, StoreError>;
+}
+
+/// The coin each coin-switching port was last moved to (NOMP's `proxyState`: algorithm →
+/// coin), so that a restart resumes every switch where it was.
+#[async_trait]
+pub trait SwitchState: Send + Sync {
+    /// Every saved choice, by NOMP algorithm name.
+    async fn switched_coins(&self) -> Result<BTreeMap<String, String>, StoreError>;
+
+    /// Saves that the switches of `algorithm` are now on `coin` (a coin's name).
+    async fn set_switched_coin(&self, algorithm: &str, coin: &str) -> Result<(), StoreError>;
 }

@@ -9,8 +9,8 @@
 //!   while the disk fails too (bounded, loudly), and writes them in order, exactly once,
 //!   when the store is back, and at the next start. With durable acknowledgements every
 //!   share is in the log before the miner hears `true`. No share is dropped.
-//! - [`StatsHistory`]: the portal's stats snapshots (NOMP's `statHistory`), in either
-//!   backend.
+//! - [`StatsHistory`]: the portal's stats snapshots (NOMP's `statHistory`), and
+//!   [`SwitchState`]: the coin each switch is on (NOMP's `proxyState`), in either backend.
 //! - [`PaymentProcessor`]: NOMP's payment run (PROP by default, PPLNS and SOLO as
 //!   [`Scheme`]s): pending blocks checked with the wallet, matured rounds split exactly in
 //!   satoshis from exact decimal share sums ([`prop_split`]), orphaned and unknown rounds
@@ -54,7 +54,7 @@ mod writer;
 pub use batch::{Batch, Record};
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
-pub use history::StatsHistory;
+pub use history::{StatsHistory, SwitchState};
 pub use journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
 pub use processor::{PaymentError, PaymentOptions, PaymentProcessor, PaymentStore, RunOutcome};
 pub use redis_store::RedisStore;

@@ -14,7 +14,7 @@ use coin_daemon::Amount;
 
 use crate::batch::{Batch, Record};
 use crate::error::StoreError;
-use crate::history::StatsHistory;
+use crate::history::{StatsHistory, SwitchState};
 use crate::journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
 use crate::store::{
     BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, block_member,
@@ -660,6 +660,27 @@ impl PayoutStore for RedisStore {
 
 /// NOMP's key of the portal's stats history: one per Redis, not per coin.
 const STAT_HISTORY: &str = "statHistory";
+/// NOMP's hash of the coin each switch is on, by algorithm: one per Redis.
+const PROXY_STATE: &str = "proxyState";
+
+#[async_trait]
+impl SwitchState for RedisStore {
+    async fn switched_coins(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        self.connection
+            .clone()
+            .hgetall(PROXY_STATE)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn set_switched_coin(&self, algorithm: &str, coin: &str) -> Result<(), StoreError> {
+        self.connection
+            .clone()
+            .hset(PROXY_STATE, algorithm, coin)
+            .await
+            .map_err(unavailable)
+    }
+}
 
 #[async_trait]
 impl StatsHistory for RedisStore {

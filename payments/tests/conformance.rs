@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use coin_daemon::Amount;
 use payments::{
     Batch, BlockEntry, BlockStatus, Decimal, EmbeddedStore, JournalStatus, PayoutStore, Record,
-    RedisStore, Round, Settlement, ShareCounts, ShareStore, StatsHistory, share_decimal,
+    RedisStore, Round, Settlement, ShareCounts, ShareStore, StatsHistory, SwitchState,
+    share_decimal,
 };
 use testkit::RedisServer;
 
@@ -386,6 +387,47 @@ async fn both_stores_keep_the_stats_history_for_its_retention() {
     history_suite(&EmbeddedStore::open(&dir.path().join("h.sqlite"), "bitcoin").unwrap()).await;
     let redis = RedisServer::start();
     history_suite(&RedisStore::new(&redis.url(), "bitcoin").unwrap()).await;
+}
+
+async fn switch_state_suite(store: &dyn SwitchState) {
+    assert!(store.switched_coins().await.unwrap().is_empty());
+    store.set_switched_coin("scrypt", "litecoin").await.unwrap();
+    store.set_switched_coin("x11", "dash").await.unwrap();
+    store.set_switched_coin("scrypt", "dogecoin").await.unwrap();
+    let saved = store.switched_coins().await.unwrap();
+    assert_eq!(
+        saved.into_iter().collect::<Vec<_>>(),
+        [
+            ("scrypt".to_owned(), "dogecoin".to_owned()),
+            ("x11".to_owned(), "dash".to_owned())
+        ],
+        "one coin per algorithm, the last one saved"
+    );
+}
+
+#[tokio::test]
+async fn both_stores_remember_the_coin_of_each_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite");
+    switch_state_suite(&EmbeddedStore::open(&path, "").unwrap()).await;
+    let reopened = EmbeddedStore::open(&path, "").unwrap();
+    assert_eq!(
+        reopened.switched_coins().await.unwrap().len(),
+        2,
+        "kept on disk"
+    );
+    let redis = RedisServer::start();
+    switch_state_suite(&RedisStore::new(&redis.url(), "").unwrap()).await;
+    // NOMP's key and layout: a hash `proxyState` of algorithm to coin.
+    let mut connection = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let raw: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg("proxyState")
+        .query(&mut connection)
+        .unwrap();
+    assert_eq!(raw["scrypt"], "dogecoin");
 }
 
 #[tokio::test]

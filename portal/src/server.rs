@@ -124,7 +124,11 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/", get(pages::home))
         .route("/getting_started", get(pages::getting_started))
         .route("/stats", get(pages::stats))
+        // NOMP's paths for the same pages, so its bookmarks and links still work.
+        .route("/tbs", get(pages::stats))
+        .route("/workers", get(pages::stats))
         .route("/miner", get(pages::miner))
+        .route("/miner_stats", get(pages::miner))
         .route("/blocks", get(pages::blocks))
         .route("/payments", get(pages::payments))
         .route("/api", get(pages::api_docs))

@@ -235,6 +235,7 @@ async fn the_portal_serves_what_the_store_holds_live_and_safely() {
     admin_is_gated_and_rate_limited(&setup).await;
     metrics_count_what_the_pool_counted(&setup).await;
     no_response_carries_a_secret(&setup).await;
+    nomp_page_paths_serve_the_same_pages(&setup).await;
     chromium_renders_every_page(&setup).await;
     setup.portal.shutdown().await;
 }
@@ -655,6 +656,39 @@ async fn no_response_carries_a_secret(setup: &Setup) {
             assert!(!body.contains(secret), "{path} shows a secret");
         }
     }
+}
+
+/// NOMP's website paths (`/tbs`, `/workers`, `/miner_stats`) keep working for bookmarks and
+/// links: each serves the page that shows the same data.
+async fn nomp_page_paths_serve_the_same_pages(setup: &Setup) {
+    let miner = address(&setup.workers[0]);
+    for (alias, page) in [
+        ("/tbs".to_owned(), "/stats".to_owned()),
+        ("/workers".to_owned(), "/stats".to_owned()),
+        (
+            format!("/miner_stats?address={miner}"),
+            format!("/miner?address={miner}"),
+        ),
+    ] {
+        let (status, alias_body) = setup.get(&alias).await;
+        assert_eq!(status, 200, "{alias}");
+        let (_, page_body) = setup.get(&page).await;
+        let title = |body: &str| {
+            body.split("<title>")
+                .nth(1)
+                .and_then(|rest| rest.split("</title>").next())
+                .map(str::to_owned)
+        };
+        assert!(title(&alias_body).is_some(), "{alias}: {alias_body}");
+        assert_eq!(title(&alias_body), title(&page_body), "{alias} is {page}");
+    }
+    assert!(
+        setup
+            .get("/workers")
+            .await
+            .1
+            .contains("<table class=\"workers\"")
+    );
 }
 
 /// Runs headless Chromium on `url` with `args`; returns its stdout.
