@@ -167,6 +167,74 @@ fn an_unknown_coin_or_algorithm_is_refused_with_a_suggestion() {
 }
 
 #[test]
+fn a_coin_setting_that_cannot_be_read_names_the_coin_file_and_field() {
+    let coin = |fields: &str| {
+        format!(
+            r#"{{ "name": "BitcoinSVRegtest", "symbol": "BSV", "algorithm": "scrypt-n"{fields} }}"#
+        )
+    };
+    for (fields, parts) in [
+        (
+            r#", "timeTable": { "2048": 1389306217, "3000": 1456415081 }"#,
+            &[
+                "coins/regtest.json: timeTable",
+                "map each N (a power of two",
+            ][..],
+        ),
+        (
+            r#", "timeTable": { "many": 1389306217 }"#,
+            &[
+                "coins/regtest.json: timeTable",
+                "key \"many\" is not a number",
+            ][..],
+        ),
+        (
+            r#", "mainnet": { "pubKeyHash": "1e2" }"#,
+            &[
+                "coins/regtest.json: mainnet.pubKeyHash",
+                "not one byte of hex",
+            ][..],
+        ),
+        (
+            r#", "txMessages": "yes""#,
+            &["coins/regtest.json: txMessages", "expected true or false"][..],
+        ),
+        (
+            r#", "nValue": "1024""#,
+            &["coins/regtest.json: nValue", "invalid type"][..],
+        ),
+    ] {
+        let dir = config_dir(CONFIG, &coin(fields), &[("a.json", pool(3333, ""))]);
+        assert_error(dir.path(), parts);
+    }
+}
+
+#[test]
+fn a_reward_recipient_that_is_neither_an_address_nor_a_mining_key_is_refused() {
+    let recipient = pool(
+        3333,
+        r#", "rewardRecipients": { "zz851477d63a085dbc2398c8430af1c09e7343f6": 0.1 }"#,
+    );
+    let dir = config_dir(CONFIG, COIN, &[("a.json", recipient)]);
+    assert_error(
+        dir.path(),
+        &[
+            "pool_configs/a.json: rewardRecipients.zz851477d63a085dbc2398c8430af1c09e7343f6",
+            "neither an address nor a mining key",
+        ],
+    );
+    let too_much = pool(
+        3333,
+        r#", "rewardRecipients": { "22851477d63a085dbc2398c8430af1c09e7343f6": 101 }"#,
+    );
+    let dir = config_dir(CONFIG, COIN, &[("a.json", too_much)]);
+    assert_error(
+        dir.path(),
+        &["pool_configs/a.json: rewardRecipients", "add up to 101%"],
+    );
+}
+
+#[test]
 fn malformed_json_names_the_file() {
     let dir = config_dir("{ \"cliPort\": 17999,, }", COIN, &[]);
     assert_error(dir.path(), &["config.json", "not valid JSON"]);

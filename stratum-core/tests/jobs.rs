@@ -477,3 +477,160 @@ fn share_meeting_the_network_target_is_a_block_candidate() {
         candidate.coinbase_txid
     );
 }
+
+/// What a real miner of each algorithm computes from a job's notify params alone: its
+/// coinbase hash (one SHA-256 for keccak and groestl coins, as cpuminer-opt and sgminer
+/// hash them), the merkle root, the header, and the proof-of-work hash (internal order).
+fn miner_hashes(
+    job: &Job,
+    algorithm: Algorithm,
+    extranonce: &[u8],
+    ntime: u32,
+    nonce: u32,
+) -> ([u8; 32], Vec<u8>) {
+    use sha2::{Digest, Sha256};
+    let params = job.notify_params();
+    let field = |i: usize| hex::decode(params[i].as_str().unwrap()).unwrap();
+    let coinbase = [field(2), extranonce.to_vec(), field(3)].concat();
+    let mut root: [u8; 32] = match algorithm {
+        Algorithm::Keccak | Algorithm::Groestl => Sha256::digest(&coinbase).into(),
+        _ => sha256d(&coinbase),
+    };
+    for step in params[4].as_array().unwrap() {
+        let step = hex::decode(step.as_str().unwrap()).unwrap();
+        root = sha256d(&[&root[..], &step].concat());
+    }
+    // Version, prevhash and bits as cgminer-family miners turn them into header bytes.
+    let swap = |bytes: Vec<u8>| -> Vec<u8> {
+        bytes
+            .chunks(4)
+            .flat_map(|w| w.iter().rev().copied().collect::<Vec<u8>>())
+            .collect()
+    };
+    let header = [
+        swap(field(5)),
+        swap(field(1)),
+        root.to_vec(),
+        ntime.to_le_bytes().to_vec(),
+        swap(field(6)),
+        nonce.to_le_bytes().to_vec(),
+    ]
+    .concat();
+    let pow: [u8; 32] = match algorithm {
+        Algorithm::Keccak => sha3::Keccak256::digest(&header).into(),
+        Algorithm::Groestl => {
+            let twice = groestl::Groestl512::digest(groestl::Groestl512::digest(&header));
+            twice[..32].try_into().unwrap()
+        }
+        Algorithm::ScryptN => {
+            // Vertcoin's miners: N = 2048 from 2014-01-10 (the coin's own table).
+            let mut out = [0u8; 32];
+            let params = scrypt::Params::new(11, 1, 1).unwrap();
+            scrypt::scrypt(&header, &header, &params, &mut out).unwrap();
+            out
+        }
+        other => panic!("no miner for {other}"),
+    };
+    (pow, header)
+}
+
+#[test]
+fn keccak_groestl_and_scrypt_n_shares_built_as_miners_build_them_make_blocks_the_chain_accepts() {
+    // A coin whose own timeTable keeps N at 2048 (Vertcoin's first step, 2014-01-10), on a
+    // pool started in 2027: NOMP's default table would make that pool use N = 8192.
+    let start = 1_800_000_000;
+    let own_table = hashing::NFactorTable::new(vec![(2048, 1_389_306_217)]).unwrap();
+    let scrypt_n = HashOptions {
+        time_table: Some(own_table),
+        ..HashOptions::default()
+    };
+    let other_tx = TemplateTransaction {
+        data: "01000000000100000000000000000000000000".into(),
+        txid: Some("4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b".into()),
+        hash: None,
+        fee: Some(0),
+    };
+    for (algorithm, hash_options) in [
+        (Algorithm::Keccak, HashOptions::default()),
+        (Algorithm::Groestl, HashOptions::default()),
+        (Algorithm::ScryptN, scrypt_n),
+    ] {
+        let mut template = template(vec![other_tx.clone()]);
+        template.bits = "207fffff".into();
+        template.cur_time = start;
+        let job = Job::new(
+            JobId(9),
+            &template,
+            &options("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"),
+            true,
+            start.into(),
+        )
+        .unwrap();
+        let hasher = PowHasher::new_at(algorithm, &hash_options, start.into()).unwrap();
+        let state = MinerState {
+            now: start + 100,
+            ..miner(1e-9)
+        };
+        let extranonce = [state.extranonce1.as_bytes(), &[0, 0, 0, 1][..]].concat();
+        let ntime = start + 50;
+        let (nonce, pow, header) = (0u32..64)
+            .find_map(|nonce| {
+                let (pow, header) = miner_hashes(&job, algorithm, &extranonce, ntime, nonce);
+                let hash = PowHash::from_internal(pow);
+                job.network_target
+                    .is_met_by(&hash)
+                    .then_some((nonce, hash, header))
+            })
+            .expect("a 1-in-2 target is met within 64 nonces");
+        let submitted = validate_share(
+            Some(&job),
+            &Submission {
+                job_id: "9",
+                extranonce2: "00000001",
+                ntime: &format!("{ntime:08x}"),
+                nonce: &format!("{nonce:08x}"),
+                version_bits: None,
+            },
+            &state,
+            &hasher,
+        )
+        .unwrap_or_else(|e| panic!("{algorithm}: the miner's share is refused: {e:?}"));
+        assert_eq!(
+            submitted.share_difficulty,
+            Difficulty::of_hash(&pow, algorithm),
+            "{algorithm}: the pool hashed the header the miner hashed"
+        );
+        if algorithm == Algorithm::ScryptN {
+            let default_table =
+                PowHasher::new_at(algorithm, &HashOptions::default(), start.into()).unwrap();
+            assert_ne!(
+                default_table.hash(&header).unwrap(),
+                pow,
+                "N = 8192 differs"
+            );
+        }
+        let block = submitted.block.expect("it meets the network target");
+        let block_bytes = hex::decode(block.block_hex.unwrap()).unwrap();
+        assert_eq!(&block_bytes[..80], &header[..], "{algorithm}");
+        // The chain checks the header's root against its transactions: the coinbase's
+        // txid by the coin's own rule, the other transaction's txid as the daemon gave it.
+        let (_, txs) = split_block(&block_bytes);
+        let coinbase_txid = hasher.coinbase_hash(&txs[0]);
+        let other = hex::decode(other_tx.txid.as_ref().unwrap())
+            .unwrap()
+            .into_iter()
+            .rev()
+            .collect::<Vec<u8>>();
+        let root = merkle_root(&coinbase_txid, &merkle_branch(&[other.try_into().unwrap()]));
+        assert_eq!(
+            &block_bytes[36..68],
+            &root[..],
+            "{algorithm}: bad-txnmrklroot"
+        );
+        assert_eq!(
+            block.coinbase_txid,
+            PowHash::from_internal(coinbase_txid).to_string(),
+            "{algorithm}"
+        );
+    }
+}
