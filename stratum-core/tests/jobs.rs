@@ -563,7 +563,7 @@ fn keccak_groestl_and_scrypt_n_shares_built_as_miners_build_them_make_blocks_the
             &template,
             &options("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"),
             true,
-            start.into(),
+            start,
         )
         .unwrap();
         let hasher = PowHasher::new_at(algorithm, &hash_options, start.into()).unwrap();
