@@ -5,9 +5,11 @@ use sha3::Keccak256;
 use skein::Skein512_512;
 
 use crate::algorithm::Algorithm;
+use crate::chain;
 use crate::error::HashingError;
 use crate::scrypt_n::NFactorTable;
 use crate::target::PowHash;
+use crate::{neoscrypt, scrypt_jane, sha1coin, stages};
 
 /// Byte offset of nTime in a block header (after version, prevhash and merkle root).
 const NTIME_OFFSET: usize = 68;
@@ -30,6 +32,13 @@ pub struct HashOptions {
     /// A proof-of-stake coin (`reward: "POS"`): its scrypt blocks are named by their
     /// proof-of-work hash rather than the header's sha256d.
     pub proof_of_stake: bool,
+    /// scrypt-jane's chain start (`chainStartTime`, unix seconds); YACoin's 1367991200
+    /// when absent.
+    pub chain_start_time: Option<i64>,
+    /// scrypt-jane's smallest N factor (`nMin`); 4 when absent.
+    pub n_min: Option<u8>,
+    /// scrypt-jane's largest N factor (`nMax`); 30 when absent.
+    pub n_max: Option<u8>,
 }
 
 /// Hashes block headers with one coin's proof-of-work function.
@@ -50,14 +59,28 @@ pub struct PowHasher {
 enum Kind {
     Sha256d,
     Scrypt(scrypt::Params),
+    /// scrypt-jane with its N schedule: chain start, smallest and largest N factor.
+    ScryptJane {
+        chain_start: i64,
+        min: u8,
+        max: u8,
+    },
+    Neoscrypt,
+    Sha1,
     Keccak,
     /// Keccak-256 of Keccak-256 of the header followed by its time (`normalHashing`).
     KeccakTwiceWithTime,
+    Blake,
     Blake2s,
     Groestl,
     Skein,
-    #[cfg(feature = "x11")]
-    X11,
+    Fugue,
+    Shavite3,
+    Quark,
+    /// A fixed chain of 512-bit stages.
+    Chain(&'static [chain::Stage]),
+    X16r,
+    X16rv2,
 }
 
 impl PowHasher {
@@ -96,19 +119,47 @@ impl PowHasher {
                     .nomp_log2_n(now);
                 Kind::Scrypt(scrypt_params(1u64 << log_n, r)?)
             }
+            Algorithm::ScryptOg => {
+                let n = options.scrypt_n.unwrap_or(64);
+                Kind::Scrypt(scrypt_params(n, r)?)
+            }
+            Algorithm::ScryptJane => Kind::ScryptJane {
+                chain_start: options.chain_start_time.unwrap_or(1_367_991_200),
+                min: options.n_min.unwrap_or(4),
+                max: options.n_max.unwrap_or(30),
+            },
+            Algorithm::Neoscrypt => Kind::Neoscrypt,
+            Algorithm::Sha1 => Kind::Sha1,
             Algorithm::Keccak if options.normal_hashing => Kind::KeccakTwiceWithTime,
             Algorithm::Keccak => Kind::Keccak,
+            Algorithm::Blake => Kind::Blake,
             Algorithm::Blake2s => Kind::Blake2s,
             Algorithm::Groestl => Kind::Groestl,
             Algorithm::Skein => Kind::Skein,
-            #[cfg(feature = "x11")]
-            Algorithm::X11 => Kind::X11,
+            Algorithm::Fugue => Kind::Fugue,
+            Algorithm::Shavite3 => Kind::Shavite3,
+            Algorithm::Quark => Kind::Quark,
+            Algorithm::Qubit => Kind::Chain(chain::QUBIT),
+            Algorithm::Nist5 => Kind::Chain(chain::NIST5),
+            Algorithm::X11 => Kind::Chain(chain::X11),
+            Algorithm::C11 => Kind::Chain(chain::C11),
+            Algorithm::X13 => Kind::Chain(chain::X13),
+            Algorithm::X15 => Kind::Chain(chain::X15),
+            Algorithm::X16r => Kind::X16r,
+            Algorithm::X16rv2 => Kind::X16rv2,
         };
-        let single_sha_coinbase =
-            !options.normal_hashing && matches!(algorithm, Algorithm::Keccak | Algorithm::Groestl);
+        let single_sha_coinbase = !options.normal_hashing
+            && matches!(
+                algorithm,
+                Algorithm::Keccak | Algorithm::Fugue | Algorithm::Groestl
+            );
+        // node-stratum-pool's blockHasher: the scrypt family names its blocks by the
+        // header's sha256d (but for proof-of-stake coins), and so does sha1.
         let sha256d_block_id = match algorithm {
-            Algorithm::Scrypt => !options.proof_of_stake,
-            Algorithm::ScryptN | Algorithm::Blake2s => true,
+            Algorithm::Scrypt | Algorithm::ScryptOg | Algorithm::ScryptJane => {
+                !options.proof_of_stake
+            }
+            Algorithm::ScryptN | Algorithm::Sha1 | Algorithm::Blake2s => true,
             _ => false,
         };
         Ok(PowHasher {
@@ -132,8 +183,8 @@ impl PowHasher {
     }
 
     /// The id of the block with `header`, whose proof-of-work hash is `pow`: the header's
-    /// sha256d for the scrypt family (but proof-of-stake scrypt coins) and blake2s, the
-    /// proof-of-work hash for every other algorithm (node-stratum-pool's `blockHasher`).
+    /// sha256d for the scrypt family (but proof-of-stake scrypt and scrypt-jane coins), sha1
+    /// and blake2s, the proof-of-work hash for every other algorithm (node-stratum-pool's `blockHasher`).
     pub fn block_id(&self, header: &[u8], pow: &PowHash) -> PowHash {
         if self.sha256d_block_id {
             PowHash::from_internal(Sha256::digest(Sha256::digest(header)).into())
@@ -161,27 +212,47 @@ impl PowHasher {
             Kind::Keccak => out.copy_from_slice(&Keccak256::digest(header)),
             Kind::KeccakTwiceWithTime => {
                 // node-stratum-pool appends the header's time as big-endian hex bytes.
-                let ntime = u32::from_le_bytes(
-                    header[NTIME_OFFSET..NTIME_OFFSET + 4]
-                        .try_into()
-                        .expect("a 4-byte slice"),
-                );
                 let mut keccak = Keccak256::new();
                 keccak.update(header);
-                keccak.update(time_bytes(ntime));
+                keccak.update(time_bytes(header_time(header)));
                 out.copy_from_slice(&Keccak256::digest(keccak.finalize()));
             }
+            Kind::ScryptJane {
+                chain_start,
+                min,
+                max,
+            } => {
+                let time = i64::from(header_time(header));
+                let factor = scrypt_jane::n_factor(time, *chain_start, *min, *max);
+                out = scrypt_jane::scrypt_jane(header, factor);
+            }
+            Kind::Neoscrypt => out = neoscrypt::neoscrypt(header),
+            Kind::Sha1 => out = sha1coin::sha1coin(header),
+            Kind::Blake => out = stages::blake256(header, 8),
             Kind::Blake2s => out.copy_from_slice(&Blake2s256::digest(header)),
             Kind::Groestl => {
                 let twice = Groestl512::digest(Groestl512::digest(header));
                 out.copy_from_slice(&twice[..32]);
             }
             Kind::Skein => out.copy_from_slice(&Sha256::digest(Skein512_512::digest(header))),
-            #[cfg(feature = "x11")]
-            Kind::X11 => out = rs_x11_hash::get_x11_hash(header),
+            Kind::Fugue => out = stages::fugue256(header),
+            Kind::Shavite3 => out = chain::shavite3(header),
+            Kind::Quark => out = chain::quark(header),
+            Kind::Chain(stages) => out = chain::run(stages, header),
+            Kind::X16r => out = chain::x16r(header),
+            Kind::X16rv2 => out = chain::x16rv2(header),
         }
         Ok(PowHash::from_internal(out))
     }
+}
+
+/// The header's nTime.
+fn header_time(header: &[u8]) -> u32 {
+    u32::from_le_bytes(
+        header[NTIME_OFFSET..NTIME_OFFSET + 4]
+            .try_into()
+            .expect("a 4-byte slice of an 80-byte header"),
+    )
 }
 
 /// A time as node-stratum-pool turns it into bytes: its hex digits without leading zeros,

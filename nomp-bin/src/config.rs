@@ -366,7 +366,7 @@ pub(crate) struct CoinConfig {
     pub(crate) time_table: Option<BTreeMap<String, u64>>,
     /// `scrypt-jane`: the chain's start time.
     #[serde(default)]
-    pub(crate) chain_start_time: Option<u64>,
+    pub(crate) chain_start_time: Option<i64>,
     /// `scrypt-jane`: the smallest N factor.
     #[serde(default)]
     pub(crate) n_min: Option<u32>,
@@ -984,7 +984,27 @@ fn check_coin(
         }
         time_table(path, table)?;
     }
-    if coin.normal_hashing && !matches!(algorithm, Algorithm::Keccak | Algorithm::Groestl) {
+    let jane_fields = [
+        ("chainStartTime", coin.chain_start_time.is_some()),
+        ("nMin", coin.n_min.is_some()),
+        ("nMax", coin.n_max.is_some()),
+    ];
+    for (field, set) in jane_fields {
+        if set && algorithm != Algorithm::ScryptJane {
+            warnings.push(warning(
+                path,
+                field,
+                &format!("only scrypt-jane reads it; ignored for {algorithm}"),
+            ));
+        }
+    }
+    scrypt_jane_factors(path, coin)?;
+    if coin.normal_hashing
+        && !matches!(
+            algorithm,
+            Algorithm::Keccak | Algorithm::Fugue | Algorithm::Groestl
+        )
+    {
         warnings.push(warning(
             path,
             "normalHashing",
@@ -1012,6 +1032,43 @@ fn check_coin(
         }
     }
     Ok(())
+}
+
+/// The largest scrypt-jane N factor: N = 2^31 already needs 256 GiB per hash.
+const MAX_N_FACTOR: u32 = 30;
+
+/// A coin's scrypt-jane `nMin` and `nMax` (node-stratum-pool's defaults 4 and 30).
+pub(crate) fn scrypt_jane_factors(
+    path: &Path,
+    coin: &CoinConfig,
+) -> Result<(Option<u8>, Option<u8>), ConfigError> {
+    let factor = |field: &str, value: Option<u32>| match value {
+        None => Ok(None),
+        Some(v) if v <= MAX_N_FACTOR => Ok(Some(v as u8)),
+        Some(v) => Err(ConfigError {
+            file: path.to_owned(),
+            field: field.into(),
+            message: format!("N factor {v} is above {MAX_N_FACTOR}"),
+            fix: Some(format!(
+                "use the chain's own N factor bounds (0 to {MAX_N_FACTOR}; YACoin's are 4 and 30)"
+            )),
+        }),
+    };
+    let min = factor("nMin", coin.n_min)?;
+    let max = factor("nMax", coin.n_max)?;
+    if min.unwrap_or(4) > max.unwrap_or(30) {
+        return Err(ConfigError {
+            file: path.to_owned(),
+            field: "nMin".into(),
+            message: format!(
+                "nMin {} is above nMax {}",
+                min.unwrap_or(4),
+                max.unwrap_or(30)
+            ),
+            fix: Some("set nMin at most nMax (absent, they are 4 and 30)".into()),
+        });
+    }
+    Ok((min, max))
 }
 
 /// A coin's `timeTable` as hashing takes it.

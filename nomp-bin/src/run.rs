@@ -322,6 +322,8 @@ pub(crate) async fn start(
     let (ports, port_summaries) = port_options(&config.dir, &pool.path, "", &settings.ports)?;
 
     let mut options = PoolOptions::new(pool.algorithm, coinbase, ports);
+    let (n_min, n_max) =
+        crate::config::scrypt_jane_factors(&pool.path, &pool.coin).map_err(StartError::Config)?;
     options.hash_options = HashOptions {
         scrypt_n: pool.coin.n_value,
         scrypt_r: pool.coin.r_value,
@@ -334,6 +336,9 @@ pub(crate) async fn start(
             .map_err(StartError::Config)?,
         normal_hashing: pool.coin.normal_hashing,
         proof_of_stake: pool.coin.reward.as_deref() == Some("POS"),
+        chain_start_time: pool.coin.chain_start_time,
+        n_min,
+        n_max,
     };
     options.template = TemplateOptions {
         refresh_interval: Duration::from_millis(settings.block_refresh_interval.max(50)),

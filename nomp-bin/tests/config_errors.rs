@@ -203,6 +203,14 @@ fn a_coin_setting_that_cannot_be_read_names_the_coin_file_and_field() {
             r#", "nValue": "1024""#,
             &["coins/regtest.json: nValue", "invalid type"][..],
         ),
+        (
+            r#", "nMax": 31"#,
+            &["coins/regtest.json: nMax", "N factor 31 is above 30"][..],
+        ),
+        (
+            r#", "nMin": 12, "nMax": 8"#,
+            &["coins/regtest.json: nMin", "nMin 12 is above nMax 8"][..],
+        ),
     ] {
         let dir = config_dir(CONFIG, &coin(fields), &[("a.json", pool(3333, ""))]);
         assert_error(dir.path(), parts);

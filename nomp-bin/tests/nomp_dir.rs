@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{Nomp, PATIENCE};
-use hashing::Algorithm;
+use hashing::{Algorithm, HashOptions};
 use testkit::{RedisServer, RegtestPair, TestMiner, free_port};
 
 /// Copies the fixture directory to `to`, every `@NAME@` replaced by its value.
@@ -59,6 +59,7 @@ async fn a_nomp_directory_using_every_documented_field_checks_starts_and_mines()
         "PORT_SCRYPT",
         "PORT_SCRYPTN",
         "PORT_POS",
+        "PORT_JANE",
     ]
     .into_iter()
     .map(|name| (name, free_port()))
@@ -99,7 +100,7 @@ async fn a_nomp_directory_using_every_documented_field_checks_starts_and_mines()
     );
     let merged: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let pools = merged["pools"].as_object().unwrap();
-    assert_eq!(pools.len(), 5, "every enabled pool");
+    assert_eq!(pools.len(), 6, "every enabled pool");
     let pool = |file: &str| {
         pools
             .iter()
@@ -122,6 +123,7 @@ async fn a_nomp_directory_using_every_documented_field_checks_starts_and_mines()
         "scryptregtest",
         "scryptnregtest",
         "posregtest",
+        "janeregtest",
     ] {
         assert!(
             started.iter().any(|l| l.contains(name)),
@@ -153,6 +155,42 @@ async fn a_nomp_directory_using_every_documented_field_checks_starts_and_mines()
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
+    // The scrypt-jane coin's N factors are the pool's: hashed with its nMax of 10 no share
+    // is refused for its hash; hashed with nMax 9 (another coin's N) shares are refused as
+    // low difficulty. (Regtest's network target passes about half of any hashes as block
+    // candidates, so the wrong N shows in the refusals, not in an absence of acceptances.)
+    let jane_pool = format!("127.0.0.1:{}", ports["PORT_JANE"]).parse().unwrap();
+    let jane = |n_max| HashOptions {
+        chain_start_time: Some(1_367_991_200),
+        n_min: Some(4),
+        n_max: Some(n_max),
+        proof_of_stake: true,
+        ..HashOptions::default()
+    };
+    let worker = format!("{}.jane", node.new_address());
+    let right = TestMiner::start_with(jane_pool, &worker, Algorithm::ScryptJane, jane(10));
+    assert!(
+        right.wait_for_accepted(8, PATIENCE),
+        "{:?}",
+        right.rejections()
+    );
+    // New blocks may make a share stale; none may be refused for its hash.
+    let refused = right.rejections();
+    assert!(
+        refused.keys().all(|message| message == "job not found"),
+        "{refused:?}"
+    );
+    drop(right);
+    let wrong = TestMiner::start_with(jane_pool, &worker, Algorithm::ScryptJane, jane(9));
+    assert!(wrong.wait_for_rejected(3, PATIENCE));
+    let refused = wrong.rejections();
+    assert!(
+        refused
+            .keys()
+            .any(|message| message.starts_with("low difficulty share")),
+        "{refused:?}"
+    );
+
     // The switching port of config.json serves the sha256 pool too.
     let login = format!("{}.rig", values["RECIPIENT_KEY_HASH"]);
     let switched = TestMiner::start(
@@ -171,5 +209,5 @@ async fn a_nomp_directory_using_every_documented_field_checks_starts_and_mines()
     .await;
     let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
     let listed = stats["pools"].as_object().unwrap();
-    assert_eq!(listed.len(), 5, "{stats}");
+    assert_eq!(listed.len(), 6, "{stats}");
 }

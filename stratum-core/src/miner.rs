@@ -42,6 +42,22 @@ const KEPT_MESSAGES: usize = 64;
 impl CpuMiner {
     /// Starts mining on `pool` as `worker` (password `x`) with `algorithm`.
     pub fn start(pool: SocketAddr, worker: &str, algorithm: Algorithm) -> CpuMiner {
+        CpuMiner::start_with(pool, worker, algorithm, HashOptions::default())
+    }
+
+    /// [`CpuMiner::start`] for a coin whose hashing takes options (scrypt's N,
+    /// scrypt-jane's N factors, …).
+    ///
+    /// # Panics
+    ///
+    /// If `options` do not make a hasher for `algorithm`.
+    pub fn start_with(
+        pool: SocketAddr,
+        worker: &str,
+        algorithm: Algorithm,
+        options: HashOptions,
+    ) -> CpuMiner {
+        let hasher = PowHasher::new(algorithm, &options).expect("options fit the algorithm");
         let stats = Arc::new(Stats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let (worker, thread_stats, thread_stop) = (worker.to_owned(), stats.clone(), stop.clone());
@@ -52,7 +68,7 @@ impl CpuMiner {
                 .build()
                 .expect("a current-thread runtime builds");
             if let Err(error) =
-                runtime.block_on(mine(pool, &worker, algorithm, &thread_stats, &thread_stop))
+                runtime.block_on(mine(pool, &worker, &hasher, &thread_stats, &thread_stop))
                 && !thread_stop.load(Ordering::Relaxed)
             {
                 tracing::warn!(%pool, %error, "CPU miner stopped");
@@ -102,8 +118,17 @@ impl CpuMiner {
 
     /// Waits until `count` shares were accepted; false after `timeout`.
     pub fn wait_for_accepted(&self, count: u64, timeout: Duration) -> bool {
+        self.wait_until(timeout, || self.accepted() >= count)
+    }
+
+    /// Waits until `count` shares were refused; false after `timeout`.
+    pub fn wait_for_rejected(&self, count: u64, timeout: Duration) -> bool {
+        self.wait_until(timeout, || self.rejected() >= count)
+    }
+
+    fn wait_until(&self, timeout: Duration, done: impl Fn() -> bool) -> bool {
         let deadline = Instant::now() + timeout;
-        while self.accepted() < count {
+        while !done() {
             if Instant::now() > deadline {
                 return false;
             }
@@ -132,11 +157,11 @@ impl Drop for CpuMiner {
 async fn mine(
     pool: SocketAddr,
     worker: &str,
-    algorithm: Algorithm,
+    hasher: &PowHasher,
     stats: &Stats,
     stop: &AtomicBool,
 ) -> Result<(), ClientError> {
-    let hasher = PowHasher::new(algorithm, &HashOptions::default()).expect("default options");
+    let algorithm = hasher.algorithm();
     let (client, mut notifications) = StratumClient::connect(pool, Duration::from_secs(10)).await?;
     let subscription = client.subscribe("nomp-rs cpu miner").await?;
     if !client.authorize(worker, "x").await? {
@@ -171,7 +196,7 @@ async fn mine(
         let en2 = extranonce2.to_be_bytes()[4 - subscription.extranonce2_size.min(4)..].to_vec();
         for _ in 0..BATCH {
             let header = current.header(
-                &hasher,
+                hasher,
                 &subscription.extranonce1,
                 &en2,
                 current.ntime,
@@ -196,6 +221,12 @@ async fn mine(
                     }
                     Err(error) => return Err(error),
                 };
+                // A share may have been a block: take the job that follows it before
+                // hashing on, as a miner does, rather than submitting stale work.
+                if !notifications.is_empty() {
+                    nonce = nonce.wrapping_add(1);
+                    break;
+                }
             }
             nonce = nonce.wrapping_add(1);
         }
