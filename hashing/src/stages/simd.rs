@@ -68,17 +68,26 @@ const ROTATIONS: [[u32; 4]; 4] = [
 /// entry r + s.
 const PERMUTATIONS: [usize; 11] = [1, 6, 2, 3, 5, 7, 4, 1, 6, 2, 3];
 
-fn power(mut base: u32, mut exponent: u32) -> u32 {
-    let mut result = 1;
-    base %= P;
-    while exponent > 0 {
-        if exponent & 1 == 1 {
-            result = result * base % P;
-        }
-        base = base * base % P;
-        exponent >>= 1;
+/// ROOT^k modulo P for k in 0..256 (ROOT has order 256, so any exponent is taken mod 256).
+const POWERS: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut k = 0;
+    let mut value = 1;
+    while k < 256 {
+        table[k] = value;
+        value = value * ROOT % P;
+        k += 1;
     }
-    result
+    table
+};
+
+/// `x` modulo P, for `x` below 2P.
+fn reduce(x: u32) -> u32 {
+    if x >= P { x - P } else { x }
+}
+
+fn power(exponent: usize) -> u32 {
+    POWERS[exponent % 256]
 }
 
 /// The transform of the 128 block bytes (zero-extended to 256), plus the tweak term
@@ -90,24 +99,21 @@ fn transform(block: &[u8], last: bool) -> [i32; 256] {
     }
     let mut len = 2;
     while len <= 256 {
-        let step = power(ROOT, 256 / len as u32);
+        let stride = 256 / len;
         for start in (0..256).step_by(len) {
-            let mut w = 1;
             for k in 0..len / 2 {
                 let u = a[start + k];
-                let v = a[start + k + len / 2] * w % P;
-                a[start + k] = (u + v) % P;
-                a[start + k + len / 2] = (u + P - v) % P;
-                w = w * step % P;
+                let v = a[start + k + len / 2] * POWERS[k * stride] % P;
+                a[start + k] = reduce(u + v);
+                a[start + k + len / 2] = reduce(u + P - v);
             }
         }
         len *= 2;
     }
     std::array::from_fn(|i| {
-        let i32_ = i as u32;
-        let mut value = a[i] + power(ROOT, 255 * i32_ % 256);
+        let mut value = a[i] + power(255 * i);
         if last {
-            value += power(ROOT, 253 * i32_ % 256);
+            value += power(253 * i);
         }
         let value = (value % P) as i32;
         if value <= 128 {
@@ -134,7 +140,14 @@ fn maj(x: u32, y: u32, z: u32) -> u32 {
 
 /// One step on the state (A, B, C, D as four lanes of eight words) with message words
 /// `w`, Boolean function `f`, rotations `r` and `s` and lane permutation `k`.
-fn step(state: &mut [u32; 32], w: &[u32], f: fn(u32, u32, u32) -> u32, r: u32, s: u32, k: usize) {
+fn step(
+    state: &mut [u32; 32],
+    w: &[u32],
+    f: impl Fn(u32, u32, u32) -> u32,
+    r: u32,
+    s: u32,
+    k: usize,
+) {
     let rotated: [u32; 8] = std::array::from_fn(|n| state[n].rotate_left(r));
     for n in 0..8 {
         let (a, b, c, d) = (state[n], state[8 + n], state[16 + n], state[24 + n]);
@@ -161,9 +174,12 @@ fn compress(h: &mut [u32; 32], block: &[u8], last: bool) {
                 let at = |offset: isize| q[(base + 2 * j as isize + offset) as usize];
                 inner(at(o1), at(o2), multiplier)
             });
-            let f = if s < 4 { if_ } else { maj };
             let (r, t) = (rotations[s % 4], rotations[(s + 1) % 4]);
-            step(&mut state, &w, f, r, t, PERMUTATIONS[round + s]);
+            if s < 4 {
+                step(&mut state, &w, if_, r, t, PERMUTATIONS[round + s]);
+            } else {
+                step(&mut state, &w, maj, r, t, PERMUTATIONS[round + s]);
+            }
         }
     }
     // The feed-forward: four more steps with the old chaining value as message.
@@ -202,9 +218,9 @@ mod tests {
         let block: Vec<u8> = (0..128u32).map(|i| (i * 37 + 11) as u8).collect();
         let fast = transform(&block, false);
         for (i, value) in fast.iter().enumerate() {
-            let mut sum = power(ROOT, 255 * i as u32 % 256);
+            let mut sum = power(255 * i);
             for (j, byte) in block.iter().enumerate() {
-                sum = (sum + u32::from(*byte) * power(ROOT, (i * j % 256) as u32)) % P;
+                sum = (sum + u32::from(*byte) * power(i * j)) % P;
             }
             assert_eq!(value.rem_euclid(P as i32) as u32, sum, "output {i}");
             assert!((-128..=128).contains(value));
