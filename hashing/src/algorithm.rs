@@ -259,6 +259,25 @@ mod tests {
         assert_eq!(Algorithm::Keccak.multiplier(), 256.0);
         assert_eq!(Algorithm::Groestl.multiplier(), 256.0);
         assert_eq!(Algorithm::Skein.multiplier(), 1.0);
+        assert_eq!(Algorithm::ScryptOg.multiplier(), 65536.0);
+        assert_eq!(Algorithm::ScryptJane.multiplier(), 65536.0);
+        assert_eq!(Algorithm::Neoscrypt.multiplier(), 32.0);
+        for eight in [Algorithm::Blake, Algorithm::Fugue, Algorithm::X16r] {
+            assert_eq!(eight.multiplier(), 256.0, "{eight:?}");
+        }
+        for one in [
+            Algorithm::Sha1,
+            Algorithm::Shavite3,
+            Algorithm::Quark,
+            Algorithm::Qubit,
+            Algorithm::Nist5,
+            Algorithm::X11,
+            Algorithm::C11,
+            Algorithm::X13,
+            Algorithm::X15,
+        ] {
+            assert_eq!(one.multiplier(), 1.0, "{one:?}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! An operator's NOMP directory, as NOMP documents it: `tests/data/nomp_dir` uses every field
 //! of NOMP's `config.json`, pool configs and coin files. `check-config` accepts it (warning
 //! only about settings NOMP itself ignores or that cannot apply), and the pools start, mine
-//! and store shares in NOMP's Redis layout.
+//! (a scrypt-jane pool with the coin's own N factors among them) and store shares in NOMP's
+//! Redis layout.
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
 
