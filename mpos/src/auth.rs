@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mysql_async::Pool;
 use mysql_async::prelude::Queryable;
-use stratum_core::Authorizer;
+use pool_events::Authorizer;
 
 use crate::options::MposOptions;
 

@@ -17,5 +17,5 @@ pub enum MposError {
     /// The share sink's share log could not be opened, or it stopped with shares it
     /// could not save.
     #[error(transparent)]
-    Writer(#[from] stratum_core::WriterError),
+    Writer(#[from] pool_events::WriterError),
 }

@@ -13,7 +13,7 @@
 //! ```no_run
 //! # async fn run(pool: stratum_core::RunningPool) -> Result<(), mpos::MposError> {
 //! use mpos::{MposAuthorizer, MposOptions, MposShareSink};
-//! use stratum_core::WriterOptions;
+//! use pool_events::WriterOptions;
 //! use tokio_util::sync::CancellationToken;
 //!
 //! let options = MposOptions::new("mysql://mpos:secret@127.0.0.1:3306/mpos");

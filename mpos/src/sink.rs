@@ -6,8 +6,8 @@ use std::time::UNIX_EPOCH;
 use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Params, Pool, TxOpts, Value};
+use pool_events::{Batch, BatchTarget, DurableWriter, EventReceiver, PoolEvent, WriterOptions};
 use serde::{Deserialize, Serialize};
-use stratum_core::{Batch, BatchTarget, DurableWriter, EventReceiver, PoolEvent, WriterOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::MposError;

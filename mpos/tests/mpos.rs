@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mpos::{MposAuthorizer, MposOptions, MposShareSink, SCHEMA};
 use mysql_async::prelude::Queryable;
-use stratum_core::{Authorizer, DifficultyEvent, PoolEvent, ShareEvent, WriterOptions};
+use pool_events::{Authorizer, DifficultyEvent, PoolEvent, ShareEvent, WriterOptions};
 use testkit::MariaDb;
 use tokio_util::sync::CancellationToken;
 
@@ -42,11 +42,11 @@ async fn sink(
     dir: &std::path::Path,
     capacity: usize,
 ) -> (
-    stratum_core::EventSender,
-    stratum_core::DurableWriter,
+    pool_events::EventSender,
+    pool_events::DurableWriter,
     CancellationToken,
 ) {
-    let (events, receiver) = stratum_core::event_channel(capacity, 1_000_000);
+    let (events, receiver) = pool_events::event_channel(capacity, 1_000_000);
     let cancel = CancellationToken::new();
     let sink = MposShareSink::spawn(
         pool.clone(),

@@ -3,8 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use pool_events::{BlockEvent, PoolEvent, ShareEvent};
 use serde::{Deserialize, Serialize};
-use stratum_core::{BlockEvent, PoolEvent, ShareEvent};
 
 /// One thing to record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,7 +81,7 @@ impl Record {
 
 /// Records written together in one store transaction, named by `(writer, seq)` so that
 /// a store applies each at most once.
-pub type Batch = stratum_core::Batch<Record>;
+pub type Batch = pool_events::Batch<Record>;
 
 /// Unix time now, in milliseconds.
 pub(crate) fn now_ms() -> u64 {

@@ -17,5 +17,5 @@ pub enum StoreError {
     /// The share writer could not start (its share log cannot be opened), or stopped
     /// with events it could not save.
     #[error(transparent)]
-    Writer(#[from] stratum_core::WriterError),
+    Writer(#[from] pool_events::WriterError),
 }

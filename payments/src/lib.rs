@@ -56,6 +56,7 @@ pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use history::{StatsHistory, SwitchState};
 pub use journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
+pub use pool_events::{DurableWriter, WriterOptions, WriterStatus};
 pub use processor::{PaymentError, PaymentOptions, PaymentProcessor, PaymentStore, RunOutcome};
 pub use redis_store::RedisStore;
 pub use rust_decimal::Decimal;
@@ -63,5 +64,4 @@ pub use scheme::{Scheme, address_of, prop_split, solo_split};
 pub use store::{
     BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, share_decimal,
 };
-pub use stratum_core::{DurableWriter, WriterOptions, WriterStatus};
 pub use writer::ShareWriter;

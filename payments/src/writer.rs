@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use stratum_core::{BatchTarget, DurableWriter, EventReceiver, WriterOptions};
+use pool_events::{BatchTarget, DurableWriter, EventReceiver, WriterOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::{Batch, Record};

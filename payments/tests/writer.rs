@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use payments::{Decimal, RedisStore, Round, ShareStore, ShareWriter, WriterOptions};
-use stratum_core::{PoolEvent, ShareEvent, event_channel};
+use pool_events::{PoolEvent, ShareEvent, event_channel};
 use testkit::RedisServer;
 use tokio_util::sync::CancellationToken;
 

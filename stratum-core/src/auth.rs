@@ -6,16 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use coin_daemon::DaemonGroup;
+use pool_events::Authorizer;
 
 use crate::address::{AddressFormat, output_script};
-
-/// Decides `mining.authorize`. Async so a database check (MPOS mode) never blocks other
-/// miners: each connection awaits its own answer.
-#[async_trait]
-pub trait Authorizer: Send + Sync {
-    /// Whether `worker` (with `password`, connecting from `ip`) may submit shares.
-    async fn authorize(&self, worker: &str, password: &str, ip: IpAddr) -> bool;
-}
 
 /// Accepts workers named `<address>` or `<address>.<rig>` whose address is valid for the
 /// coin (NOMP's `validateWorkerUsername`), checked locally against the coin's address format.

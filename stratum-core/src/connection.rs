@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
 use hashing::Difficulty;
+use pool_events::{DifficultyEvent, DurableAck, PoolEvent, Reject, ShareEvent};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -16,7 +17,6 @@ use tokio_util::codec::{Framed, LinesCodec, LinesCodecError};
 use tokio_util::sync::CancellationToken;
 
 use crate::ban::ShareTally;
-use crate::events::{DifficultyEvent, DurableAck, PoolEvent, ShareEvent};
 use crate::extranonce::Extranonce;
 use crate::job::{Job, JobId};
 use crate::pool::{Shared, forward_share, submit_block};
@@ -25,7 +25,7 @@ use crate::protocol::{
 };
 use crate::proxy::read_proxy_header;
 use crate::upstream::Forward;
-use crate::validate::{MinerState, Reject, Submission, ValidShare, validate_share};
+use crate::validate::{MinerState, Submission, ValidShare, validate_share};
 use crate::vardiff::{Vardiff, VardiffOptions};
 
 impl Miner {

@@ -13,10 +13,9 @@
 //!   as a [`PoolEvent`] on an [`EventReceiver`], never dropped: memory held for a failing
 //!   consumer is bounded by the [`EventGate`] (shares refused with an error at the bound),
 //!   and with `durable_ack` a share is answered only once its [`DurableAck`] is confirmed.
-//!   [`PoolHandle`] reads its live counters for dashboards.
-//! - [`DurableWriter`]: events into numbered batches for a [`BatchTarget`] (a share store, a
-//!   database), through a synced share log while the target fails and a bounded memory
-//!   queue while the disk fails too; in order, exactly once, never stopping on an error.
+//!   [`PoolHandle`] reads its live counters for dashboards. The event types and the
+//!   [`DurableWriter`] that keeps them come from the `pool-events` crate, which the stores
+//!   build on without building this server; they are re-exported here.
 //! - Switching ports ([`start_switch`]): miners log in with their key hash and get the work
 //!   of whichever pool the switch is on; [`RunningSwitch::switch_to`] moves them all without
 //!   a reconnect, crediting each coin's shares to that coin's address of the key.
@@ -70,9 +69,7 @@ mod ban;
 mod client;
 mod coinbase;
 mod connection;
-mod counters;
 mod error;
-mod events;
 mod extranonce;
 mod job;
 mod merkle;
@@ -81,16 +78,14 @@ mod pool;
 pub mod protocol;
 mod proxy;
 mod serialize;
-mod spool;
 mod switch;
 mod tls;
 mod upstream;
 mod validate;
 mod vardiff;
-mod writer;
 
 pub use address::{AddressFormat, address_from_hash160, output_script};
-pub use auth::{AddressAuthorizer, AllowAll, Authorizer, DaemonAddressAuthorizer};
+pub use auth::{AddressAuthorizer, AllowAll, DaemonAddressAuthorizer};
 pub use ban::{BanList, BanOptions, ShareTally};
 pub use client::{ClientError, MiningJob, Notification, StratumClient, Subscription};
 pub use coinbase::{
@@ -98,12 +93,7 @@ pub use coinbase::{
     build_coinbase,
 };
 pub use connection::WorkerCredit;
-pub use counters::CounterSnapshot;
 pub use error::StratumError;
-pub use events::{
-    BlockEvent, Delivery, DifficultyEvent, DurableAck, EventGate, EventReceiver, EventSender,
-    PoolEvent, ShareEvent, event_channel,
-};
 pub use extranonce::{Extranonce, MAX_EXTRANONCE_SIZE};
 pub use job::{Job, JobId, header_bytes, serialize_block};
 pub use merkle::{merkle_branch, merkle_root};
@@ -112,11 +102,15 @@ pub use pool::{
     PoolError, PoolHandle, PoolOptions, PortOptions, RunningPool, start_pool, start_upstream_pool,
 };
 pub use proxy::{ProxyError, ProxyParse, parse_proxy_header};
-pub use spool::SpoolError;
 pub use switch::{RunningSwitch, SwitchOptions, SwitchTarget, key_hash_credit, start_switch};
 pub use tls::tls_config_from_pem;
 pub use tokio_rustls::rustls;
 pub use upstream::{UpstreamOptions, UpstreamServer};
-pub use validate::{BlockCandidate, MinerState, Reject, Submission, ValidShare, validate_share};
+pub use validate::{BlockCandidate, MinerState, Submission, ValidShare, validate_share};
 pub use vardiff::{Vardiff, VardiffOptions};
-pub use writer::{Batch, BatchTarget, DurableWriter, WriterError, WriterOptions, WriterStatus};
+// The event side of the server's API, from the crate the stores share with it.
+pub use pool_events::{
+    Authorizer, Batch, BatchTarget, BlockEvent, CounterSnapshot, Delivery, DifficultyEvent,
+    DurableAck, DurableWriter, EventGate, EventReceiver, EventSender, PoolEvent, Reject,
+    ShareEvent, SpoolError, WriterError, WriterOptions, WriterStatus, event_channel,
+};

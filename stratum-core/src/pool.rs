@@ -11,6 +11,10 @@ use coin_daemon::{
     TemplateWaker, WakeSource, spawn_block_notify,
 };
 use hashing::{Algorithm, Difficulty, HashOptions, HashingError, PowHasher};
+use pool_events::{
+    Authorizer, BlockEvent, CounterSnapshot, DurableAck, EventGate, EventReceiver, EventSender,
+    PoolCounters, PoolEvent, ShareEvent,
+};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast, watch};
@@ -19,14 +23,9 @@ use tokio_rustls::rustls;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::Authorizer;
 use crate::ban::{BanList, BanOptions};
 use crate::coinbase::CoinbaseOptions;
 use crate::connection::{PortContext, Route, WorkerCredit, serve};
-use crate::counters::{CounterSnapshot, PoolCounters};
-use crate::events::{
-    BlockEvent, DurableAck, EventGate, EventReceiver, EventSink, PoolEvent, ShareEvent,
-};
 use crate::extranonce::Extranonce;
 use crate::job::{Job, JobId};
 use crate::upstream::{Forward, UpstreamLink, UpstreamOptions};
@@ -170,7 +169,7 @@ pub(crate) struct Shared {
     pub(crate) authorizer: Arc<dyn Authorizer>,
     pub(crate) jobs: RwLock<JobRegistry>,
     pub(crate) bans: Mutex<BanList>,
-    pub(crate) events: EventSink,
+    pub(crate) events: EventSender,
     pub(crate) counters: Arc<PoolCounters>,
     /// Wakes the template source; `None` in upstream mode.
     pub(crate) waker: Option<TemplateWaker>,
@@ -660,7 +659,7 @@ fn serve_ports(
     let (job_tx, jobs) = watch::channel(None);
     let hash_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let counters = Arc::new(PoolCounters::default());
-    let (sink, events) = EventSink::new(
+    let (sink, events) = EventSender::new(
         options.event_capacity,
         options.event_memory_limit,
         counters.clone(),

@@ -612,7 +612,7 @@ mod tests {
         // Within the miner's mask only: the upstream would refuse it.
         assert_eq!(
             validate_share(Some(&job), &submission("00100000"), &miner, &hasher),
-            Err(crate::validate::Reject::VersionBits)
+            Err(pool_events::Reject::VersionBits)
         );
     }
 
@@ -652,7 +652,7 @@ mod tests {
         };
         assert_eq!(
             validate_share(Some(&easy), &wrong_size, &miner, &hasher),
-            Err(crate::validate::Reject::Extranonce2Size)
+            Err(pool_events::Reject::Extranonce2Size)
         );
     }
 }

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::counters::PoolCounters;
-use crate::validate::Reject;
+use crate::reject::Reject;
 
 /// A share, valid or not.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +90,7 @@ pub enum PoolEvent {
 }
 
 /// The answer a pool waits for before it acknowledges a share with `durableAck`.
-pub(crate) type AckResult = Result<(), String>;
+pub type AckResult = Result<(), String>;
 
 /// A share's acknowledgement, owed by the consumer once the share is durable.
 ///
@@ -101,7 +101,7 @@ pub struct DurableAck(oneshot::Sender<AckResult>);
 
 impl DurableAck {
     /// A fresh acknowledgement and the ticket the pool awaits it on.
-    pub(crate) fn pair() -> (DurableAck, oneshot::Receiver<AckResult>) {
+    pub fn pair() -> (DurableAck, oneshot::Receiver<AckResult>) {
         let (sender, receiver) = oneshot::channel();
         (DurableAck(sender), receiver)
     }
@@ -195,7 +195,7 @@ impl EventGate {
     }
 
     /// Whether a new share may be taken; the error says why not.
-    pub(crate) fn admit(&self) -> Result<(), String> {
+    pub fn admit(&self) -> Result<(), String> {
         if self.consumer_gone.load(Ordering::Acquire) {
             return Err("the pool's share writer has stopped".into());
         }
@@ -211,7 +211,8 @@ impl EventGate {
         ))
     }
 
-    pub(crate) fn count_refused(&self) {
+    /// Counts a share refused at the gate.
+    pub fn count_refused(&self) {
         self.refused.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -289,7 +290,7 @@ impl Drop for EventReceiver {
 /// joins it, so order is kept. Miners never wait on a slow consumer and no event is dropped:
 /// the cost is memory, bounded by the [`EventGate`] (shares are refused at its limit).
 #[derive(Debug)]
-pub(crate) struct EventSink {
+pub struct EventSender {
     sender: mpsc::Sender<Delivery>,
     counters: Arc<PoolCounters>,
     overflow: mpsc::UnboundedSender<Delivery>,
@@ -298,15 +299,15 @@ pub(crate) struct EventSink {
     gone_logged: AtomicBool,
 }
 
-impl EventSink {
+impl EventSender {
     /// A sink into a channel of `capacity` holding at most `limit` unreleased events, and
     /// the receiver for its consumer; spawns its forwarding task on the current runtime.
     /// Every event sent is counted in `counters` first.
-    pub(crate) fn new(
+    pub fn new(
         capacity: usize,
         limit: u64,
         counters: Arc<PoolCounters>,
-    ) -> (EventSink, EventReceiver) {
+    ) -> (EventSender, EventReceiver) {
         let (sender, deliveries) = mpsc::channel(capacity.max(1));
         let (overflow, queued) = mpsc::unbounded_channel();
         let backlog = Arc::new(AtomicU64::new(0));
@@ -317,7 +318,7 @@ impl EventSink {
             backlog.clone(),
             gate.clone(),
         ));
-        let sink = EventSink {
+        let sink = EventSender {
             sender,
             counters,
             overflow,
@@ -329,17 +330,18 @@ impl EventSink {
     }
 
     /// Whether a new share may be taken (see [`EventGate`]); counts a refusal.
-    pub(crate) fn admit(&self) -> Result<(), String> {
+    pub fn admit(&self) -> Result<(), String> {
         self.gate.admit().inspect_err(|_| self.gate.count_refused())
     }
 
-    pub(crate) fn gate(&self) -> &Arc<EventGate> {
+    /// The channel's gate.
+    pub fn gate(&self) -> &Arc<EventGate> {
         &self.gate
     }
 
     /// Sends `event`; with `ack`, its share is acknowledged once the consumer makes it
     /// durable.
-    pub(crate) fn send_with(&self, event: PoolEvent, ack: Option<DurableAck>) {
+    pub fn send_with(&self, event: PoolEvent, ack: Option<DurableAck>) {
         self.counters.observe(&event);
         self.gate.pending.fetch_add(1, Ordering::AcqRel);
         let delivery = Delivery { event, ack };
@@ -364,8 +366,23 @@ impl EventSink {
     }
 
     /// Sends `event` without anyone waiting for it to be durable.
-    pub(crate) fn send(&self, event: PoolEvent) {
+    pub fn send(&self, event: PoolEvent) {
         self.send_with(event, None);
+    }
+
+    /// Sends `event` and returns what its consumer answers once it is durable (or why
+    /// it could not make it so).
+    pub fn send_durable(
+        &self,
+        event: PoolEvent,
+    ) -> impl std::future::Future<Output = Result<(), String>> + use<> {
+        let (ack, ticket) = DurableAck::pair();
+        self.send_with(event, Some(ack));
+        async move {
+            ticket
+                .await
+                .unwrap_or_else(|_| Err("the consumer dropped the acknowledgement".into()))
+        }
     }
 
     /// An event the consumer can no longer take: its consumer has stopped (the pool is
@@ -384,54 +401,16 @@ impl EventSink {
     }
 
     /// Events queued behind the full channel, not yet handed to the consumer.
-    pub(crate) fn backlog(&self) -> u64 {
+    pub fn backlog(&self) -> u64 {
         self.backlog.load(Ordering::Acquire)
     }
 }
-
-/// The sending end of an event channel outside a pool: for consumers' tests and for
-/// programs that feed a share writer events of their own.
-#[derive(Debug)]
-pub struct EventSender(EventSink);
 
 /// A channel of pool events: at most `capacity` in the channel (more queue behind it) and
 /// `limit` unreleased before [`EventSender::admit`] refuses. Spawns a task on the current
 /// runtime.
 pub fn event_channel(capacity: usize, limit: u64) -> (EventSender, EventReceiver) {
-    let (sink, receiver) = EventSink::new(capacity, limit, Arc::default());
-    (EventSender(sink), receiver)
-}
-
-impl EventSender {
-    /// Sends `event`; nobody waits for it to be durable.
-    pub fn send(&self, event: PoolEvent) {
-        self.0.send(event);
-    }
-
-    /// Sends `event` and returns what its consumer answers once it is durable (or why
-    /// it could not make it so).
-    pub fn send_durable(
-        &self,
-        event: PoolEvent,
-    ) -> impl std::future::Future<Output = Result<(), String>> + use<> {
-        let (ack, ticket) = DurableAck::pair();
-        self.0.send_with(event, Some(ack));
-        async move {
-            ticket
-                .await
-                .unwrap_or_else(|_| Err("the consumer dropped the acknowledgement".into()))
-        }
-    }
-
-    /// Whether a new share may be taken now (see [`EventGate`]).
-    pub fn admit(&self) -> Result<(), String> {
-        self.0.admit()
-    }
-
-    /// The channel's gate.
-    pub fn gate(&self) -> &Arc<EventGate> {
-        self.0.gate()
-    }
+    EventSender::new(capacity, limit, Arc::default())
 }
 
 /// Moves queued events into the channel as the consumer makes room, then lowers the
@@ -499,7 +478,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lagging_consumer_gets_every_event_in_order() {
-        let (sink, mut receiver) = EventSink::new(4, 10_000, Arc::default());
+        let (sink, mut receiver) = EventSender::new(4, 10_000, Arc::default());
         for n in 0..1000 {
             sink.send(share(n));
         }
@@ -517,7 +496,7 @@ mod tests {
 
     #[tokio::test]
     async fn shares_are_refused_with_the_consumers_failure_once_the_bound_is_reached() {
-        let (sink, mut receiver) = EventSink::new(16, 3, Arc::default());
+        let (sink, mut receiver) = EventSender::new(16, 3, Arc::default());
         for n in 0..3 {
             assert!(sink.admit().is_ok());
             sink.send(share(n));
@@ -539,7 +518,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_acknowledgement_is_answered_by_the_consumer_or_refused_when_it_is_gone() {
-        let (sink, mut receiver) = EventSink::new(16, 100, Arc::default());
+        let (sink, mut receiver) = EventSender::new(16, 100, Arc::default());
         let (ack, ticket) = DurableAck::pair();
         sink.send_with(share(1), Some(ack));
         let delivery = receiver.recv_delivery().await.unwrap();

@@ -9,7 +9,7 @@ use crate::events::PoolEvent;
 /// Counters a pool keeps while it runs, for dashboards and metrics. Since start (not
 /// persisted): the share store keeps the lasting totals.
 #[derive(Debug, Default)]
-pub(crate) struct PoolCounters {
+pub struct PoolCounters {
     connections: AtomicU64,
     valid_shares: AtomicU64,
     /// Invalid shares by [`crate::Reject::kind`]: a fixed set of labels, never values.
@@ -42,7 +42,7 @@ pub struct CounterSnapshot {
 
 impl PoolCounters {
     /// Counts what `event` reports.
-    pub(crate) fn observe(&self, event: &PoolEvent) {
+    pub fn observe(&self, event: &PoolEvent) {
         match event {
             PoolEvent::Share(share) => match &share.reject {
                 None => {
@@ -70,7 +70,7 @@ impl PoolCounters {
     }
 
     /// Counts a share forwarded upstream, by the upstream's verdict.
-    pub(crate) fn forwarded(&self, accepted: bool) {
+    pub fn forwarded(&self, accepted: bool) {
         let counter = if accepted {
             &self.upstream_accepted
         } else {
@@ -80,12 +80,13 @@ impl PoolCounters {
     }
 
     /// Counts an open connection until the guard drops.
-    pub(crate) fn connection(&self) -> ConnectionGuard<'_> {
+    pub fn connection(&self) -> ConnectionGuard<'_> {
         self.connections.fetch_add(1, Ordering::Relaxed);
         ConnectionGuard(self)
     }
 
-    pub(crate) fn snapshot(&self) -> CounterSnapshot {
+    /// The counts now.
+    pub fn snapshot(&self) -> CounterSnapshot {
         CounterSnapshot {
             connections: self.connections.load(Ordering::Relaxed),
             valid_shares: self.valid_shares.load(Ordering::Relaxed),
@@ -103,7 +104,7 @@ impl PoolCounters {
 }
 
 /// Holds one count of [`PoolCounters`]' open connections.
-pub(crate) struct ConnectionGuard<'a>(&'a PoolCounters);
+pub struct ConnectionGuard<'a>(&'a PoolCounters);
 
 impl Drop for ConnectionGuard<'_> {
     fn drop(&mut self) {
@@ -118,7 +119,7 @@ mod tests {
 
     use super::*;
     use crate::events::{BlockEvent, ShareEvent};
-    use crate::validate::Reject;
+    use crate::reject::Reject;
 
     fn share(reject: Option<Reject>) -> PoolEvent {
         PoolEvent::Share(ShareEvent {

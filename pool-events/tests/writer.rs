@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
-use stratum_core::{
+use pool_events::{
     Batch, BatchTarget, DurableWriter, EventSender, PoolEvent, ShareEvent, WriterError,
     WriterOptions, WriterStatus, event_channel,
 };
