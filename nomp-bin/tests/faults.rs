@@ -258,6 +258,10 @@ fn a_full_data_disk_for_a_minute_loses_no_acknowledged_share_and_recovers_by_its
     let status = nomp.terminate();
     assert!(status.success(), "{status:?}\n{}", nomp.log());
     assert!(nomp.log().contains("share writer recovered"));
+    // Shown if an assertion below fails: what the share writers said.
+    for line in nomp.log().lines().filter(|l| l.contains("WARN") || l.contains("ERROR")) {
+        println!("{line}");
+    }
 
     for (connection, coin) in told.iter().zip(["Held", "Durable"]) {
         // The stores key by coin name; pools are named after their (lower-case) coin file.

@@ -90,7 +90,8 @@ pub struct WriterOptions {
     /// While shares are held in memory only, the ERROR saying so is repeated this often.
     pub alert_interval: Duration,
     /// At shutdown, how long a failing target and disk are retried before what is still
-    /// in memory is written to the log at ERROR level.
+    /// in memory is written to the log at ERROR level (and what the share log holds is
+    /// left there for the next start).
     pub shutdown_grace: Duration,
 }
 
@@ -791,8 +792,9 @@ where
             }
             self.retry_due = true;
             self.spill().await;
-            let idle =
-                self.memory.is_empty() && (self.log_pending() == 0 || self.store_failure.is_some());
+            // Batches safe in the share log are still written now if the store comes back
+            // within the grace, rather than left for a next start that may never come.
+            let idle = self.memory.is_empty() && self.log_pending() == 0;
             if idle || Instant::now() >= deadline {
                 break;
             }
