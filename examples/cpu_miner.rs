@@ -1,6 +1,6 @@
-//! A small multi-threaded stratum CPU miner on stratum-core's client: one connection per
-//! thread, each mining its own extranonce1. Prints the shares the pool accepted every few
-//! seconds until Ctrl-C.
+//! A small multi-threaded stratum CPU miner (testkit's, on stratum-core's client): one
+//! connection per thread, each mining its own extranonce1. Prints the shares the pool
+//! accepted every few seconds until Ctrl-C.
 //!
 //! `cargo run --release -p nomp-examples --example cpu_miner -- <host:port> <worker> [algorithm] [threads]`
 //! (algorithm: `sha256` or `scrypt`, or any other `nomp algorithms` lists; threads: the
@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use hashing::Algorithm;
-use stratum_core::CpuMiner;
+use testkit::TestMiner;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -37,8 +37,8 @@ async fn main() -> ExitCode {
         eprintln!("cpu_miner: threads must be a number");
         return ExitCode::from(2);
     };
-    let miners: Vec<CpuMiner> = (0..threads.max(1))
-        .map(|_| CpuMiner::start(address, worker, algorithm))
+    let miners: Vec<TestMiner> = (0..threads.max(1))
+        .map(|_| TestMiner::start(address, worker, algorithm))
         .collect();
     tracing::info!(%address, worker, %algorithm, threads = miners.len(), "mining");
     let mut report = tokio::time::interval(Duration::from_secs(5));
@@ -46,8 +46,8 @@ async fn main() -> ExitCode {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             _ = report.tick() => {
-                let accepted: u64 = miners.iter().map(CpuMiner::accepted).sum();
-                let rejected: u64 = miners.iter().map(CpuMiner::rejected).sum();
+                let accepted: u64 = miners.iter().map(TestMiner::accepted).sum();
+                let rejected: u64 = miners.iter().map(TestMiner::rejected).sum();
                 tracing::info!(accepted, rejected, "shares");
             }
         }

@@ -259,7 +259,11 @@ fn a_full_data_disk_for_a_minute_loses_no_acknowledged_share_and_recovers_by_its
     assert!(status.success(), "{status:?}\n{}", nomp.log());
     assert!(nomp.log().contains("share writer recovered"));
     // Shown if an assertion below fails: what the share writers said.
-    for line in nomp.log().lines().filter(|l| l.contains("WARN") || l.contains("ERROR")) {
+    for line in nomp
+        .log()
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+    {
         println!("{line}");
     }
 

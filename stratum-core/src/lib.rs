@@ -73,7 +73,6 @@ mod error;
 mod extranonce;
 mod job;
 mod merkle;
-mod miner;
 mod pool;
 pub mod protocol;
 mod proxy;
@@ -97,7 +96,6 @@ pub use error::StratumError;
 pub use extranonce::{Extranonce, MAX_EXTRANONCE_SIZE};
 pub use job::{Job, JobId, header_bytes, serialize_block};
 pub use merkle::{merkle_branch, merkle_root};
-pub use miner::CpuMiner;
 pub use pool::{
     PoolError, PoolHandle, PoolOptions, PortOptions, RunningPool, start_pool, start_upstream_pool,
 };

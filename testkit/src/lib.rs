@@ -28,6 +28,7 @@
 mod binaries;
 mod disk;
 mod mariadb;
+mod miner;
 mod process;
 mod redis;
 mod regtest;
@@ -37,9 +38,9 @@ mod standin;
 pub use binaries::{NODE_BIN_DIR_ENV, node_bin_dir};
 pub use disk::SmallDisk;
 pub use mariadb::MariaDb;
+pub use miner::TestMiner;
 pub use process::free_port;
 pub use redis::RedisServer;
 pub use regtest::{RegtestNode, RegtestPair};
 pub use rpc_proxy::{Fault, Release, RpcProxy};
 pub use standin::StandInDaemon;
-pub use stratum_core::CpuMiner as TestMiner;

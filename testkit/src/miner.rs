@@ -1,4 +1,4 @@
-//! A CPU miner on the crate's client: for tests, demos and examples, not for profit.
+//! A CPU miner on stratum-core's client: for tests, demos and examples, not for profit.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hashing::{Algorithm, Difficulty, HashOptions, PowHasher};
 
-use crate::client::{ClientError, MiningJob, Notification, StratumClient};
+use stratum_core::{ClientError, MiningJob, Notification, StratumClient};
 
 /// Nonces tried between looks at the server's notifications.
 const BATCH: u32 = 256;
@@ -19,7 +19,7 @@ const BATCH: u32 = 256;
 /// Runs on its own thread with its own runtime, so sync and async code alike can use it;
 /// start several for several cores (each connection gets its own extranonce1).
 #[derive(Debug)]
-pub struct CpuMiner {
+pub struct TestMiner {
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -39,13 +39,13 @@ struct Stats {
 /// Distinct rejection messages kept at most (low-difficulty messages carry values).
 const KEPT_MESSAGES: usize = 64;
 
-impl CpuMiner {
+impl TestMiner {
     /// Starts mining on `pool` as `worker` (password `x`) with `algorithm`.
-    pub fn start(pool: SocketAddr, worker: &str, algorithm: Algorithm) -> CpuMiner {
-        CpuMiner::start_with(pool, worker, algorithm, HashOptions::default())
+    pub fn start(pool: SocketAddr, worker: &str, algorithm: Algorithm) -> TestMiner {
+        TestMiner::start_with(pool, worker, algorithm, HashOptions::default())
     }
 
-    /// [`CpuMiner::start`] for a coin whose hashing takes options (scrypt's N,
+    /// [`TestMiner::start`] for a coin whose hashing takes options (scrypt's N,
     /// scrypt-jane's N factors, …).
     ///
     /// # Panics
@@ -56,7 +56,7 @@ impl CpuMiner {
         worker: &str,
         algorithm: Algorithm,
         options: HashOptions,
-    ) -> CpuMiner {
+    ) -> TestMiner {
         let hasher = PowHasher::new(algorithm, &options).expect("options fit the algorithm");
         let stats = Arc::new(Stats::default());
         let stop = Arc::new(AtomicBool::new(false));
@@ -75,7 +75,7 @@ impl CpuMiner {
             }
             thread_stats.running.store(false, Ordering::Relaxed);
         });
-        CpuMiner {
+        TestMiner {
             stats,
             stop,
             thread: Some(thread),
@@ -138,7 +138,7 @@ impl CpuMiner {
     }
 }
 
-impl CpuMiner {
+impl TestMiner {
     /// Stops mining and waits for the last answer in flight; the counts stay readable.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -148,7 +148,7 @@ impl CpuMiner {
     }
 }
 
-impl Drop for CpuMiner {
+impl Drop for TestMiner {
     fn drop(&mut self) {
         self.stop();
     }
