@@ -15,7 +15,9 @@
 //!   [`Scheme`]s): pending blocks checked with the wallet, matured rounds split exactly in
 //!   satoshis from exact decimal share sums ([`prop_split`]), orphaned and unknown rounds
 //!   merged back (once per height), `minimumPayment` with balances carried over, one
-//!   payout transaction per run.
+//!   payout transaction per run. The money itself is the pure [`settle`]: from the
+//!   [`SettleFacts`] the run reads (splits, balances, invalid addresses, totals) to what it
+//!   pays and keeps, conserving every satoshi; an overflow is an error, never a lost credit.
 //! - Exactly-once payouts ([`PayoutStore`]): each run's payout transaction is built and
 //!   signed first and journalled with the whole [`Settlement`], then broadcast; balances
 //!   and rounds move in the store transaction that marks it done. A timeout, a crash or a
@@ -48,6 +50,7 @@ mod journal;
 mod processor;
 mod redis_store;
 mod scheme;
+mod settle;
 mod store;
 mod writer;
 
@@ -61,6 +64,7 @@ pub use processor::{PaymentError, PaymentOptions, PaymentProcessor, PaymentStore
 pub use redis_store::RedisStore;
 pub use rust_decimal::Decimal;
 pub use scheme::{Scheme, address_of, prop_split, solo_split};
+pub use settle::{SettleFacts, SettleOverflow, Settled, owed, settle};
 pub use store::{
     BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, share_decimal,
 };

@@ -1,6 +1,6 @@
 //! The payment processor: NOMP's payment run, made exactly-once by the journal.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::batch::now_ms;
 use crate::error::StoreError;
 use crate::journal::{JournalEntry, PayoutStore, Settlement};
-use crate::scheme::{Scheme, address_of, prop_split, solo_split};
+use crate::scheme::{Scheme, prop_split, solo_split};
+use crate::settle::{SettleFacts, owed, settle};
 use crate::store::{BlockEntry, BlockStatus, Round, ShareStore};
 
 /// A store that keeps both shares and payouts (both backends do).
@@ -529,7 +530,7 @@ impl PaymentProcessor {
             fates.push((block, fate));
         }
         let decided = decide_rounds(fates);
-        let mut credits: BTreeMap<String, Amount> = BTreeMap::new();
+        let mut facts = SettleFacts::default();
         for (block, reward) in &decided.paying {
             let split = self.split(block, *reward).await?;
             if split.is_empty() {
@@ -538,97 +539,46 @@ impl PaymentProcessor {
                     "matured block has no shares to credit; its reward stays with the pool"
                 );
             }
-            for (address, amount) in split {
-                let credit = credits.entry(address).or_default();
-                *credit = credit
-                    .checked_add(amount)
-                    .ok_or_else(|| self.overflow("credits"))?;
-            }
+            facts.credits.push(split);
         }
-
-        let balances = self
+        facts.balances = self
             .store
             .balances()
             .await
             .map_err(|e| self.store_error(e))?;
-        let mut owed: BTreeMap<String, Amount> = BTreeMap::new();
-        let mut entries: BTreeMap<String, Amount> = BTreeMap::new();
-        for (entry, amount) in &balances {
-            let address = address_of(entry).to_owned();
-            let total = owed.entry(address.clone()).or_default();
-            *total = total
-                .checked_add(*amount)
-                .ok_or_else(|| self.overflow("balances"))?;
-            if *entry != address {
-                // A NOMP balance kept per worker name: folded into its address.
-                entries.insert(entry.clone(), Amount::ZERO);
-            }
-        }
-        for (address, credit) in credits {
-            let total = owed.entry(address).or_default();
-            *total = total
-                .checked_add(credit)
-                .ok_or_else(|| self.overflow("balances and credits"))?;
-        }
-
-        let mut payments = BTreeMap::new();
-        let mut valid: HashMap<String, bool> = HashMap::new();
+        let owed = owed(&facts).map_err(|e| self.overflow(e.what))?;
         for (address, total) in &owed {
-            let mut keep = *total;
-            if *total >= self.options.minimum_payment && *total > Amount::ZERO {
-                let ok = match valid.get(address) {
-                    Some(ok) => *ok,
-                    None => {
-                        let ok = self
-                            .wallet
-                            .validate_address(address)
-                            .await
-                            .map_err(|e| self.daemon_error(e))?
-                            .is_valid;
-                        valid.insert(address.clone(), ok);
-                        ok
-                    }
-                };
-                if ok {
-                    payments.insert(address.clone(), *total);
-                    keep = Amount::ZERO;
-                } else {
-                    tracing::warn!(
-                        address,
-                        "not a valid address for this coin; its balance is kept"
-                    );
-                }
+            if *total < self.options.minimum_payment || *total <= Amount::ZERO {
+                continue;
             }
-            entries.insert(address.clone(), keep);
+            let valid = self
+                .wallet
+                .validate_address(address)
+                .await
+                .map_err(|e| self.daemon_error(e))?
+                .is_valid;
+            if !valid {
+                tracing::warn!(
+                    address,
+                    "not a valid address for this coin; its balance is kept"
+                );
+                facts.invalid_addresses.insert(address.clone());
+            }
         }
-        // Unchanged balances, and zeros where there was no balance, need no write.
-        entries.retain(|entry, amount| match balances.get(entry) {
-            Some(old) => old != amount,
-            None => *amount != Amount::ZERO,
-        });
-
-        if decided.is_empty() && payments.is_empty() {
-            return Ok(None);
-        }
-        let mut payout_totals = self
+        facts.payout_totals = self
             .store
             .payout_totals()
             .await
             .map_err(|e| self.store_error(e))?;
-        payout_totals.retain(|address, _| payments.contains_key(address));
-        let mut total_paid = self
+        facts.total_paid = self
             .store
             .total_paid()
             .await
             .map_err(|e| self.store_error(e))?;
-        for (address, amount) in &payments {
-            let total = payout_totals.entry(address.clone()).or_default();
-            *total = total
-                .checked_add(*amount)
-                .ok_or_else(|| self.overflow("payout totals"))?;
-            total_paid = total_paid
-                .checked_add(*amount)
-                .ok_or_else(|| self.overflow("the total paid"))?;
+        let settled =
+            settle(&facts, self.options.minimum_payment).map_err(|e| self.overflow(e.what))?;
+        if decided.is_empty() && settled.payments.is_empty() {
+            return Ok(None);
         }
         Ok(Some(Settlement {
             id: format!("{}-{}-{}", self.options.coin, now_ms(), self.options.owner),
@@ -637,10 +587,10 @@ impl PaymentProcessor {
             kicked: decided.kicked,
             paid_rounds: Some(decided.paid_rounds),
             merged_rounds: Some(decided.merged_rounds),
-            payments,
-            balances: entries,
-            payout_totals,
-            total_paid,
+            payments: settled.payments,
+            balances: settled.balances,
+            payout_totals: settled.payout_totals,
+            total_paid: settled.total_paid,
             transaction: None,
         }))
     }
