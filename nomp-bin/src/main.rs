@@ -76,6 +76,9 @@ fn main() -> ExitCode {
         Command::HashPassword => hash_password(),
         Command::CheckConfig => match config::load(&args.config_dir) {
             Ok(config) => {
+                if let Err(error) = run::preflight(&config) {
+                    return fail(&error.to_string());
+                }
                 for warning in &config.warnings {
                     eprintln!("nomp: warning: {warning}");
                 }

@@ -288,6 +288,58 @@ pub(crate) fn port_options(
     Ok((ports, summaries))
 }
 
+/// The coin's hashing options, as the pool and its miners hash.
+fn hash_options(pool: &PoolFile) -> Result<HashOptions, StartError> {
+    let (n_min, n_max) =
+        crate::config::scrypt_jane_factors(&pool.path, &pool.coin).map_err(StartError::Config)?;
+    let options = HashOptions {
+        scrypt_n: pool.coin.n_value,
+        scrypt_r: pool.coin.r_value,
+        time_table: pool
+            .coin
+            .time_table
+            .as_ref()
+            .map(|table| crate::config::time_table(&pool.path, table))
+            .transpose()
+            .map_err(StartError::Config)?,
+        normal_hashing: pool.coin.normal_hashing,
+        proof_of_stake: pool.coin.reward.as_deref() == Some("POS"),
+        chain_start_time: pool.coin.chain_start_time,
+        n_min,
+        n_max,
+    };
+    hashing::PowHasher::new(pool.algorithm, &options).map_err(|e| {
+        config_error(
+            pool,
+            "coin",
+            format!("coins/{}: {e}", pool.config.coin),
+            "fix the coin file's hashing fields",
+        )
+    })?;
+    Ok(options)
+}
+
+/// Everything start-up checks that needs no daemon, store or wallet: each enabled pool's
+/// ports (difficulties, TLS certificate and key) and hashing options, and each enabled
+/// switch's ports. `nomp check-config` runs it too, so a config it passes fails at start
+/// only on what the daemons, stores and wallets answer.
+pub(crate) fn preflight(config: &Config) -> Result<(), StartError> {
+    for pool in config.pools.iter().filter(|p| p.config.enabled) {
+        port_options(&config.dir, &pool.path, "", &pool.config.ports)?;
+        hash_options(pool)?;
+    }
+    let file = config.dir.join("config.json");
+    for (name, switch) in config.portal.switching.iter().filter(|(_, s)| s.enabled) {
+        port_options(
+            &config.dir,
+            &file,
+            &format!("switching.{name}."),
+            &switch.ports,
+        )?;
+    }
+    Ok(())
+}
+
 /// Starts one pool.
 pub(crate) async fn start(
     config: &Config,
@@ -322,24 +374,7 @@ pub(crate) async fn start(
     let (ports, port_summaries) = port_options(&config.dir, &pool.path, "", &settings.ports)?;
 
     let mut options = PoolOptions::new(pool.algorithm, coinbase, ports);
-    let (n_min, n_max) =
-        crate::config::scrypt_jane_factors(&pool.path, &pool.coin).map_err(StartError::Config)?;
-    options.hash_options = HashOptions {
-        scrypt_n: pool.coin.n_value,
-        scrypt_r: pool.coin.r_value,
-        time_table: pool
-            .coin
-            .time_table
-            .as_ref()
-            .map(|table| crate::config::time_table(&pool.path, table))
-            .transpose()
-            .map_err(StartError::Config)?,
-        normal_hashing: pool.coin.normal_hashing,
-        proof_of_stake: pool.coin.reward.as_deref() == Some("POS"),
-        chain_start_time: pool.coin.chain_start_time,
-        n_min,
-        n_max,
-    };
+    options.hash_options = hash_options(pool)?;
     options.template = TemplateOptions {
         refresh_interval: Duration::from_millis(settings.block_refresh_interval.max(50)),
         rebroadcast_after: Duration::from_secs(settings.job_rebroadcast_timeout.max(1)),
@@ -768,6 +803,7 @@ impl Pools {
         data: &Arc<DataDir>,
         cancel: CancellationToken,
     ) -> Result<Pools, StartError> {
+        preflight(config)?;
         // All at once: a pool waiting for its daemon holds up no other. The first failure
         // stops the others' waits, and every pool started is stopped again.
         let starting = cancel.child_token();

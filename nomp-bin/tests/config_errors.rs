@@ -439,3 +439,31 @@ fn the_shipped_examples_are_valid_configs() {
         .unwrap();
     assert_eq!(upstream["servers"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn check_config_reads_tls_files_as_start_up_does() {
+    let tls_pool = |cert: &str| {
+        pool(3333, "").replace(
+            r#""diff": 8 }"#,
+            &format!(r#""diff": 8, "tls": {{ "cert": "{cert}", "key": "tls/key.pem" }} }}"#),
+        )
+    };
+    let dir = config_dir(CONFIG, COIN, &[("a.json", tls_pool("tls/missing.pem"))]);
+    assert_error(
+        dir.path(),
+        &["a.json", "ports.3333.tls", "cannot read tls/missing.pem"],
+    );
+    // Files that are there but hold no certificate are refused before start-up too.
+    std::fs::create_dir_all(dir.path().join("tls")).unwrap();
+    std::fs::write(dir.path().join("tls/cert.pem"), "not a certificate").unwrap();
+    std::fs::write(dir.path().join("tls/key.pem"), "not a key").unwrap();
+    std::fs::write(
+        dir.path().join("pool_configs/a.json"),
+        tls_pool("tls/cert.pem"),
+    )
+    .unwrap();
+    assert_error(
+        dir.path(),
+        &["a.json", "ports.3333.tls", "check the PEM files"],
+    );
+}
