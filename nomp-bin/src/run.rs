@@ -19,9 +19,9 @@ use payments::{
 use portal::{PoolDirectory, PoolSummary, PortSummary, PortalPool};
 use stratum_core::{
     AddressAuthorizer, AddressFormat, AllowAll, Authorizer, BanOptions, CoinbaseOptions,
-    DaemonAddressAuthorizer, DurableWriter, PoolOptions, PortOptions, RewardRecipient, RunningPool,
-    RunningSwitch, SwitchOptions, SwitchTarget, VardiffOptions, WriterOptions, key_hash_credit,
-    start_pool, start_switch, start_upstream_pool, tls_config_from_pem,
+    DaemonAddressAuthorizer, DurableWriter, IdAllocator, PoolOptions, PortOptions, RewardRecipient,
+    RunningPool, RunningSwitch, SwitchOptions, SwitchTarget, VardiffOptions, WriterOptions,
+    key_hash_credit, start_pool, start_switch, start_upstream_pool, tls_config_from_pem,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -345,6 +345,7 @@ pub(crate) async fn start(
     config: &Config,
     pool: &PoolFile,
     data: &DataDir,
+    ids: &Arc<IdAllocator>,
     cancel: &CancellationToken,
 ) -> Result<Running, StartError> {
     let data_dir = data.path();
@@ -375,6 +376,7 @@ pub(crate) async fn start(
 
     let mut options = PoolOptions::new(pool.algorithm, coinbase, ports);
     options.hash_options = hash_options(pool)?;
+    options.ids = ids.clone();
     options.template = TemplateOptions {
         refresh_interval: Duration::from_millis(settings.block_refresh_interval.max(50)),
         rebroadcast_after: Duration::from_secs(settings.job_rebroadcast_timeout.max(1)),
@@ -652,6 +654,8 @@ impl Running {
 pub(crate) struct Pools {
     config_dir: std::path::PathBuf,
     data: Arc<DataDir>,
+    /// One for every pool of the process: a switching port moves miners between them.
+    ids: Arc<IdAllocator>,
     cancel: CancellationToken,
     /// Locked before `switches` wherever both are held.
     running: tokio::sync::Mutex<Vec<Running>>,
@@ -804,6 +808,8 @@ impl Pools {
         cancel: CancellationToken,
     ) -> Result<Pools, StartError> {
         preflight(config)?;
+        // No instanceId setting yet: one front-end per store is instance 0.
+        let ids = &Arc::new(IdAllocator::new(0));
         // All at once: a pool waiting for its daemon holds up no other. The first failure
         // stops the others' waits, and every pool started is stopped again.
         let starting = cancel.child_token();
@@ -815,7 +821,7 @@ impl Pools {
                 .map(|pool| {
                     let starting = &starting;
                     async move {
-                        let result = start(config, pool, data, starting).await;
+                        let result = start(config, pool, data, ids, starting).await;
                         let first_failure = result.is_err() && !starting.is_cancelled();
                         if first_failure {
                             starting.cancel();
@@ -865,6 +871,7 @@ impl Pools {
         Ok(Pools {
             config_dir: config.dir.clone(),
             data: data.clone(),
+            ids: ids.clone(),
             cancel,
             running: tokio::sync::Mutex::new(running),
             switches: tokio::sync::Mutex::new(switches),
@@ -931,7 +938,7 @@ impl Pools {
                 "{name} stopped: disabled or removed in the new configuration"
             ));
         };
-        let started = start(&config, &fresh, &self.data, &self.cancel).await;
+        let started = start(&config, &fresh, &self.data, &self.ids, &self.cancel).await;
         let reply = match started {
             Ok(started) => {
                 running.push(started);
@@ -942,7 +949,7 @@ impl Pools {
                     pools: vec![file.clone()],
                     ..config
                 };
-                match start(&previous, &file, &self.data, &self.cancel).await {
+                match start(&previous, &file, &self.data, &self.ids, &self.cancel).await {
                     Ok(started) => running.push(started),
                     Err(again) => {
                         tracing::error!(pool = name, %again, "the previous settings do not start either")

@@ -71,6 +71,7 @@ mod coinbase;
 mod connection;
 mod error;
 mod extranonce;
+mod ids;
 mod job;
 mod merkle;
 mod pool;
@@ -94,6 +95,7 @@ pub use coinbase::{
 pub use connection::WorkerCredit;
 pub use error::StratumError;
 pub use extranonce::{Extranonce, MAX_EXTRANONCE_SIZE};
+pub use ids::IdAllocator;
 pub use job::{Job, JobId, header_bytes, serialize_block};
 pub use merkle::{merkle_branch, merkle_root};
 pub use pool::{

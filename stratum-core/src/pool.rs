@@ -2,7 +2,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -27,11 +26,12 @@ use crate::ban::{BanList, BanOptions};
 use crate::coinbase::CoinbaseOptions;
 use crate::connection::{PortContext, Route, WorkerCredit, serve};
 use crate::extranonce::Extranonce;
+use crate::ids::IdAllocator;
 use crate::job::{Job, JobId};
 use crate::upstream::{Forward, UpstreamLink, UpstreamOptions};
 use crate::validate::BlockCandidate;
 use crate::vardiff::VardiffOptions;
-use crate::{coinbase::EXTRANONCE1_SIZE, coinbase::EXTRANONCE2_SIZE, upstream};
+use crate::{coinbase::EXTRANONCE2_SIZE, upstream};
 
 /// Jobs kept for late shares; older ones answer "job not found".
 const KEPT_JOBS: usize = 16;
@@ -78,8 +78,10 @@ pub struct PoolOptions {
     pub connection_timeout: Duration,
     /// IP banning, if enabled.
     pub banning: Option<BanOptions>,
-    /// Distinguishes this instance's extranonce1 values from other front-ends' (0–31).
-    pub instance_id: u8,
+    /// Where its extranonce1 values and job ids come from: pools that share miners (a
+    /// switching port) must share one, and its instance id keeps front-ends sharing a
+    /// store apart.
+    pub ids: Arc<IdAllocator>,
     /// Header version bits miners may roll (BIP310); 0 disables version rolling. In
     /// upstream mode, only those the upstream also grants.
     pub version_mask: u32,
@@ -127,7 +129,7 @@ impl PoolOptions {
             template: TemplateOptions::default(),
             connection_timeout: Duration::from_secs(600),
             banning: None,
-            instance_id: 0,
+            ids: Arc::default(),
             version_mask: 0x1fff_e000,
             event_capacity: 4096,
             event_memory_limit: 250_000,
@@ -155,6 +157,15 @@ pub enum PoolError {
     /// The upstream options are unusable.
     #[error("upstream: {0}")]
     Upstream(String),
+    /// A switch was given pools that hand out ids from different allocators: moved miners
+    /// could collide with the new pool's own.
+    #[error(
+        "{pool} does not share the switch's id allocator (give every pool the same PoolOptions::ids)"
+    )]
+    SeparateIds {
+        /// The pool refused.
+        pool: String,
+    },
 }
 
 /// State shared by the pool's tasks and connections.
@@ -184,29 +195,8 @@ pub(crate) struct Shared {
     pub(crate) stopped: CancellationToken,
 }
 
-/// Extranonce1 values handed out by every pool of this process.
-static EXTRANONCE_COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// Job ids of every pool of this process.
-static NEXT_JOB_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A fresh extranonce1: the instance id in the top 5 bits, a counter below, so that
-/// several front-ends sharing a store never hand out the same value. The counter is one
-/// per process, so a miner a switching port moves to another pool never shares its
-/// extranonce1 with that pool's own miners.
-fn next_extranonce1(instance_id: u8) -> [u8; EXTRANONCE1_SIZE] {
-    let counter = EXTRANONCE_COUNTER.fetch_add(1, Ordering::Relaxed) & 0x07ff_ffff;
-    (u32::from(instance_id & 0x1f) << 27 | counter).to_be_bytes()
-}
-
 /// Publishes a pool's current job to its connections.
 pub(crate) type JobSender = watch::Sender<Option<Arc<Job>>>;
-
-/// A job id unique across the process' pools: a share for a job of the pool a switching
-/// miner just left can never name a job of its new pool.
-pub(crate) fn next_job_id() -> JobId {
-    JobId(NEXT_JOB_ID.fetch_add(1, Ordering::Relaxed))
-}
 
 /// Makes `job` the pool's current job: kept for shares, then sent to every miner.
 pub(crate) fn publish_job(shared: &Shared, jobs: &JobSender, job: Job) {
@@ -225,8 +215,7 @@ impl Shared {
     pub(crate) fn next_extranonce1(&self) -> Extranonce {
         match &self.upstream {
             Some(link) => link.next_extranonce1(),
-            None => Extranonce::from_slice(&next_extranonce1(self.options.instance_id))
-                .expect("4 bytes fit"),
+            None => self.options.ids.next_extranonce1(),
         }
     }
 
@@ -426,6 +415,11 @@ impl std::fmt::Debug for PoolHandle {
 }
 
 impl PoolHandle {
+    /// The allocator of this pool's extranonce1 values and job ids.
+    pub(crate) fn ids(&self) -> &Arc<IdAllocator> {
+        &self.shared.options.ids
+    }
+
     /// Where a switching port's miners go while this pool is its coin.
     pub(crate) fn route(&self, credit: WorkerCredit) -> Route {
         Route {
@@ -738,7 +732,7 @@ async fn manage_jobs(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as u32);
         match Job::new(
-            next_job_id(),
+            shared.options.ids.next_job_id(),
             &update.template,
             &shared.options.coinbase,
             update.new_block,

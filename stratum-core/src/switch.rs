@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::address::{AddressFormat, address_from_hash160};
 use crate::connection::{PortContext, Route, WorkerCredit};
+use crate::ids::IdAllocator;
 use crate::pool::{PoolError, PoolHandle, PortOptions, accept_loop};
 
 /// A pool a switch can be on, and how a miner's login becomes that pool's worker.
@@ -68,6 +69,8 @@ pub struct RunningSwitch {
     pub ports: Vec<SocketAddr>,
     name: String,
     current: Mutex<String>,
+    /// The id allocator of the pools this switch may move miners between.
+    ids: Arc<IdAllocator>,
     routes: watch::Sender<Route>,
     cancel: CancellationToken,
     tasks: JoinSet<()>,
@@ -97,6 +100,9 @@ impl RunningSwitch {
     /// ([`PoolError::Upstream`]): its miners have other extranonce sizes.
     pub fn switch_to(&self, target: SwitchTarget) -> Result<(), PoolError> {
         refuse_upstream(&target)?;
+        if !Arc::ptr_eq(&self.ids, target.handle.ids()) {
+            return Err(PoolError::SeparateIds { pool: target.name });
+        }
         tracing::info!(
             switch = self.name,
             from = self.current(),
@@ -128,7 +134,9 @@ fn refuse_upstream(target: &SwitchTarget) -> Result<(), PoolError> {
 }
 
 /// Starts a switch on `initial` (not an upstream-mode pool): binds its ports and serves
-/// miners until `cancel`.
+/// miners until `cancel`. The pools it switches between must share one
+/// [`IdAllocator`](crate::IdAllocator) (`PoolOptions::ids`), so a moved miner's extranonce1
+/// and job ids stay unique in its new pool.
 pub async fn start_switch(
     options: SwitchOptions,
     initial: SwitchTarget,
@@ -146,6 +154,7 @@ pub async fn start_switch(
         ports.push(listener.local_addr().map_err(bind)?);
         listeners.push(listener);
     }
+    let ids = initial.handle.ids().clone();
     let (routes, receiver) = watch::channel(initial.handle.route(initial.credit));
     let cancel = cancel.child_token();
     let mut tasks = JoinSet::new();
@@ -167,6 +176,7 @@ pub async fn start_switch(
         ports,
         name: options.name,
         current: Mutex::new(initial.name),
+        ids,
         routes,
         cancel,
         tasks,

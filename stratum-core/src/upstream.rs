@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::{ClientError, Notification, StratumClient};
 use crate::extranonce::{Extranonce, MAX_EXTRANONCE_SIZE};
 use crate::job::Job;
-use crate::pool::{JobSender, Shared, next_job_id, publish_job};
+use crate::pool::{JobSender, Shared, publish_job};
 
 /// One upstream pool and the worker this pool mines as there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -492,7 +492,7 @@ async fn follow(
                     version_mask: work.version_mask,
                 };
                 match Job::from_upstream(
-                    next_job_id(),
+                    shared.options.ids.next_job_id(),
                     &upstream_job,
                     upstream,
                     link.options.extranonce2_size,

@@ -1,15 +1,21 @@
-//! End to end: a test miner mines through the pool on a regtest pair and finds blocks.
+//! End to end: a test miner mines through the pool on a regtest pair and finds blocks; a
+//! switch moves miners between pools that share an id allocator.
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use hashing::Algorithm;
+use hashing::{Algorithm, Difficulty};
 use serde_json::Value;
-use stratum_core::{AddressFormat, PoolEvent, output_script};
+use stratum_core::{
+    AddressFormat, IdAllocator, PoolError, PoolEvent, PortOptions, SwitchOptions, SwitchTarget,
+    key_hash_credit, output_script, start_switch,
+};
 use testkit::TestMiner;
+use tokio_util::sync::CancellationToken;
 
 /// Satoshis from a JSON amount in coins (test-side arithmetic, independent of the pool).
 fn sats(value: &Value) -> u64 {
@@ -177,4 +183,37 @@ async fn the_daemon_decides_which_worker_addresses_are_valid() {
     assert!(!auth.authorize("1NotAnAddressAtAll.rig", "x", ip).await);
     assert!(!auth.authorize(".rig", "x", ip).await);
     pool.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_moves_miners_only_between_pools_sharing_an_id_allocator() {
+    let ids = Arc::new(IdAllocator::new(0));
+    let first = common::start(|options| options.ids = ids.clone()).await;
+    let sharing = common::start(|options| options.ids = ids.clone()).await;
+    let apart = common::start(|_| {}).await;
+    let target = |name: &str, pool: &common::TestPool| SwitchTarget {
+        name: name.to_owned(),
+        handle: pool.pool.handle(),
+        credit: key_hash_credit(AddressFormat::testnet()),
+    };
+    let options = SwitchOptions {
+        name: "sha256".into(),
+        ports: vec![PortOptions::new(
+            "127.0.0.1:0".parse().unwrap(),
+            Difficulty::new(common::EASY).unwrap(),
+        )],
+        proxy_protocol: false,
+    };
+    let switch = start_switch(options, target("first", &first), CancellationToken::new())
+        .await
+        .unwrap();
+    switch.switch_to(target("sharing", &sharing)).unwrap();
+    assert_eq!(switch.current(), "sharing");
+    let refused = switch.switch_to(target("apart", &apart)).unwrap_err();
+    assert!(
+        matches!(&refused, PoolError::SeparateIds { pool } if pool == "apart"),
+        "{refused}"
+    );
+    assert_eq!(switch.current(), "sharing", "a refused switch stays put");
+    switch.shutdown().await;
 }

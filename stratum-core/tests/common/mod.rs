@@ -50,7 +50,7 @@ pub(crate) fn options(pool_address: &str, fee_address: &str, difficulty: f64) ->
         },
         connection_timeout: Duration::from_secs(60),
         banning: None,
-        instance_id: 1,
+        ids: std::sync::Arc::new(stratum_core::IdAllocator::new(1)),
         version_mask: 0x1fff_e000,
         event_capacity: 4096,
         event_memory_limit: 250_000,
