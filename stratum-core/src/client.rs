@@ -16,7 +16,7 @@ use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
 
 use crate::job::{header_bytes, notify_prevhash};
 use crate::merkle::merkle_root;
-use crate::protocol::MAX_LINE_LENGTH;
+use crate::protocol::{MAX_LINE_LENGTH, ServerMessage};
 use hashing::PowHasher;
 
 /// What can go wrong for a client.
@@ -273,12 +273,13 @@ async fn read_loop(
         };
         if let Some(method) = message.get("method").and_then(Value::as_str) {
             let params = message.get("params").cloned().unwrap_or(Value::Null);
-            let notification = match method {
-                "mining.notify" => MiningJob::from_params(&params).map(Notification::Notify),
-                "mining.set_difficulty" => params
-                    .get(0)
-                    .and_then(Value::as_f64)
-                    .map(Notification::SetDifficulty),
+            let notification = match ServerMessage::from_notification(method, params.clone()) {
+                ServerMessage::Notify(job) => {
+                    MiningJob::from_params(&job).map(Notification::Notify)
+                }
+                ServerMessage::SetDifficulty(difficulty) => {
+                    Some(Notification::SetDifficulty(difficulty))
+                }
                 _ => None,
             }
             .unwrap_or_else(|| Notification::Other {

@@ -21,7 +21,8 @@ use crate::extranonce::Extranonce;
 use crate::job::{Job, JobId};
 use crate::pool::{Shared, forward_share, submit_block};
 use crate::protocol::{
-    MAX_LINE_LENGTH, Request, codes, error_line, notification_line, result_line,
+    MAX_LINE_LENGTH, MinerRequest, Request, ServerMessage, SubmitRequest, codes, error_line,
+    result_line,
 };
 use crate::proxy::read_proxy_header;
 use crate::upstream::Forward;
@@ -267,7 +268,7 @@ async fn follow_switch<S: AsyncRead + AsyncWrite + Unpin>(
     if let Some(clean) = params.get_mut(8) {
         *clean = json!(true);
     }
-    send(lines, notification_line("mining.notify", params)).await
+    send(lines, ServerMessage::Notify(params).to_line()).await
 }
 
 async fn send<S: AsyncRead + AsyncWrite + Unpin>(
@@ -299,20 +300,16 @@ async fn send_job<S: AsyncRead + AsyncWrite + Unpin>(
                 }));
             }
         }
-        if let Flow::Close = send(
-            lines,
-            notification_line("mining.set_difficulty", json!([next.get()])),
-        )
-        .await
-        {
+        if let Flow::Close = send(lines, ServerMessage::SetDifficulty(next.get()).to_line()).await {
             return Flow::Close;
         }
     }
-    send(
-        lines,
-        notification_line("mining.notify", job.notify_params().clone()),
-    )
-    .await
+    send(lines, notify_line(job)).await
+}
+
+/// The `mining.notify` line of `job`.
+fn notify_line(job: &Job) -> String {
+    ServerMessage::Notify(job.notify_params().clone()).to_line()
 }
 
 async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
@@ -339,8 +336,8 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     let id = request.id.clone();
-    match request.method.as_str() {
-        "mining.subscribe" => {
+    match MinerRequest::from_request(&request) {
+        MinerRequest::Subscribe => {
             miner.subscribed = true;
             let subscription = miner.extranonce1.to_string();
             let result = json!([
@@ -354,50 +351,44 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
             if let Flow::Close = send(lines, result_line(&id, result)).await {
                 return Flow::Close;
             }
-            let difficulty =
-                notification_line("mining.set_difficulty", json!([miner.difficulty.get()]));
+            let difficulty = ServerMessage::SetDifficulty(miner.difficulty.get()).to_line();
             if let Flow::Close = send(lines, difficulty).await {
                 return Flow::Close;
             }
             // Marked seen, so the job watch does not send this job a second time.
             let current = jobs.borrow_and_update().clone();
             match current {
-                Some(job) => {
-                    send(
-                        lines,
-                        notification_line("mining.notify", job.notify_params().clone()),
-                    )
-                    .await
-                }
+                Some(job) => send(lines, notify_line(&job)).await,
                 None => Flow::Continue,
             }
         }
-        "mining.authorize" => {
-            let worker = string_param(&request.params, 0).unwrap_or_default();
-            let password = string_param(&request.params, 1).unwrap_or_default();
+        MinerRequest::Authorize { worker, password } => {
             let credited = if worker.is_empty() {
                 None
             } else {
-                miner.credited(worker)
+                miner.credited(&worker)
             };
             let ok = match &credited {
                 Some(credited) => {
                     shared
                         .authorizer
-                        .authorize(credited, password, miner.peer.ip())
+                        .authorize(credited, &password, miner.peer.ip())
                         .await
                 }
                 None => false,
             };
             if ok {
-                miner.authorized.insert(worker.to_owned());
+                miner.authorized.insert(worker);
             } else {
                 tracing::info!(peer = %miner.peer, worker, "authorisation refused");
             }
             send(lines, result_line(&id, json!(ok))).await
         }
-        "mining.submit" => handle_submit(shared, miner, lines, &id, &request.params).await,
-        "mining.get_transactions" => {
+        MinerRequest::Submit(submit) => {
+            handle_submit(shared, miner, lines, &id, Some(submit)).await
+        }
+        MinerRequest::MalformedSubmit => handle_submit(shared, miner, lines, &id, None).await,
+        MinerRequest::GetTransactions => {
             send(
                 lines,
                 error_line(
@@ -408,24 +399,22 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
             )
             .await
         }
-        "mining.extranonce.subscribe" => send(lines, result_line(&id, json!(true))).await,
-        "mining.suggest_difficulty" => {
-            let suggested = request
-                .params
-                .first()
-                .and_then(Value::as_f64)
-                .and_then(|d| Difficulty::new(d).ok());
+        MinerRequest::ExtranonceSubscribe => send(lines, result_line(&id, json!(true))).await,
+        MinerRequest::SuggestDifficulty(suggested) => {
             if let Some(suggested) = suggested {
                 let clamped = clamp_to_port(miner, suggested, shared.network_difficulty());
                 miner.pending_difficulty = Some(clamped);
             }
             send(lines, result_line(&id, json!(suggested.is_some()))).await
         }
-        "mining.configure" => {
-            let result = configure(shared, miner, &request.params);
+        MinerRequest::Configure {
+            extensions,
+            version_rolling_mask,
+        } => {
+            let result = configure(shared, miner, &extensions, version_rolling_mask);
             send(lines, result_line(&id, result)).await
         }
-        method => {
+        MinerRequest::Unknown { method } => {
             if !miner.unknown_method_logged {
                 tracing::info!(peer = %miner.peer, method, "unknown stratum method");
                 miner.unknown_method_logged = true;
@@ -433,10 +422,6 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
             send(lines, error_line(&id, codes::OTHER, "unknown method")).await
         }
     }
-}
-
-fn string_param(params: &[Value], index: usize) -> Option<&str> {
-    params.get(index).and_then(Value::as_str)
 }
 
 /// A suggested difficulty within what the port allows: never below its floor (`minDiff`
@@ -453,23 +438,11 @@ fn clamp_to_port(miner: &Miner, suggested: Difficulty, network: Option<Difficult
 }
 
 /// BIP310 `mining.configure`: version rolling within the coin's mask; other extensions off.
-fn configure(shared: &Shared, miner: &mut Miner, params: &[Value]) -> Value {
-    let extensions: Vec<&str> = params
-        .first()
-        .and_then(Value::as_array)
-        .map_or_else(Vec::new, |list| {
-            list.iter().filter_map(Value::as_str).collect()
-        });
+fn configure(shared: &Shared, miner: &mut Miner, extensions: &[String], requested: u32) -> Value {
     let mut result = serde_json::Map::new();
     for extension in extensions {
         let pool_mask = shared.version_mask();
         if extension == "version-rolling" && pool_mask != 0 {
-            let requested = params
-                .get(1)
-                .and_then(|options| options.get("version-rolling.mask"))
-                .and_then(Value::as_str)
-                .and_then(|mask| u32::from_str_radix(mask, 16).ok())
-                .unwrap_or(u32::MAX);
             miner.version_mask = requested & pool_mask;
             result.insert("version-rolling".into(), json!(true));
             result.insert(
@@ -477,7 +450,7 @@ fn configure(shared: &Shared, miner: &mut Miner, params: &[Value]) -> Value {
                 json!(format!("{:08x}", miner.version_mask)),
             );
         } else {
-            result.insert(extension.into(), json!(false));
+            result.insert(extension.clone(), json!(false));
         }
     }
     Value::Object(result)
@@ -488,7 +461,7 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
     miner: &mut Miner,
     lines: &mut Framed<S, LinesCodec>,
     id: &Value,
-    params: &[Value],
+    submit: Option<SubmitRequest>,
 ) -> Flow {
     if !miner.subscribed {
         return send(
@@ -508,8 +481,7 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
         )
         .await;
     }
-    let fields: Vec<&str> = (0..5).filter_map(|i| string_param(params, i)).collect();
-    let [worker, job_id, extranonce2, ntime, nonce] = fields[..] else {
+    let Some(submit) = submit else {
         return send(
             lines,
             error_line(
@@ -520,6 +492,14 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
         )
         .await;
     };
+    let SubmitRequest {
+        worker,
+        job_id,
+        extranonce2,
+        ntime,
+        nonce,
+        version_bits,
+    } = &submit;
     if !miner.authorized.contains(worker) {
         return send(
             lines,
@@ -538,8 +518,6 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as u32),
     };
-    let version_bits = string_param(params, 5).map(str::to_owned);
-    let owned = [job_id, extranonce2, ntime, nonce].map(str::to_owned);
     let height = job.as_ref().map_or(0, |job| job.height());
     let submitted_job = job.clone();
     let result = if shared.options.algorithm.is_memory_hard() {
@@ -547,13 +525,14 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
         // reactor threads keep serving other miners.
         let _permit = shared.hash_slots.acquire().await;
         let hashing = Arc::clone(shared);
+        let owned = submit.clone();
         tokio::task::spawn_blocking(move || {
             let submission = Submission {
-                job_id: &owned[0],
-                extranonce2: &owned[1],
-                ntime: &owned[2],
-                nonce: &owned[3],
-                version_bits: version_bits.as_deref(),
+                job_id: &owned.job_id,
+                extranonce2: &owned.extranonce2,
+                ntime: &owned.ntime,
+                nonce: &owned.nonce,
+                version_bits: owned.version_bits.as_deref(),
             };
             validate_share(job.as_deref(), &submission, &state, &hashing.hasher)
         })
@@ -580,7 +559,7 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
                 extranonce2,
                 ntime: ntime.to_owned(),
                 nonce: nonce.to_owned(),
-                version_bits: string_param(params, 5).map(str::to_owned),
+                version_bits: version_bits.clone(),
             })
         }
         _ => None,

@@ -28,6 +28,7 @@ use crate::connection::{PortContext, Route, WorkerCredit, serve};
 use crate::extranonce::Extranonce;
 use crate::ids::IdAllocator;
 use crate::job::{Job, JobId};
+use crate::protocol::ServerMessage;
 use crate::upstream::{Forward, UpstreamLink, UpstreamOptions};
 use crate::validate::BlockCandidate;
 use crate::vardiff::VardiffOptions;
@@ -470,19 +471,22 @@ impl PoolHandle {
 
     /// Sends `client.show_message` to every connected miner.
     pub fn show_message(&self, text: &str) {
-        let line =
-            crate::protocol::notification_line("client.show_message", serde_json::json!([text]));
+        let line = ServerMessage::ShowMessage(text.to_owned()).to_line();
         let _ = self.shared.broadcast.send(line);
     }
 
     /// Sends `client.reconnect` to every connected miner: reconnect to `host:port` after
     /// `wait` (both `None`: to this same server, e.g. before a restart).
     pub fn reconnect_miners(&self, host: Option<&str>, port: Option<u16>, wait: Duration) {
-        let params = match (host, port) {
-            (None, None) => serde_json::json!([]),
-            _ => serde_json::json!([host.unwrap_or_default(), port.unwrap_or(0), wait.as_secs()]),
+        let to = match (host, port) {
+            (None, None) => None,
+            _ => Some((host.unwrap_or_default().to_owned(), port.unwrap_or(0))),
         };
-        let line = crate::protocol::notification_line("client.reconnect", params);
+        let line = ServerMessage::Reconnect {
+            to,
+            wait_secs: wait.as_secs(),
+        }
+        .to_line();
         let _ = self.shared.broadcast.send(line);
     }
 
