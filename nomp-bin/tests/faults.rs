@@ -587,6 +587,13 @@ fn a_second_block_at_an_orphaned_blocks_height_keeps_both_rounds_and_every_share
         b.height == orphan.height && b.hash != orphan.hash
     });
     mining.stop();
+    // Blocks answered before the stop may still be on their way to the store: wait for a
+    // record at every height of the chain since the orphan (only this pool mined them).
+    let tip = pair.pool_node().block_count();
+    until("every block found is recorded", || {
+        let recorded = pending();
+        (orphan.height..=tip).all(|height| recorded.iter().any(|b| b.height == height))
+    });
     // The first worker's shares are all still there, joined by those it sent into the
     // open round after its block (that round ended with the replacement).
     let merged = round(orphan.height);

@@ -1,12 +1,10 @@
 //! One miner connection: framing, dispatch, difficulty, shares.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
-use hashing::Difficulty;
 use pool_events::{DifficultyEvent, DurableAck, PoolEvent, Reject, ShareEvent};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -16,7 +14,6 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::{Framed, LinesCodec, LinesCodecError};
 use tokio_util::sync::CancellationToken;
 
-use crate::ban::ShareTally;
 use crate::extranonce::Extranonce;
 use crate::job::{Job, JobId};
 use crate::pool::{Shared, forward_share, submit_block};
@@ -25,28 +22,15 @@ use crate::protocol::{
     result_line,
 };
 use crate::proxy::read_proxy_header;
+use crate::session::{Output, PoolView, Session, SessionOptions, WorkerCredit};
 use crate::upstream::Forward;
 use crate::validate::{MinerState, Submission, ValidShare, validate_share};
-use crate::vardiff::{Vardiff, VardiffOptions};
-
-impl Miner {
-    /// The worker credited for `login`: itself, or its switching-port mapping.
-    fn credited(&self, login: &str) -> Option<String> {
-        match &self.credit {
-            Some(credit) => credit(login),
-            None => Some(login.to_owned()),
-        }
-    }
-}
 
 /// Whether to keep the connection after a message.
 enum Flow {
     Continue,
     Close,
 }
-
-/// Maps a miner's login to the worker its shares are credited to; `None` refuses it.
-pub type WorkerCredit = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// Where a connection's work comes from and where its shares go: a pool's state, its job
 /// feed, and (on switching ports) how logins become that pool's workers.
@@ -66,24 +50,11 @@ pub(crate) struct PortContext {
     pub(crate) switch: Option<watch::Receiver<Route>>,
 }
 
+/// A connection's own facts beside its protocol session.
 struct Miner {
     peer: SocketAddr,
     local_port: u16,
-    port_difficulty: Difficulty,
-    port_vardiff: Option<VardiffOptions>,
-    credit: Option<WorkerCredit>,
-    started: Instant,
-    subscribed: bool,
-    extranonce1: Extranonce,
-    authorized: HashSet<String>,
-    difficulty: Difficulty,
-    pending_difficulty: Option<Difficulty>,
-    previous_difficulty: Option<(Difficulty, JobId)>,
-    vardiff: Option<Vardiff>,
-    tally: ShareTally,
-    version_mask: u32,
-    last_submit: Instant,
-    unknown_method_logged: bool,
+    session: Session,
 }
 
 /// How long a PROXY header or a TLS handshake may take before the connection is dropped.
@@ -152,32 +123,25 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
     } = context;
     let mut lines = Framed::new(socket, LinesCodec::new_with_max_length(MAX_LINE_LENGTH));
     let mut broadcast = route.shared.broadcast.subscribe();
-    let now = Instant::now();
     let mut miner = Miner {
         peer,
         local_port,
-        port_difficulty: port.difficulty,
-        port_vardiff: port.vardiff,
-        credit: route.credit.clone(),
-        started: now,
-        subscribed: false,
-        extranonce1: route.shared.next_extranonce1(),
-        authorized: HashSet::new(),
-        difficulty: port.difficulty,
-        pending_difficulty: None,
-        previous_difficulty: None,
-        vardiff: port.vardiff.map(Vardiff::new),
-        tally: ShareTally::default(),
-        version_mask: 0,
-        last_submit: now,
-        unknown_method_logged: false,
+        session: Session::new(
+            SessionOptions {
+                extranonce1: route.shared.next_extranonce1(),
+                port_difficulty: port.difficulty,
+                vardiff: port.vardiff,
+                credit: route.credit.clone(),
+            },
+            Instant::now(),
+        ),
     };
     let timeout = route.shared.options.connection_timeout;
     // False once a switching port's pool stopped, until the switch names the next one.
     let mut route_live = true;
     loop {
         let shared = route.shared.clone();
-        let zombie_at = tokio::time::Instant::from_std(miner.last_submit + timeout);
+        let zombie_at = tokio::time::Instant::from_std(miner.session.last_submit() + timeout);
         let flow = tokio::select! {
             () = cancel.cancelled() => Flow::Close,
             () = tokio::time::sleep_until(zombie_at) => {
@@ -196,7 +160,7 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 None => Flow::Close,
             },
-            changed = route.jobs.changed(), if miner.subscribed && route_live => match changed {
+            changed = route.jobs.changed(), if miner.session.subscribed() && route_live => match changed {
                 Ok(()) => {
                     let job = route.jobs.borrow_and_update().clone();
                     match job {
@@ -250,13 +214,8 @@ async fn follow_switch<S: AsyncRead + AsyncWrite + Unpin>(
     miner: &mut Miner,
     lines: &mut Framed<S, LinesCodec>,
 ) -> Flow {
-    miner.credit = route.credit.clone();
-    miner.previous_difficulty = None;
-    let credit = route.credit.clone();
-    miner
-        .authorized
-        .retain(|login| credit.as_ref().is_none_or(|c| c(login).is_some()));
-    if !miner.subscribed {
+    miner.session.switch_pool(route.credit.clone());
+    if !miner.session.subscribed() {
         return Flow::Continue;
     }
     let mut jobs = route.jobs.clone();
@@ -281,30 +240,30 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Applies a pending difficulty, then sends the job: the new difficulty counts for this
-/// and later jobs, the old one still for shares of earlier jobs.
+/// Sends a job, with the difficulty that applies from it when one is pending.
 async fn send_job<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
     miner: &mut Miner,
     lines: &mut Framed<S, LinesCodec>,
     job: &Job,
 ) -> Flow {
-    if let Some(next) = miner.pending_difficulty.take() {
-        miner.previous_difficulty = Some((miner.difficulty, job.id));
-        miner.difficulty = next;
-        for login in &miner.authorized {
-            if let Some(worker) = miner.credited(login) {
+    for output in miner.session.on_job(job.id, job.notify_params().clone()) {
+        match output {
+            Output::Send(line) => {
+                if let Flow::Close = send(lines, line).await {
+                    return Flow::Close;
+                }
+            }
+            Output::Difficulty { worker, difficulty } => {
                 shared.events.send(PoolEvent::Difficulty(DifficultyEvent {
                     worker,
-                    difficulty: next.get(),
+                    difficulty: difficulty.get(),
                 }));
             }
-        }
-        if let Flow::Close = send(lines, ServerMessage::SetDifficulty(next.get()).to_line()).await {
-            return Flow::Close;
+            _ => {}
         }
     }
-    send(lines, notify_line(job)).await
+    Flow::Continue
 }
 
 /// The `mining.notify` line of `job`.
@@ -323,7 +282,7 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
     if line.is_empty() {
         return Flow::Continue;
     }
-    let request: Request = match serde_json::from_str(line) {
+    let request_line: Request = match serde_json::from_str(line) {
         Ok(request) => request,
         Err(error) => {
             tracing::warn!(peer = %miner.peer, %error, "disconnecting a miner that sent malformed JSON");
@@ -335,163 +294,91 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
             return Flow::Close;
         }
     };
-    let id = request.id.clone();
-    match MinerRequest::from_request(&request) {
-        MinerRequest::Subscribe => {
-            miner.subscribed = true;
-            let subscription = miner.extranonce1.to_string();
-            let result = json!([
-                [
-                    ["mining.set_difficulty", subscription],
-                    ["mining.notify", subscription]
-                ],
-                subscription,
-                shared.extranonce2_size(),
-            ]);
-            if let Flow::Close = send(lines, result_line(&id, result)).await {
-                return Flow::Close;
-            }
-            let difficulty = ServerMessage::SetDifficulty(miner.difficulty.get()).to_line();
-            if let Flow::Close = send(lines, difficulty).await {
-                return Flow::Close;
-            }
-            // Marked seen, so the job watch does not send this job a second time.
-            let current = jobs.borrow_and_update().clone();
-            match current {
-                Some(job) => send(lines, notify_line(&job)).await,
-                None => Flow::Continue,
-            }
-        }
-        MinerRequest::Authorize { worker, password } => {
-            let credited = if worker.is_empty() {
-                None
-            } else {
-                miner.credited(&worker)
-            };
-            let ok = match &credited {
-                Some(credited) => {
-                    shared
-                        .authorizer
-                        .authorize(credited, &password, miner.peer.ip())
-                        .await
-                }
-                None => false,
-            };
-            if ok {
-                miner.authorized.insert(worker);
-            } else {
-                tracing::info!(peer = %miner.peer, worker, "authorisation refused");
-            }
-            send(lines, result_line(&id, json!(ok))).await
-        }
-        MinerRequest::Submit(submit) => {
-            handle_submit(shared, miner, lines, &id, Some(submit)).await
-        }
-        MinerRequest::MalformedSubmit => handle_submit(shared, miner, lines, &id, None).await,
-        MinerRequest::GetTransactions => {
-            send(
-                lines,
-                error_line(
-                    &id,
-                    codes::OTHER,
-                    "mining.get_transactions is not supported",
-                ),
-            )
-            .await
-        }
-        MinerRequest::ExtranonceSubscribe => send(lines, result_line(&id, json!(true))).await,
-        MinerRequest::SuggestDifficulty(suggested) => {
-            if let Some(suggested) = suggested {
-                let clamped = clamp_to_port(miner, suggested, shared.network_difficulty());
-                miner.pending_difficulty = Some(clamped);
-            }
-            send(lines, result_line(&id, json!(suggested.is_some()))).await
-        }
-        MinerRequest::Configure {
-            extensions,
-            version_rolling_mask,
-        } => {
-            let result = configure(shared, miner, &extensions, version_rolling_mask);
-            send(lines, result_line(&id, result)).await
-        }
-        MinerRequest::Unknown { method } => {
-            if !miner.unknown_method_logged {
-                tracing::info!(peer = %miner.peer, method, "unknown stratum method");
-                miner.unknown_method_logged = true;
-            }
-            send(lines, error_line(&id, codes::OTHER, "unknown method")).await
-        }
-    }
-}
-
-/// A suggested difficulty within what the port allows: never below its floor (`minDiff`
-/// with vardiff, the port's difficulty on a fixed port), so no miner can make every random
-/// nonce a share; never above `maxDiff` with vardiff, nor above the network difficulty,
-/// so no single block share can be credited more than a block is worth.
-fn clamp_to_port(miner: &Miner, suggested: Difficulty, network: Option<Difficulty>) -> Difficulty {
-    let (floor, ceiling) = match &miner.port_vardiff {
-        Some(v) => (v.min_diff, v.max_diff),
-        None => (miner.port_difficulty.get(), f64::INFINITY),
-    };
-    let ceiling = network.map_or(ceiling, |n| ceiling.min(n.get())).max(floor);
-    Difficulty::new(suggested.get().clamp(floor, ceiling)).unwrap_or(miner.port_difficulty)
-}
-
-/// BIP310 `mining.configure`: version rolling within the coin's mask; other extensions off.
-fn configure(shared: &Shared, miner: &mut Miner, extensions: &[String], requested: u32) -> Value {
-    let mut result = serde_json::Map::new();
-    for extension in extensions {
-        let pool_mask = shared.version_mask();
-        if extension == "version-rolling" && pool_mask != 0 {
-            miner.version_mask = requested & pool_mask;
-            result.insert("version-rolling".into(), json!(true));
-            result.insert(
-                "version-rolling.mask".into(),
-                json!(format!("{:08x}", miner.version_mask)),
-            );
+    let request = MinerRequest::from_request(&request_line);
+    let view = PoolView {
+        extranonce2_size: shared.extranonce2_size(),
+        version_mask: shared.version_mask(),
+        // Only a suggested difficulty reads it; it costs a lock on the job registry.
+        network_difficulty: if matches!(request, MinerRequest::SuggestDifficulty(_)) {
+            shared.network_difficulty()
         } else {
-            result.insert(extension.clone(), json!(false));
+            None
+        },
+        stopped: shared.stopped.is_cancelled(),
+        unix_time: unix_time(),
+    };
+    let outputs = miner
+        .session
+        .handle(request_line.id, request, Instant::now(), &view);
+    for output in outputs {
+        let flow = match output {
+            Output::Send(line) => send(lines, line).await,
+            Output::SendCurrentJob => {
+                // Marked seen, so the job watch does not send this job a second time.
+                let current = jobs.borrow_and_update().clone();
+                match current {
+                    Some(job) => send(lines, notify_line(&job)).await,
+                    None => Flow::Continue,
+                }
+            }
+            Output::Authorize {
+                id,
+                login,
+                credited,
+                password,
+            } => {
+                let ok = shared
+                    .authorizer
+                    .authorize(&credited, &password, miner.peer.ip())
+                    .await;
+                if !ok {
+                    tracing::info!(peer = %miner.peer, worker = login, "authorisation refused");
+                }
+                let reply = miner.session.authorized(&id, login, ok);
+                send(lines, reply).await
+            }
+            Output::CheckShare {
+                id,
+                submit,
+                credited,
+                state,
+            } => check_share(shared, miner, lines, &id, submit, credited, state).await,
+            Output::Difficulty { worker, difficulty } => {
+                shared.events.send(PoolEvent::Difficulty(DifficultyEvent {
+                    worker,
+                    difficulty: difficulty.get(),
+                }));
+                Flow::Continue
+            }
+            Output::UnknownMethod(method) => {
+                tracing::info!(peer = %miner.peer, method, "unknown stratum method");
+                Flow::Continue
+            }
+        };
+        if let Flow::Close = flow {
+            return Flow::Close;
         }
     }
-    Value::Object(result)
+    Flow::Continue
 }
 
-async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
+/// Unix time now, in seconds.
+fn unix_time() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
+/// Checks a share the session passed on, reports it, answers it, and counts the verdict.
+async fn check_share<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Arc<Shared>,
     miner: &mut Miner,
     lines: &mut Framed<S, LinesCodec>,
     id: &Value,
-    submit: Option<SubmitRequest>,
+    submit: SubmitRequest,
+    credited: String,
+    state: MinerState,
 ) -> Flow {
-    if !miner.subscribed {
-        return send(
-            lines,
-            error_line(id, codes::NOT_SUBSCRIBED, "not subscribed"),
-        )
-        .await;
-    }
-    if shared.stopped.is_cancelled() {
-        return send(
-            lines,
-            error_line(
-                id,
-                codes::OTHER,
-                "the pool is restarting; this share is not counted",
-            ),
-        )
-        .await;
-    }
-    let Some(submit) = submit else {
-        return send(
-            lines,
-            error_line(
-                id,
-                codes::OTHER,
-                "mining.submit needs worker, job id, extranonce2, ntime and nonce",
-            ),
-        )
-        .await;
-    };
     let SubmitRequest {
         worker,
         job_id,
@@ -500,24 +387,7 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
         nonce,
         version_bits,
     } = &submit;
-    if !miner.authorized.contains(worker) {
-        return send(
-            lines,
-            error_line(id, codes::UNAUTHORIZED, "unauthorized worker"),
-        )
-        .await;
-    }
-    miner.last_submit = Instant::now();
     let job = JobId::parse(job_id).and_then(|job_id| shared.job(job_id));
-    let state = MinerState {
-        extranonce1: miner.extranonce1,
-        difficulty: miner.difficulty,
-        previous_difficulty: miner.previous_difficulty,
-        version_mask: miner.version_mask,
-        now: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as u32),
-    };
     let height = job.as_ref().map_or(0, |job| job.height());
     let submitted_job = job.clone();
     let result = if shared.options.algorithm.is_memory_hard() {
@@ -549,13 +419,11 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
         validate_share(job.as_deref(), &submission, &state, &shared.hasher)
     };
 
-    // Authorised logins always map (a switch drops those that do not).
-    let credited = miner.credited(worker).unwrap_or_else(|| worker.to_owned());
     let forward = match (&result, submitted_job) {
         (Ok(share), Some(job)) if share.forward => {
             Extranonce::from_hex(extranonce2, job.extranonce2_size).map(|extranonce2| Forward {
                 job,
-                extranonce1: miner.extranonce1,
+                extranonce1: state.extranonce1,
                 extranonce2,
                 ntime: ntime.to_owned(),
                 nonce: nonce.to_owned(),
@@ -610,16 +478,13 @@ async fn handle_submit<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let flow = send(lines, reply).await;
 
-    let elapsed = miner.started.elapsed();
-    if let Some(vardiff) = &mut miner.vardiff {
-        let current = miner.pending_difficulty.unwrap_or(miner.difficulty);
-        if let Some(next) = vardiff.on_share(elapsed, current, shared.network_difficulty()) {
-            miner.pending_difficulty = Some(next);
-        }
-    }
-    if let Some(banning) = &shared.options.banning
-        && miner.tally.record(result.is_ok(), banning)
-    {
+    let banned = miner.session.share_checked(
+        result.is_ok(),
+        Instant::now(),
+        || shared.network_difficulty(),
+        shared.options.banning.as_ref(),
+    );
+    if banned {
         tracing::warn!(peer = %miner.peer, worker, "banning an IP for too many invalid shares");
         shared
             .bans
@@ -654,7 +519,12 @@ fn report_share(
                 Reject::LowDifficulty { share_difficulty } => *share_difficulty,
                 _ => 0.0,
             };
-            (miner.difficulty.get(), reached, None, Some(reject.clone()))
+            (
+                miner.session.difficulty().get(),
+                reached,
+                None,
+                Some(reject.clone()),
+            )
         }
     };
     let event = ShareEvent {

@@ -3,11 +3,16 @@
 //! - Jobs ([`Job`], [`build_coinbase`], [`merkle_branch`]): block templates turned into
 //!   `mining.notify` work, with the coinbase paying the pool address, reward recipients,
 //!   payees and the witness commitment.
-//! - Share checks ([`validate_share`]): a pure function naming the reason of every refusal
-//!   ([`Reject`]) with node-stratum-pool's codes; [`Vardiff`] and [`BanList`] are pure state
-//!   machines with time passed in.
+//! - The pure core: the typed protocol ([`protocol`]: `MinerRequest`, `ServerMessage`, read
+//!   and written at the boundary only); a miner's [`Session`], a sans-IO state machine
+//!   (`handle(id, request, now, pool) -> outputs`: subscription, authorised workers,
+//!   difficulty with the job it applies from, vardiff, ban tally, version mask); share checks
+//!   ([`validate_share`]), a pure function naming the reason of every refusal ([`Reject`])
+//!   with node-stratum-pool's codes; [`Vardiff`] and [`BanList`], pure state machines with
+//!   time passed in; [`IdAllocator`] for extranonce1 values and job ids.
 //! - The server ([`start_pool`]): a listener per port (plain TCP or TLS, optionally behind
-//!   a PROXY protocol header), one task per miner, the current job on a `watch` channel,
+//!   a PROXY protocol header), one task per miner (framing and a select loop carrying out
+//!   its session's outputs), the current job on a `watch` channel,
 //!   memory-hard hashes on the blocking pool, block candidates submitted to every daemon
 //!   (accepted if any synced daemon has them on its main chain), and every share and block
 //!   as a [`PoolEvent`] on an [`EventReceiver`], never dropped: memory held for a failing
@@ -78,6 +83,7 @@ mod pool;
 pub mod protocol;
 mod proxy;
 mod serialize;
+mod session;
 mod switch;
 mod tls;
 mod upstream;
@@ -92,7 +98,6 @@ pub use coinbase::{
     CoinbaseOptions, CoinbaseParts, EXTRANONCE1_SIZE, EXTRANONCE2_SIZE, RewardRecipient,
     build_coinbase,
 };
-pub use connection::WorkerCredit;
 pub use error::StratumError;
 pub use extranonce::{Extranonce, MAX_EXTRANONCE_SIZE};
 pub use ids::IdAllocator;
@@ -102,6 +107,7 @@ pub use pool::{
     PoolError, PoolHandle, PoolOptions, PortOptions, RunningPool, start_pool, start_upstream_pool,
 };
 pub use proxy::{ProxyError, ProxyParse, parse_proxy_header};
+pub use session::{Output, PoolView, Session, SessionOptions, WorkerCredit};
 pub use switch::{RunningSwitch, SwitchOptions, SwitchTarget, key_hash_credit, start_switch};
 pub use tls::tls_config_from_pem;
 pub use tokio_rustls::rustls;

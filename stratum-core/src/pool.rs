@@ -24,11 +24,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::ban::{BanList, BanOptions};
 use crate::coinbase::CoinbaseOptions;
-use crate::connection::{PortContext, Route, WorkerCredit, serve};
+use crate::connection::{PortContext, Route, serve};
 use crate::extranonce::Extranonce;
 use crate::ids::IdAllocator;
 use crate::job::{Job, JobId};
 use crate::protocol::ServerMessage;
+use crate::session::WorkerCredit;
 use crate::upstream::{Forward, UpstreamLink, UpstreamOptions};
 use crate::validate::BlockCandidate;
 use crate::vardiff::VardiffOptions;

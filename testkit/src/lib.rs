@@ -33,6 +33,7 @@ mod process;
 mod redis;
 mod regtest;
 mod rpc_proxy;
+mod session;
 mod standin;
 
 pub use binaries::{NODE_BIN_DIR_ENV, node_bin_dir};
@@ -43,4 +44,5 @@ pub use process::free_port;
 pub use redis::RedisServer;
 pub use regtest::{RegtestNode, RegtestPair};
 pub use rpc_proxy::{Fault, Release, RpcProxy};
+pub use session::SessionHarness;
 pub use standin::StandInDaemon;
