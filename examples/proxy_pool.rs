@@ -89,7 +89,7 @@ async fn run(
             Some(event) = pool.events.recv() => match event {
                 PoolEvent::Share(share) if share.is_valid() => {
                     let total = credited.entry(share.worker.clone()).or_default();
-                    *total += share.difficulty;
+                    *total += share.difficulty.get();
                     tracing::info!(worker = share.worker, credited = *total, "share");
                 }
                 PoolEvent::Block(block) => tracing::info!(height = block.height, hash = block.hash, taken = block.accepted, "block share sent upstream"),

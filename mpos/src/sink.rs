@@ -77,7 +77,7 @@ impl MposRecord {
                     upstream_result: share.block_accepted,
                     reason: share.error(),
                     solution,
-                    difficulty: share.difficulty * options.difficulty_multiplier,
+                    difficulty: share.difficulty.get() * options.difficulty_multiplier,
                     time_ms: share
                         .time
                         .duration_since(UNIX_EPOCH)
@@ -87,7 +87,7 @@ impl MposRecord {
             PoolEvent::Block(_) => None,
             PoolEvent::Difficulty(change) => Some(MposRecord::Difficulty {
                 username: change.worker.clone(),
-                difficulty: change.difficulty,
+                difficulty: change.difficulty.get(),
             }),
         }
     }

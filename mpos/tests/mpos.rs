@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
+use hashing::Difficulty;
 use mpos::{MposAuthorizer, MposOptions, MposShareSink, SCHEMA};
 use mysql_async::prelude::Queryable;
 use pool_events::{Authorizer, DifficultyEvent, PoolEvent, ShareEvent, WriterOptions};
@@ -66,8 +67,8 @@ fn share(worker: &str, n: u64) -> PoolEvent {
         ip: localhost(),
         port: 3333,
         height: 1,
-        difficulty: 0.5 + n as f64,
-        share_difficulty: 1.0,
+        difficulty: Difficulty::new(0.5 + n as f64).unwrap(),
+        share_difficulty: Some(Difficulty::ONE),
         block_hash: None,
         block_accepted: false,
         reject: None,
@@ -240,7 +241,7 @@ async fn sql_metacharacters_in_a_worker_name_are_stored_verbatim_and_vardiff_upd
     events.send(share(nasty, 1));
     events.send(PoolEvent::Difficulty(DifficultyEvent {
         worker: nasty.into(),
-        difficulty: 64.0,
+        difficulty: Difficulty::new(64.0).unwrap(),
     }));
     drop(events);
     sink.join().await.unwrap();

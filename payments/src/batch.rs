@@ -53,7 +53,7 @@ impl Record {
     fn from_share(share: &ShareEvent) -> Record {
         Record::Share {
             worker: share.worker.clone(),
-            difficulty: share.difficulty,
+            difficulty: share.difficulty.get(),
             valid: share.is_valid(),
             time_ms: share
                 .time

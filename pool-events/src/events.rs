@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use hashing::Difficulty;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::counters::PoolCounters;
@@ -23,9 +24,9 @@ pub struct ShareEvent {
     /// The block height of its job (0 when the job was unknown).
     pub height: u64,
     /// The difficulty credited (the connection's difficulty).
-    pub difficulty: f64,
-    /// The difficulty the hash reached (0 when it was not hashed).
-    pub share_difficulty: f64,
+    pub difficulty: Difficulty,
+    /// The difficulty the hash reached; `None` when it was not hashed (refused before).
+    pub share_difficulty: Option<Difficulty>,
     /// The block id when the share was a block candidate. Such a share's event is sent
     /// once the daemons have answered its block, just before its [`BlockEvent`].
     pub block_hash: Option<String>,
@@ -75,7 +76,7 @@ pub struct DifficultyEvent {
     /// The worker (each worker authorised on the connection gets one).
     pub worker: String,
     /// The new difficulty.
-    pub difficulty: f64,
+    pub difficulty: Difficulty,
 }
 
 /// An event of a running pool.
@@ -459,8 +460,8 @@ mod tests {
             ip: IpAddr::from([127, 0, 0, 1]),
             port: 3333,
             height: n,
-            difficulty: 1.0,
-            share_difficulty: 1.0,
+            difficulty: Difficulty::ONE,
+            share_difficulty: Some(Difficulty::ONE),
             block_hash: None,
             block_accepted: false,
             reject: None,

@@ -25,6 +25,7 @@
 //! # async fn main() {
 //! use std::net::{IpAddr, Ipv4Addr};
 //! use std::time::SystemTime;
+//! use hashing::Difficulty;
 //! use pool_events::{PoolEvent, ShareEvent, event_channel};
 //!
 //! let (sender, mut receiver) = event_channel(16, 1_000);
@@ -33,8 +34,8 @@
 //!     ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
 //!     port: 3333,
 //!     height: 100,
-//!     difficulty: 8.0,
-//!     share_difficulty: 9.5,
+//!     difficulty: Difficulty::new(8.0).unwrap(),
+//!     share_difficulty: Difficulty::new(9.5).ok(),
 //!     block_hash: None,
 //!     block_accepted: false,
 //!     reject: None,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
+use hashing::Difficulty;
 use pool_events::{DifficultyEvent, DurableAck, PoolEvent, Reject, ShareEvent};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -257,7 +258,7 @@ async fn send_job<S: AsyncRead + AsyncWrite + Unpin>(
             Output::Difficulty { worker, difficulty } => {
                 shared.events.send(PoolEvent::Difficulty(DifficultyEvent {
                     worker,
-                    difficulty: difficulty.get(),
+                    difficulty,
                 }));
             }
             _ => {}
@@ -346,7 +347,7 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
             Output::Difficulty { worker, difficulty } => {
                 shared.events.send(PoolEvent::Difficulty(DifficultyEvent {
                     worker,
-                    difficulty: difficulty.get(),
+                    difficulty,
                 }));
                 Flow::Continue
             }
@@ -509,18 +510,20 @@ fn report_share(
 ) {
     let (difficulty, share_difficulty, block_hash, reject) = match result {
         Ok(share) => (
-            share.difficulty.get(),
-            share.share_difficulty.get(),
+            share.difficulty,
+            Some(share.share_difficulty),
             share.block.as_ref().map(|b| b.hash.clone()),
             None,
         ),
         Err(reject) => {
             let reached = match reject {
-                Reject::LowDifficulty { share_difficulty } => *share_difficulty,
-                _ => 0.0,
+                Reject::LowDifficulty { share_difficulty } => {
+                    Difficulty::new(*share_difficulty).ok()
+                }
+                _ => None,
             };
             (
-                miner.session.difficulty().get(),
+                miner.session.difficulty(),
                 reached,
                 None,
                 Some(reject.clone()),
