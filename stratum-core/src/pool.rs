@@ -170,22 +170,64 @@ pub enum PoolError {
     },
 }
 
+/// Where a pool's work comes from and where its blocks go: one seam, two sources.
+pub(crate) enum WorkSource {
+    /// The coin's daemons: templates in (polled, and woken through `waker` by
+    /// blocknotify or P2P), blocks submitted to every daemon.
+    Daemons {
+        /// The daemon group.
+        daemons: Arc<DaemonGroup>,
+        /// Wakes its template source.
+        waker: TemplateWaker,
+    },
+    /// Larger pools over stratum: jobs in, the shares that meet their difficulty (and
+    /// blocks) forwarded; `daemons`, if given, only answer address checks and network
+    /// facts.
+    Upstream {
+        /// The upstream connection.
+        link: Arc<UpstreamLink>,
+        /// Daemons for address checks and network facts, if any.
+        daemons: Option<Arc<DaemonGroup>>,
+    },
+}
+
+impl WorkSource {
+    /// The coin's daemons, if the pool has any.
+    pub(crate) fn daemons(&self) -> Option<&Arc<DaemonGroup>> {
+        match self {
+            WorkSource::Daemons { daemons, .. } => Some(daemons),
+            WorkSource::Upstream { daemons, .. } => daemons.as_ref(),
+        }
+    }
+
+    /// The upstream connection, in upstream mode.
+    pub(crate) fn upstream(&self) -> Option<&Arc<UpstreamLink>> {
+        match self {
+            WorkSource::Upstream { link, .. } => Some(link),
+            WorkSource::Daemons { .. } => None,
+        }
+    }
+
+    /// What wakes the template source, for a pool on its daemons.
+    pub(crate) fn waker(&self) -> Option<&TemplateWaker> {
+        match self {
+            WorkSource::Daemons { waker, .. } => Some(waker),
+            WorkSource::Upstream { .. } => None,
+        }
+    }
+}
+
 /// State shared by the pool's tasks and connections.
 pub(crate) struct Shared {
     pub(crate) options: PoolOptions,
     pub(crate) hasher: PowHasher,
-    /// The coin's daemons: they supply the work, or in upstream mode (if any are given)
-    /// answer address checks and network facts.
-    pub(crate) daemons: Option<Arc<DaemonGroup>>,
-    /// Upstream mode: the upstream connection shares go on to.
-    pub(crate) upstream: Option<Arc<UpstreamLink>>,
+    /// Where the work comes from and the blocks go.
+    pub(crate) work: WorkSource,
     pub(crate) authorizer: Arc<dyn Authorizer>,
     pub(crate) jobs: RwLock<JobRegistry>,
     pub(crate) bans: Mutex<BanList>,
     pub(crate) events: EventSender,
     pub(crate) counters: Arc<PoolCounters>,
-    /// Wakes the template source; `None` in upstream mode.
-    pub(crate) waker: Option<TemplateWaker>,
     pub(crate) hash_slots: Semaphore,
     pub(crate) broadcast: broadcast::Sender<String>,
     /// Blocks submitted (in flight or accepted), by the block they build on.
@@ -215,7 +257,7 @@ pub(crate) fn publish_job(shared: &Shared, jobs: &JobSender, job: Job) {
 impl Shared {
     /// A fresh extranonce1 for a new connection.
     pub(crate) fn next_extranonce1(&self) -> Extranonce {
-        match &self.upstream {
+        match self.work.upstream() {
             Some(link) => link.next_extranonce1(),
             None => self.options.ids.next_extranonce1(),
         }
@@ -223,7 +265,7 @@ impl Shared {
 
     /// The version bits a miner may negotiate to roll now.
     pub(crate) fn version_mask(&self) -> u32 {
-        match &self.upstream {
+        match self.work.upstream() {
             Some(link) => self.options.version_mask & link.version_mask(),
             None => self.options.version_mask,
         }
@@ -231,15 +273,15 @@ impl Shared {
 
     /// The bytes of extranonce2 miners fill.
     pub(crate) fn extranonce2_size(&self) -> usize {
-        self.upstream
-            .as_ref()
+        self.work
+            .upstream()
             .map_or(EXTRANONCE2_SIZE, |link| link.options.extranonce2_size)
     }
 
     /// Sends a share on to the upstream pool and counts its verdict; `Err` carries why it
     /// did not count there.
     pub(crate) async fn forward(&self, share: &Forward) -> Result<(), String> {
-        let verdict = match &self.upstream {
+        let verdict = match self.work.upstream() {
             Some(link) => link.forward(share).await,
             None => Err("the pool has no upstream".into()),
         };
@@ -456,18 +498,18 @@ impl PoolHandle {
     /// The pool's daemons (for network facts such as `getmininginfo`, and their health);
     /// `None` for an upstream-mode pool started without any.
     pub fn daemons(&self) -> Option<&Arc<DaemonGroup>> {
-        self.shared.daemons.as_ref()
+        self.shared.work.daemons()
     }
 
     /// Whether the pool mines through an upstream pool (upstream mode).
     pub fn is_upstream(&self) -> bool {
-        self.shared.upstream.is_some()
+        self.shared.work.upstream().is_some()
     }
 
     /// Upstream mode: `host:port` of the upstream pool it mines through now; `None` while
     /// no upstream answers, or for a pool on its own daemons.
     pub fn upstream_server(&self) -> Option<String> {
-        self.shared.upstream.as_ref()?.connected()
+        self.shared.work.upstream()?.connected()
     }
 
     /// Sends `client.show_message` to every connected miner.
@@ -567,9 +609,10 @@ pub async fn start_pool(
     let (mut running, job_tx) = serve_ports(
         options,
         listeners,
-        Some(daemons),
-        None,
-        Some(waker.clone()),
+        WorkSource::Daemons {
+            daemons,
+            waker: waker.clone(),
+        },
         authorizer,
         cancel.clone(),
     )?;
@@ -607,9 +650,10 @@ pub async fn start_upstream_pool(
     let (mut running, job_tx) = serve_ports(
         options,
         listeners,
-        daemons,
-        Some(link.clone()),
-        None,
+        WorkSource::Upstream {
+            link: link.clone(),
+            daemons,
+        },
         authorizer,
         cancel.clone(),
     )?;
@@ -638,9 +682,7 @@ async fn bind(options: &PoolOptions) -> Result<Vec<TcpListener>, PoolError> {
 fn serve_ports(
     options: PoolOptions,
     listeners: Vec<TcpListener>,
-    daemons: Option<Arc<DaemonGroup>>,
-    upstream: Option<Arc<UpstreamLink>>,
-    waker: Option<TemplateWaker>,
+    work: WorkSource,
     authorizer: Arc<dyn Authorizer>,
     cancel: CancellationToken,
 ) -> Result<(RunningPool, JobSender), PoolError> {
@@ -663,16 +705,15 @@ fn serve_ports(
         options.event_memory_limit,
         counters.clone(),
     );
+    let waker = work.waker().cloned();
     let shared = Arc::new(Shared {
         hasher,
-        daemons,
-        upstream,
+        work,
         authorizer,
         jobs: RwLock::new(JobRegistry::default()),
         bans: Mutex::new(BanList::default()),
         events: sink,
         counters,
-        waker: waker.clone(),
         hash_slots: Semaphore::new(hash_threads * 2),
         broadcast: broadcast::channel(64).0,
         claims: Mutex::new(HashMap::new()),
@@ -812,7 +853,7 @@ pub(crate) async fn submit_block(
     forward: Option<Forward>,
     ack: Option<DurableAck>,
 ) {
-    let verdict = match (&forward, &shared.daemons) {
+    let verdict = match (&forward, shared.work.daemons()) {
         (Some(forward), _) => match shared.forward(forward).await {
             Ok(()) => Verdict::Accepted,
             Err(reason) => Verdict::Rejected(reason),
@@ -855,7 +896,7 @@ pub(crate) async fn submit_block(
         accepted: on_chain,
         reason,
     }));
-    if let Some(waker) = &shared.waker {
+    if let Some(waker) = shared.work.waker() {
         waker.wake(WakeSource::Manual);
     }
 }
