@@ -90,8 +90,28 @@ pub enum PoolEvent {
     Difficulty(DifficultyEvent),
 }
 
+/// Why a share could not be recorded; the miner is told `share not recorded: ` and this.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotRecorded {
+    /// The pool's event consumer (its share writer) has stopped.
+    #[error("the pool's share writer has stopped")]
+    WriterStopped,
+    /// The memory held for a failing or lagging writer is at its bound.
+    #[error("the pool cannot store shares right now ({cause}); {waiting} events wait in memory")]
+    Backlog {
+        /// The writer's failure, or that it lags behind.
+        cause: String,
+        /// Events waiting in memory.
+        waiting: u64,
+    },
+    /// The writer could make the share durable nowhere (the store and its share log
+    /// failing), or not in time.
+    #[error("{0}")]
+    Unsaved(String),
+}
+
 /// The answer a pool waits for before it acknowledges a share with `durableAck`.
-pub type AckResult = Result<(), String>;
+pub type AckResult = Result<(), NotRecorded>;
 
 /// A share's acknowledgement, owed by the consumer once the share is durable.
 ///
@@ -115,8 +135,8 @@ impl DurableAck {
 
     /// The share could not be made durable: the miner is told why, and it is not counted
     /// as acknowledged.
-    pub fn refuse(self, reason: &str) {
-        let _ = self.0.send(Err(reason.to_owned()));
+    pub fn refuse(self, why: NotRecorded) {
+        let _ = self.0.send(Err(why));
     }
 }
 
@@ -196,9 +216,9 @@ impl EventGate {
     }
 
     /// Whether a new share may be taken; the error says why not.
-    pub fn admit(&self) -> Result<(), String> {
+    pub fn admit(&self) -> Result<(), NotRecorded> {
         if self.consumer_gone.load(Ordering::Acquire) {
-            return Err("the pool's share writer has stopped".into());
+            return Err(NotRecorded::WriterStopped);
         }
         let pending = self.pending();
         if pending < self.limit {
@@ -207,9 +227,10 @@ impl EventGate {
         let cause = self
             .failure()
             .unwrap_or_else(|| "its share writer lags behind".into());
-        Err(format!(
-            "the pool cannot store shares right now ({cause}); {pending} events wait in memory"
-        ))
+        Err(NotRecorded::Backlog {
+            cause,
+            waiting: pending,
+        })
     }
 
     /// Counts a share refused at the gate.
@@ -331,7 +352,7 @@ impl EventSender {
     }
 
     /// Whether a new share may be taken (see [`EventGate`]); counts a refusal.
-    pub fn admit(&self) -> Result<(), String> {
+    pub fn admit(&self) -> Result<(), NotRecorded> {
         self.gate.admit().inspect_err(|_| self.gate.count_refused())
     }
 
@@ -376,14 +397,10 @@ impl EventSender {
     pub fn send_durable(
         &self,
         event: PoolEvent,
-    ) -> impl std::future::Future<Output = Result<(), String>> + use<> {
+    ) -> impl std::future::Future<Output = AckResult> + use<> {
         let (ack, ticket) = DurableAck::pair();
         self.send_with(event, Some(ack));
-        async move {
-            ticket
-                .await
-                .unwrap_or_else(|_| Err("the consumer dropped the acknowledgement".into()))
-        }
+        async move { ticket.await.unwrap_or(Err(NotRecorded::WriterStopped)) }
     }
 
     /// An event the consumer can no longer take: its consumer has stopped (the pool is
@@ -397,7 +414,7 @@ impl EventSender {
             );
         }
         if let Some(ack) = delivery.ack {
-            ack.refuse("the pool's share writer has stopped");
+            ack.refuse(NotRecorded::WriterStopped);
         }
     }
 
@@ -433,12 +450,12 @@ async fn forward_backlog(
             );
             gate.release(1);
             if let Some(ack) = delivery.ack {
-                ack.refuse("the pool's share writer has stopped");
+                ack.refuse(NotRecorded::WriterStopped);
             }
             while let Some(delivery) = queued.recv().await {
                 gate.release(1);
                 if let Some(ack) = delivery.ack {
-                    ack.refuse("the pool's share writer has stopped");
+                    ack.refuse(NotRecorded::WriterStopped);
                 }
             }
             return;
@@ -506,8 +523,17 @@ mod tests {
             .gate()
             .report_failure(Some("spool: No space left on device".into()));
         let refused = sink.admit().unwrap_err();
-        assert!(refused.contains("No space left on device"), "{refused}");
-        assert!(refused.contains("3 events wait in memory"), "{refused}");
+        assert_eq!(
+            refused,
+            NotRecorded::Backlog {
+                cause: "spool: No space left on device".into(),
+                waiting: 3
+            }
+        );
+        assert!(
+            refused.to_string().contains("3 events wait in memory"),
+            "{refused}"
+        );
         assert_eq!(receiver.gate().refused(), 1);
 
         // The consumer makes one durable: room for one more.
@@ -537,7 +563,7 @@ mod tests {
         let (ack, ticket) = DurableAck::pair();
         sink.send_with(share(3), Some(ack));
         let answer = ticket.await.unwrap();
-        assert!(answer.unwrap_err().contains("stopped"));
-        assert!(sink.admit().unwrap_err().contains("stopped"));
+        assert_eq!(answer, Err(NotRecorded::WriterStopped));
+        assert_eq!(sink.admit(), Err(NotRecorded::WriterStopped));
     }
 }

@@ -57,7 +57,7 @@ pub use auth::Authorizer;
 pub use counters::{ConnectionGuard, CounterSnapshot, PoolCounters};
 pub use events::{
     AckResult, BlockEvent, Delivery, DifficultyEvent, DurableAck, EventGate, EventReceiver,
-    EventSender, PoolEvent, ShareEvent, event_channel,
+    EventSender, NotRecorded, PoolEvent, ShareEvent, event_channel,
 };
 pub use reject::Reject;
 pub use spool::SpoolError;

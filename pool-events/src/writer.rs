@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{Delivery, DurableAck, EventGate, EventReceiver, PoolEvent};
+use crate::events::{Delivery, DurableAck, EventGate, EventReceiver, NotRecorded, PoolEvent};
 use crate::spool::{Peeked, Spool, SpoolError};
 
 /// Records written together, named by `(writer, seq)`.
@@ -671,7 +671,7 @@ where
                 continue;
             }
             for ack in unit.acks.drain(..) {
-                ack.refuse(&reason);
+                ack.refuse(NotRecorded::Unsaved(reason.clone()));
                 refused += 1;
             }
         }
@@ -816,7 +816,7 @@ where
         for unit in std::mem::take(&mut self.memory) {
             events += unit.events;
             for ack in unit.acks {
-                ack.refuse(&reason);
+                ack.refuse(NotRecorded::Unsaved(reason.clone()));
             }
             tracing::error!(
                 batch = %serde_json::to_string(&unit.batch).unwrap_or_default(),

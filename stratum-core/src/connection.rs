@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
 use hashing::Difficulty;
-use pool_events::{DifficultyEvent, DurableAck, PoolEvent, Reject, ShareEvent};
+use pool_events::{DifficultyEvent, DurableAck, NotRecorded, PoolEvent, Reject, ShareEvent};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -433,8 +433,9 @@ async fn check_share<S: AsyncRead + AsyncWrite + Unpin>(
         }
         _ => None,
     };
-    let refused =
-        |reason: &str| error_line(id, codes::OTHER, &format!("share not recorded: {reason}"));
+    let refused = |reason: &NotRecorded| {
+        error_line(id, codes::OTHER, &format!("share not recorded: {reason}"))
+    };
     // A block candidate that will be submitted is always taken: a block is never refused
     // for memory. A stale duplicate of one (its parent claimed) is an ordinary share.
     let submits_block = match &result {
@@ -466,7 +467,7 @@ async fn check_share<S: AsyncRead + AsyncWrite + Unpin>(
             match ticket.await {
                 Ok(Ok(())) => result_line(id, json!(true)),
                 Ok(Err(reason)) => refused(&reason),
-                Err(_) => refused("the pool's share writer has stopped"),
+                Err(_) => refused(&NotRecorded::WriterStopped),
             }
         }
         (_, Ok(())) => {
