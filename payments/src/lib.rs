@@ -18,6 +18,7 @@
 //!   payout transaction per run. The money itself is the pure [`settle`]: from the
 //!   [`SettleFacts`] the run reads (splits, balances, invalid addresses, totals) to what it
 //!   pays and keeps, conserving every satoshi; an overflow is an error, never a lost credit.
+//!   The wallet is reached through the small [`Wallet`] trait (a daemon group implements it).
 //! - Exactly-once payouts ([`PayoutStore`]): each run's payout transaction is built and
 //!   signed first and journalled with the whole [`Settlement`], then broadcast; balances
 //!   and rounds move in the store transaction that marks it done. A timeout, a crash or a
@@ -52,6 +53,7 @@ mod redis_store;
 mod scheme;
 mod settle;
 mod store;
+mod wallet;
 mod writer;
 
 pub use batch::{Batch, Record};
@@ -68,4 +70,5 @@ pub use settle::{SettleFacts, SettleOverflow, Settled, owed, settle};
 pub use store::{
     BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, share_decimal,
 };
+pub use wallet::Wallet;
 pub use writer::ShareWriter;

@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coin_daemon::{
-    Amount, BroadcastOutcome, DaemonError, DaemonGroup, SignedTransaction, TxCategory,
-};
+use coin_daemon::{Amount, BroadcastOutcome, DaemonError, SignedTransaction, TxCategory};
 use thiserror::Error;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +15,7 @@ use crate::journal::{JournalEntry, PayoutStore, Settlement};
 use crate::scheme::{Scheme, prop_split, solo_split};
 use crate::settle::{SettleFacts, owed, settle};
 use crate::store::{BlockEntry, BlockStatus, Round, ShareStore};
+use crate::wallet::Wallet;
 
 /// A store that keeps both shares and payouts (both backends do).
 pub trait PaymentStore: ShareStore + PayoutStore {}
@@ -133,7 +132,7 @@ type SentHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
 /// transaction, or the daemon refuses it for good. No new run is paid before it is settled.
 pub struct PaymentProcessor {
     store: Arc<dyn PaymentStore>,
-    wallet: Arc<DaemonGroup>,
+    wallet: Arc<dyn Wallet>,
     options: PaymentOptions,
     on_sent: Option<SentHook>,
 }
@@ -164,10 +163,11 @@ enum Reconciled {
 }
 
 impl PaymentProcessor {
-    /// A processor paying from `wallet` (a group holding the pool's wallet daemon).
+    /// A processor paying from `wallet` (in production a daemon group holding the pool's
+    /// wallet daemon).
     pub fn new(
         store: Arc<dyn PaymentStore>,
-        wallet: Arc<DaemonGroup>,
+        wallet: Arc<dyn Wallet>,
         options: PaymentOptions,
     ) -> Self {
         PaymentProcessor {
