@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
 
-use crate::job::{header_bytes, notify_prevhash};
+use crate::header::{header_bytes, notify_prevhash};
 use crate::merkle::merkle_root;
 use crate::protocol::{MAX_LINE_LENGTH, ServerMessage};
 use hashing::PowHasher;

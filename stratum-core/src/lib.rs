@@ -76,6 +76,7 @@ mod coinbase;
 mod connection;
 mod error;
 mod extranonce;
+mod header;
 mod ids;
 mod job;
 mod merkle;
@@ -100,8 +101,9 @@ pub use coinbase::{
 };
 pub use error::StratumError;
 pub use extranonce::{Extranonce, MAX_EXTRANONCE_SIZE};
+pub use header::{header_bytes, serialize_block};
 pub use ids::IdAllocator;
-pub use job::{Job, JobId, header_bytes, serialize_block};
+pub use job::{Job, JobId};
 pub use merkle::{merkle_branch, merkle_root};
 pub use pool::{
     PoolError, PoolHandle, PoolOptions, PortOptions, RunningPool, start_pool, start_upstream_pool,

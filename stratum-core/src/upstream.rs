@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientError, Notification, StratumClient};
 use crate::extranonce::{Extranonce, MAX_EXTRANONCE_SIZE};
-use crate::job::Job;
+use crate::job::{Job, UpstreamWork};
 use crate::pool::{JobSender, Shared, publish_job};
 
 /// One upstream pool and the worker this pool mines as there.
@@ -100,23 +100,6 @@ impl UpstreamOptions {
         }
         Ok(())
     }
-}
-
-/// What a local job keeps of the upstream job it came from.
-#[derive(Debug, Clone)]
-pub(crate) struct UpstreamWork {
-    /// The upstream's job id.
-    pub(crate) job_id: String,
-    /// The connection it came on.
-    pub(crate) session: u64,
-    /// The upstream's extranonce1 for that connection.
-    pub(crate) extranonce1: Vec<u8>,
-    /// Zero bytes between it and the local extranonces.
-    pub(crate) padding: usize,
-    /// The upstream's difficulty for this job's shares.
-    pub(crate) difficulty: Difficulty,
-    /// The version bits the upstream lets this connection roll.
-    pub(crate) version_mask: u32,
 }
 
 /// A local share going on to the upstream.
