@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use coin_daemon::{BlockTemplate, CoinbaseAux};
+use coin_daemon::BlockTemplate;
 use hashing::{Algorithm, Difficulty, HashOptions, PowHasher};
 use serde_json::json;
 use stratum_core::protocol::{
@@ -16,6 +16,8 @@ use stratum_core::{
     AddressFormat, BanOptions, CoinbaseOptions, Extranonce, Job, JobId, Output, PoolView, Session,
     SessionOptions, Submission, output_script, validate_share,
 };
+
+use crate::StandInDaemon;
 
 /// One job and hasher shared by every input.
 pub struct SessionHarness {
@@ -27,28 +29,12 @@ pub struct SessionHarness {
 impl SessionHarness {
     /// A harness whose job has mainnet bits (no share is a block) and no transactions.
     pub fn new() -> SessionHarness {
-        let template = BlockTemplate {
-            version: 0x2000_0000,
-            previous_block_hash: "00000000000000000002a7c4c1e48d76c5a37902165a270156b7a8d72728a054"
-                .into(),
-            transactions: Vec::new(),
-            coinbase_value: 625_000_000,
-            bits: "17034219".into(),
-            target: "0000000000000000000342190000000000000000000000000000000000000000".into(),
-            height: 820_000,
-            cur_time: 1_700_000_000,
-            min_time: None,
-            coinbase_aux: CoinbaseAux::default(),
-            default_witness_commitment: None,
-            rules: Vec::new(),
-            long_poll_id: None,
-            masternode: Vec::new(),
-            masternode_payments_started: false,
-            masternode_payments_enforced: false,
-            superblock: Vec::new(),
-            payee: None,
-            payee_amount: None,
-        };
+        // The stand-in daemon's mainnet-shaped template, at a fixed time so that shares'
+        // ntime checks do not depend on the clock.
+        let mut template: BlockTemplate =
+            serde_json::from_value(StandInDaemon::mainnet_template(0))
+                .expect("the stand-in's template decodes");
+        template.cur_time = 1_700_000_000;
         let format = AddressFormat::bitcoin();
         let script =
             output_script("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", &format).expect("a valid address");
@@ -57,7 +43,7 @@ impl SessionHarness {
             &template,
             &CoinbaseOptions::new(script, format),
             true,
-            1_700_000_000,
+            template.cur_time,
         )
         .expect("a valid template");
         SessionHarness {
