@@ -165,7 +165,7 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(()) => {
                     let job = route.jobs.borrow_and_update().clone();
                     match job {
-                        Some(job) => send_job(&shared, &mut miner, &mut lines, &job).await,
+                        Some(job) => send_job(&shared, &mut miner, &mut lines, &mut route.jobs, &job).await,
                         None => Flow::Continue,
                     }
                 }
@@ -243,28 +243,14 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Sends a job, with the difficulty that applies from it when one is pending.
 async fn send_job<S: AsyncRead + AsyncWrite + Unpin>(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     miner: &mut Miner,
     lines: &mut Framed<S, LinesCodec>,
+    jobs: &mut watch::Receiver<Option<Arc<Job>>>,
     job: &Job,
 ) -> Flow {
-    for output in miner.session.on_job(job.id, job.notify_params().clone()) {
-        match output {
-            Output::Send(line) => {
-                if let Flow::Close = send(lines, line).await {
-                    return Flow::Close;
-                }
-            }
-            Output::Difficulty { worker, difficulty } => {
-                shared.events.send(PoolEvent::Difficulty(DifficultyEvent {
-                    worker,
-                    difficulty,
-                }));
-            }
-            _ => {}
-        }
-    }
-    Flow::Continue
+    let outputs = miner.session.on_job(job.id, job.notify_params().clone());
+    carry_out(shared, miner, lines, jobs, outputs).await
 }
 
 /// The `mining.notify` line of `job`.
@@ -311,6 +297,17 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
     let outputs = miner
         .session
         .handle(request_line.id, request, Instant::now(), &view);
+    carry_out(shared, miner, lines, jobs, outputs).await
+}
+
+/// Carries out a session's outputs in order, until one closes the connection.
+async fn carry_out<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Arc<Shared>,
+    miner: &mut Miner,
+    lines: &mut Framed<S, LinesCodec>,
+    jobs: &mut watch::Receiver<Option<Arc<Job>>>,
+    outputs: Vec<Output>,
+) -> Flow {
     for output in outputs {
         let flow = match output {
             Output::Send(line) => send(lines, line).await,
