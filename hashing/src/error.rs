@@ -51,6 +51,14 @@ pub enum HashingError {
         /// The r (block size) parameter.
         r: u32,
     },
+    /// scrypt-jane N factor bounds out of order or too large.
+    #[error("scrypt-jane N factors {min} to {max}: need nMin at most nMax, and nMax at most 30")]
+    InvalidNFactors {
+        /// The smallest N factor.
+        min: u8,
+        /// The largest N factor.
+        max: u8,
+    },
     /// A scrypt-n time table with no entries.
     #[error("the scrypt-n time table is empty")]
     EmptyTimeTable,

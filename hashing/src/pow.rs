@@ -32,13 +32,24 @@ pub struct HashOptions {
     /// A proof-of-stake coin (`reward: "POS"`): its scrypt blocks are named by their
     /// proof-of-work hash rather than the header's sha256d.
     pub proof_of_stake: bool,
-    /// scrypt-jane's chain start (`chainStartTime`, unix seconds); YACoin's 1367991200
-    /// when absent.
+    /// scrypt-jane's chain start (`chainStartTime`, unix seconds);
+    /// [`HashOptions::DEFAULT_CHAIN_START`] when absent.
     pub chain_start_time: Option<i64>,
-    /// scrypt-jane's smallest N factor (`nMin`); 4 when absent.
+    /// scrypt-jane's smallest N factor (`nMin`); [`HashOptions::DEFAULT_N_MIN`] when absent.
     pub n_min: Option<u8>,
-    /// scrypt-jane's largest N factor (`nMax`); 30 when absent.
+    /// scrypt-jane's largest N factor (`nMax`); [`HashOptions::DEFAULT_N_MAX`] when absent.
     pub n_max: Option<u8>,
+}
+
+impl HashOptions {
+    /// scrypt-jane's chain start when a coin gives none (YACoin's, as NOMP defaults it).
+    pub const DEFAULT_CHAIN_START: i64 = 1_367_991_200;
+    /// scrypt-jane's smallest N factor when a coin gives none (YACoin's).
+    pub const DEFAULT_N_MIN: u8 = 4;
+    /// scrypt-jane's largest N factor when a coin gives none (YACoin's).
+    pub const DEFAULT_N_MAX: u8 = 30;
+    /// The largest scrypt-jane N factor accepted: N = 2^31, 256 GiB per hash.
+    pub const MAX_N_FACTOR: u8 = 30;
 }
 
 /// Hashes block headers with one coin's proof-of-work function.
@@ -123,11 +134,20 @@ impl PowHasher {
                 let n = options.scrypt_n.unwrap_or(64);
                 Kind::Scrypt(scrypt_params(n, r)?)
             }
-            Algorithm::ScryptJane => Kind::ScryptJane {
-                chain_start: options.chain_start_time.unwrap_or(1_367_991_200),
-                min: options.n_min.unwrap_or(4),
-                max: options.n_max.unwrap_or(30),
-            },
+            Algorithm::ScryptJane => {
+                let min = options.n_min.unwrap_or(HashOptions::DEFAULT_N_MIN);
+                let max = options.n_max.unwrap_or(HashOptions::DEFAULT_N_MAX);
+                if min > max || max > HashOptions::MAX_N_FACTOR {
+                    return Err(HashingError::InvalidNFactors { min, max });
+                }
+                Kind::ScryptJane {
+                    chain_start: options
+                        .chain_start_time
+                        .unwrap_or(HashOptions::DEFAULT_CHAIN_START),
+                    min,
+                    max,
+                }
+            }
             Algorithm::Neoscrypt => Kind::Neoscrypt,
             Algorithm::Sha1 => Kind::Sha1,
             Algorithm::Keccak if options.normal_hashing => Kind::KeccakTwiceWithTime,
@@ -286,6 +306,30 @@ mod tests {
         assert_eq!(
             hasher.hash(&[0u8; 79]),
             Err(HashingError::ShortHeader { len: 79 })
+        );
+    }
+
+    #[test]
+    fn scrypt_jane_n_factors_out_of_order_or_too_large_are_refused() {
+        let jane = |n_min, n_max| {
+            PowHasher::new(
+                Algorithm::ScryptJane,
+                &HashOptions {
+                    n_min,
+                    n_max,
+                    ..HashOptions::default()
+                },
+            )
+            .map(|_| ())
+        };
+        assert_eq!(jane(None, None), Ok(()));
+        assert_eq!(
+            jane(Some(12), Some(8)),
+            Err(HashingError::InvalidNFactors { min: 12, max: 8 })
+        );
+        assert_eq!(
+            jane(None, Some(31)),
+            Err(HashingError::InvalidNFactors { min: 4, max: 31 })
         );
     }
 

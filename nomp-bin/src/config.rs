@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use hashing::Algorithm;
+use hashing::{Algorithm, HashOptions};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -1034,8 +1034,8 @@ fn check_coin(
     Ok(())
 }
 
-/// The largest scrypt-jane N factor: N = 2^31 already needs 256 GiB per hash.
-const MAX_N_FACTOR: u32 = 30;
+/// The largest scrypt-jane N factor hashing accepts.
+const MAX_N_FACTOR: u8 = HashOptions::MAX_N_FACTOR;
 
 /// A coin's scrypt-jane `nMin` and `nMax` (node-stratum-pool's defaults 4 and 30).
 pub(crate) fn scrypt_jane_factors(
@@ -1044,28 +1044,34 @@ pub(crate) fn scrypt_jane_factors(
 ) -> Result<(Option<u8>, Option<u8>), ConfigError> {
     let factor = |field: &str, value: Option<u32>| match value {
         None => Ok(None),
-        Some(v) if v <= MAX_N_FACTOR => Ok(Some(v as u8)),
+        Some(v) if v <= u32::from(MAX_N_FACTOR) => Ok(Some(v as u8)),
         Some(v) => Err(ConfigError {
             file: path.to_owned(),
             field: field.into(),
             message: format!("N factor {v} is above {MAX_N_FACTOR}"),
             fix: Some(format!(
-                "use the chain's own N factor bounds (0 to {MAX_N_FACTOR}; YACoin's are 4 and 30)"
+                "use the chain's own N factor bounds (0 to {MAX_N_FACTOR}; YACoin's are {} and {})",
+                HashOptions::DEFAULT_N_MIN,
+                HashOptions::DEFAULT_N_MAX
             )),
         }),
     };
     let min = factor("nMin", coin.n_min)?;
     let max = factor("nMax", coin.n_max)?;
-    if min.unwrap_or(4) > max.unwrap_or(30) {
+    let (lowest, highest) = (
+        min.unwrap_or(HashOptions::DEFAULT_N_MIN),
+        max.unwrap_or(HashOptions::DEFAULT_N_MAX),
+    );
+    if lowest > highest {
         return Err(ConfigError {
             file: path.to_owned(),
             field: "nMin".into(),
-            message: format!(
-                "nMin {} is above nMax {}",
-                min.unwrap_or(4),
-                max.unwrap_or(30)
-            ),
-            fix: Some("set nMin at most nMax (absent, they are 4 and 30)".into()),
+            message: format!("nMin {lowest} is above nMax {highest}"),
+            fix: Some(format!(
+                "set nMin at most nMax (absent, they are {} and {})",
+                HashOptions::DEFAULT_N_MIN,
+                HashOptions::DEFAULT_N_MAX
+            )),
         });
     }
     Ok((min, max))
