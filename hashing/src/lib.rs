@@ -42,8 +42,9 @@
 //! Tests: `tests/vectors.rs` hashes real mainnet block headers of a coin using each
 //! algorithm (pow hash, block id and the header's own `bits`), except `blake2s`, `scrypt-og`,
 //! `qubit`, `shavite3` and `x15`, whose reasons are listed there; `tests/multi_hashing.rs`
-//! checks every algorithm against the published vectors of node-multi-hashing, the C library
-//! node-stratum-pool hashes with.
+//! checks 18 algorithms against the published vectors of node-multi-hashing (the C library
+//! node-stratum-pool hashes with): all but blake2s and the scrypt family, which it has none
+//! for but scrypt-jane's, whose N depends on a time those inputs lack.
 //!
 //! `hefty1` is refused with [`HashingError::UnsupportedAlgorithm`] and the reason: NOMP's
 //! hefty1 hashes an 80-byte header, while Heavycoin's chain hashes 84 bytes, so no chain
