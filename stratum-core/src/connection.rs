@@ -9,21 +9,23 @@ use hashing::Difficulty;
 use pool_events::{DifficultyEvent, DurableAck, NotRecorded, PoolEvent, Reject, ShareEvent};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::{Framed, LinesCodec, LinesCodecError};
 use tokio_util::sync::CancellationToken;
 
 use crate::extranonce::Extranonce;
 use crate::job::{Job, JobId};
-use crate::pool::{Shared, forward_share, submit_block};
+use crate::options::PortOptions;
 use crate::protocol::{
     MAX_LINE_LENGTH, MinerRequest, Request, ServerMessage, SubmitRequest, codes, error_line,
     result_line,
 };
 use crate::proxy::read_proxy_header;
 use crate::session::{Output, PoolView, Session, SessionOptions, WorkerCredit};
+use crate::shared::{Shared, forward_share, submit_block};
 use crate::upstream::Forward;
 use crate::validate::{MinerState, Submission, ValidShare, validate_share};
 
@@ -45,7 +47,7 @@ pub(crate) struct Route {
 /// What a connection needs of the port it came in on.
 #[derive(Clone)]
 pub(crate) struct PortContext {
-    pub(crate) port: crate::pool::PortOptions,
+    pub(crate) port: PortOptions,
     pub(crate) proxy_protocol: bool,
     /// On a switching port: the switch's current route, followed while connected.
     pub(crate) switch: Option<watch::Receiver<Route>>,
@@ -60,6 +62,38 @@ struct Miner {
 
 /// How long a PROXY header or a TLS handshake may take before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts miners on `listener` until cancelled; each is served on `route`, or on a
+/// switching port on the switch's route at the time.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    route: Option<Route>,
+    context: PortContext,
+    cancel: CancellationToken,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        let (socket, peer) = tokio::select! {
+            () = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let route = match (&route, &context.switch) {
+            (Some(route), _) => route.clone(),
+            (None, Some(switch)) => switch.borrow().clone(),
+            (None, None) => continue,
+        };
+        connections.spawn(serve(route, context.clone(), socket, peer, cancel.clone()));
+    }
+    while connections.join_next().await.is_some() {}
+}
 
 /// Takes an accepted socket through the PROXY header (when the pool expects one), the ban
 /// check on the miner's real address and the TLS handshake (on TLS ports), then serves it.

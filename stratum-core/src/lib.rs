@@ -80,11 +80,14 @@ mod header;
 mod ids;
 mod job;
 mod merkle;
+mod options;
 mod pool;
 pub mod protocol;
 mod proxy;
+mod registry;
 mod serialize;
 mod session;
+mod shared;
 mod switch;
 mod tls;
 mod upstream;
@@ -105,9 +108,8 @@ pub use header::{header_bytes, serialize_block};
 pub use ids::IdAllocator;
 pub use job::{Job, JobId};
 pub use merkle::{merkle_branch, merkle_root};
-pub use pool::{
-    PoolError, PoolHandle, PoolOptions, PortOptions, RunningPool, start_pool, start_upstream_pool,
-};
+pub use options::{PoolError, PoolOptions, PortOptions};
+pub use pool::{PoolHandle, RunningPool, start_pool, start_upstream_pool};
 pub use proxy::{ProxyError, ProxyParse, parse_proxy_header};
 pub use session::{Output, PoolView, Session, SessionOptions, WorkerCredit};
 pub use switch::{RunningSwitch, SwitchOptions, SwitchTarget, key_hash_credit, start_switch};

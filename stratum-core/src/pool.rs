@@ -1,423 +1,30 @@
 //! A running pool: template source → jobs → ports → events.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use coin_daemon::{
-    BlockPresence, DaemonGroup, P2pOptions, SubmitOutcome, TemplateOptions, TemplateSource,
-    TemplateWaker, WakeSource, spawn_block_notify,
-};
-use hashing::{Algorithm, Difficulty, HashOptions, HashingError, PowHasher};
+use coin_daemon::{DaemonGroup, TemplateSource, TemplateWaker, spawn_block_notify};
+use hashing::{Difficulty, PowHasher};
 use pool_events::{
-    Authorizer, BlockEvent, CounterSnapshot, DurableAck, EventGate, EventReceiver, EventSender,
-    PoolCounters, PoolEvent, ShareEvent,
+    Authorizer, CounterSnapshot, EventGate, EventReceiver, EventSender, PoolCounters,
 };
-use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::task::JoinSet;
-use tokio_rustls::rustls;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::ban::{BanList, BanOptions};
-use crate::coinbase::CoinbaseOptions;
-use crate::connection::{PortContext, Route, serve};
-use crate::extranonce::Extranonce;
+use crate::connection::{PortContext, Route, accept_loop};
 use crate::ids::IdAllocator;
-use crate::job::{Job, JobId};
+use crate::job::Job;
+use crate::options::{PoolError, PoolOptions};
 use crate::protocol::ServerMessage;
+use crate::registry::{JobFeed, JobRegistry};
 use crate::session::WorkerCredit;
-use crate::upstream::{Forward, UpstreamLink, UpstreamOptions};
-use crate::validate::BlockCandidate;
-use crate::vardiff::VardiffOptions;
-use crate::{coinbase::EXTRANONCE2_SIZE, upstream};
-
-/// Jobs kept for late shares; older ones answer "job not found".
-const KEPT_JOBS: usize = 16;
-/// Claims this many heights below the newest are forgotten (reorgs are shorter).
-const CLAIMED_HEIGHTS: u64 = 100;
-/// Waits between re-checks of a block no synced daemon has confirmed or denied yet:
-/// about a minute in all, re-submitting it each time.
-const BLOCK_RECHECKS: [Duration; 6] = [
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-    Duration::from_secs(4),
-    Duration::from_secs(8),
-    Duration::from_secs(15),
-    Duration::from_secs(30),
-];
-
-/// One stratum port.
-#[derive(Debug, Clone)]
-pub struct PortOptions {
-    /// Where to listen (port 0 picks a free one).
-    pub bind: SocketAddr,
-    /// The starting difficulty.
-    pub difficulty: Difficulty,
-    /// Variable difficulty, if enabled on this port.
-    pub vardiff: Option<VardiffOptions>,
-    /// Serve stratum over TLS with this configuration (see [`crate::tls_config_from_pem`]).
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-}
-
-/// Everything a pool needs besides its daemons (or upstream pools).
-#[derive(Debug, Clone)]
-pub struct PoolOptions {
-    /// The coin's proof-of-work algorithm.
-    pub algorithm: Algorithm,
-    /// Its hashing parameters (scrypt N, time table).
-    pub hash_options: HashOptions,
-    /// What the coinbase pays (unused in upstream mode: the upstream builds the coinbase).
-    pub coinbase: CoinbaseOptions,
-    /// The stratum ports.
-    pub ports: Vec<PortOptions>,
-    /// Template polling.
-    pub template: TemplateOptions,
-    /// Disconnect a miner that has not submitted for this long (`connectionTimeout`).
-    pub connection_timeout: Duration,
-    /// IP banning, if enabled.
-    pub banning: Option<BanOptions>,
-    /// Where its extranonce1 values and job ids come from: pools that share miners (a
-    /// switching port) must share one, and its instance id keeps front-ends sharing a
-    /// store apart.
-    pub ids: Arc<IdAllocator>,
-    /// Header version bits miners may roll (BIP310); 0 disables version rolling. In
-    /// upstream mode, only those the upstream also grants.
-    pub version_mask: u32,
-    /// Capacity of the event channel.
-    pub event_capacity: usize,
-    /// Events held in memory for a consumer that cannot make them durable (its store and
-    /// spool both failing) before new shares are refused with an error naming the cause.
-    /// Block candidates are never refused.
-    pub event_memory_limit: u64,
-    /// Acknowledge a valid share only once the event consumer has made it durable
-    /// (`durableAck`): the miner's `true` then means the share survives a crash. Costs the
-    /// consumer's group commit (a few milliseconds) per answer.
-    pub durable_ack: bool,
-    /// A P2P peer for instant block notifications, if configured.
-    pub p2p: Option<P2pOptions>,
-    /// Every connection starts with a PROXY protocol header (v1 or v2) naming the miner's
-    /// real address (`tcpProxyProtocol`); bans and events then use that address.
-    pub proxy_protocol: bool,
-}
-
-impl PortOptions {
-    /// A plain TCP port at a fixed starting `difficulty`, without vardiff or TLS.
-    pub fn new(bind: SocketAddr, difficulty: Difficulty) -> Self {
-        PortOptions {
-            bind,
-            difficulty,
-            vardiff: None,
-            tls: None,
-        }
-    }
-}
-
-impl PoolOptions {
-    /// Options with NOMP's defaults for everything but the coin and the ports: templates
-    /// polled every second and refreshed after 55 s, zombies dropped after 600 s, no
-    /// banning, version rolling within BIP320's `0x1fffe000`, no P2P peer, no PROXY header;
-    /// shares acknowledged when handed to the consumer, refused once 250 000 events wait
-    /// in memory.
-    pub fn new(algorithm: Algorithm, coinbase: CoinbaseOptions, ports: Vec<PortOptions>) -> Self {
-        PoolOptions {
-            algorithm,
-            hash_options: HashOptions::default(),
-            coinbase,
-            ports,
-            template: TemplateOptions::default(),
-            connection_timeout: Duration::from_secs(600),
-            banning: None,
-            ids: Arc::default(),
-            version_mask: 0x1fff_e000,
-            event_capacity: 4096,
-            event_memory_limit: 250_000,
-            durable_ack: false,
-            p2p: None,
-            proxy_protocol: false,
-        }
-    }
-}
-
-/// Why a pool could not start.
-#[derive(Debug, Error)]
-pub enum PoolError {
-    /// A port could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The operating system's reason.
-        source: std::io::Error,
-    },
-    /// The hashing parameters are invalid.
-    #[error("hashing: {0}")]
-    Hashing(#[from] HashingError),
-    /// The upstream options are unusable.
-    #[error("upstream: {0}")]
-    Upstream(String),
-    /// A switch was given pools that hand out ids from different allocators: moved miners
-    /// could collide with the new pool's own.
-    #[error(
-        "{pool} does not share the switch's id allocator (give every pool the same PoolOptions::ids)"
-    )]
-    SeparateIds {
-        /// The pool refused.
-        pool: String,
-    },
-}
-
-/// Where a pool's work comes from and where its blocks go: one seam, two sources.
-pub(crate) enum WorkSource {
-    /// The coin's daemons: templates in (polled, and woken through `waker` by
-    /// blocknotify or P2P), blocks submitted to every daemon.
-    Daemons {
-        /// The daemon group.
-        daemons: Arc<DaemonGroup>,
-        /// Wakes its template source.
-        waker: TemplateWaker,
-    },
-    /// Larger pools over stratum: jobs in, the shares that meet their difficulty (and
-    /// blocks) forwarded; `daemons`, if given, only answer address checks and network
-    /// facts.
-    Upstream {
-        /// The upstream connection.
-        link: Arc<UpstreamLink>,
-        /// Daemons for address checks and network facts, if any.
-        daemons: Option<Arc<DaemonGroup>>,
-    },
-}
-
-impl WorkSource {
-    /// The coin's daemons, if the pool has any.
-    pub(crate) fn daemons(&self) -> Option<&Arc<DaemonGroup>> {
-        match self {
-            WorkSource::Daemons { daemons, .. } => Some(daemons),
-            WorkSource::Upstream { daemons, .. } => daemons.as_ref(),
-        }
-    }
-
-    /// The upstream connection, in upstream mode.
-    pub(crate) fn upstream(&self) -> Option<&Arc<UpstreamLink>> {
-        match self {
-            WorkSource::Upstream { link, .. } => Some(link),
-            WorkSource::Daemons { .. } => None,
-        }
-    }
-
-    /// What wakes the template source, for a pool on its daemons.
-    pub(crate) fn waker(&self) -> Option<&TemplateWaker> {
-        match self {
-            WorkSource::Daemons { waker, .. } => Some(waker),
-            WorkSource::Upstream { .. } => None,
-        }
-    }
-}
-
-/// State shared by the pool's tasks and connections.
-pub(crate) struct Shared {
-    pub(crate) options: PoolOptions,
-    pub(crate) hasher: PowHasher,
-    /// Where the work comes from and the blocks go.
-    pub(crate) work: WorkSource,
-    pub(crate) authorizer: Arc<dyn Authorizer>,
-    pub(crate) jobs: RwLock<JobRegistry>,
-    pub(crate) bans: Mutex<BanList>,
-    pub(crate) events: EventSender,
-    pub(crate) counters: Arc<PoolCounters>,
-    pub(crate) hash_slots: Semaphore,
-    pub(crate) broadcast: broadcast::Sender<String>,
-    /// Blocks submitted (in flight or accepted), by the block they build on.
-    claims: Mutex<HashMap<[u8; 32], Claim>>,
-    /// Block submissions in flight: shutdown waits for them, so their shares are reported.
-    pub(crate) submissions: TaskTracker,
-    /// Cancelled when the pool stops: switching-port miners still routed here are told
-    /// their shares are not counted, instead of sending events nobody stores.
-    pub(crate) stopped: CancellationToken,
-}
-
-/// Publishes a pool's current job to its connections.
-pub(crate) type JobSender = watch::Sender<Option<Arc<Job>>>;
-
-/// Makes `job` the pool's current job: kept for shares, then sent to every miner.
-pub(crate) fn publish_job(shared: &Shared, jobs: &JobSender, job: Job) {
-    let job = Arc::new(job);
-    shared
-        .jobs
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(job.clone());
-    tracing::debug!(job = %job.id, height = job.height(), clean = job.clean, "new job");
-    jobs.send_replace(Some(job));
-}
-
-impl Shared {
-    /// A fresh extranonce1 for a new connection.
-    pub(crate) fn next_extranonce1(&self) -> Extranonce {
-        match self.work.upstream() {
-            Some(link) => link.next_extranonce1(),
-            None => self.options.ids.next_extranonce1(),
-        }
-    }
-
-    /// The version bits a miner may negotiate to roll now.
-    pub(crate) fn version_mask(&self) -> u32 {
-        match self.work.upstream() {
-            Some(link) => self.options.version_mask & link.version_mask(),
-            None => self.options.version_mask,
-        }
-    }
-
-    /// The bytes of extranonce2 miners fill.
-    pub(crate) fn extranonce2_size(&self) -> usize {
-        self.work
-            .upstream()
-            .map_or(EXTRANONCE2_SIZE, |link| link.options.extranonce2_size)
-    }
-
-    /// Sends a share on to the upstream pool and counts its verdict; `Err` carries why it
-    /// did not count there.
-    pub(crate) async fn forward(&self, share: &Forward) -> Result<(), String> {
-        let verdict = match self.work.upstream() {
-            Some(link) => link.forward(share).await,
-            None => Err("the pool has no upstream".into()),
-        };
-        self.counters.forwarded(verdict.is_ok());
-        verdict
-    }
-
-    /// Forgets every job (upstream mode, when the upstream connection is lost: their
-    /// shares could reach no one), so shares for them are answered "job not found".
-    pub(crate) fn void_jobs(&self, jobs: &JobSender) {
-        let mut registry = self.jobs.write().unwrap_or_else(|p| p.into_inner());
-        registry.jobs.clear();
-        registry.order.clear();
-        jobs.send_replace(None);
-    }
-
-    pub(crate) fn job(&self, id: JobId) -> Option<Arc<Job>> {
-        self.jobs
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .jobs
-            .get(&id)
-            .cloned()
-    }
-
-    /// Claims `candidate`'s parent for a block submission; false if a block on that parent
-    /// is being submitted or was accepted. Claims far below the candidate are forgotten.
-    pub(crate) fn claim_parent(&self, candidate: &BlockCandidate) -> bool {
-        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
-        claims.retain(|_, claim| claim.height.saturating_add(CLAIMED_HEIGHTS) > candidate.height);
-        match claims.entry(candidate.previous_hash) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(Claim {
-                    height: candidate.height,
-                    hash: candidate.hash.clone(),
-                    accepted_at: None,
-                });
-                true
-            }
-        }
-    }
-
-    /// Whether a block on `candidate`'s parent is being submitted or was accepted.
-    pub(crate) fn parent_claimed(&self, candidate: &BlockCandidate) -> bool {
-        self.claims
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&candidate.previous_hash)
-    }
-
-    /// Records the verdict on the block claimed on `parent`: an accepted block keeps its
-    /// claim (until the chain moves back to its parent), a refused one gives it back so
-    /// another candidate may try.
-    pub(crate) fn settle_claim(&self, parent: &[u8; 32], accepted: bool) {
-        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
-        if accepted {
-            if let Some(claim) = claims.get_mut(parent) {
-                claim.accepted_at = Some(Instant::now());
-            }
-        } else {
-            claims.remove(parent);
-        }
-    }
-
-    /// A template asked for at `requested_at` builds on `parent`: if our block on that
-    /// parent was accepted before, the daemon's main chain no longer has it (orphaned,
-    /// or invalidated), so the parent is open to new candidates. Returns the released
-    /// block's height and hash.
-    pub(crate) fn release_orphaned(
-        &self,
-        parent: &[u8; 32],
-        requested_at: Instant,
-    ) -> Option<(u64, String)> {
-        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
-        let claim = claims.get(parent)?;
-        if claim.accepted_at.is_some_and(|at| at < requested_at) {
-            return claims
-                .remove(parent)
-                .map(|claim| (claim.height, claim.hash));
-        }
-        None
-    }
-
-    /// The time left on `ip`'s ban, if banning is on and it is banned.
-    pub(crate) fn ban_remaining(&self, ip: IpAddr) -> Option<Duration> {
-        let banning = self.options.banning.as_ref()?;
-        self.bans
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remaining(ip, Instant::now(), banning)
-    }
-
-    /// The network difficulty of the current job, in share units.
-    pub(crate) fn network_difficulty(&self) -> Option<Difficulty> {
-        let registry = self.jobs.read().unwrap_or_else(|p| p.into_inner());
-        let latest = registry.order.back()?;
-        Some(
-            registry
-                .jobs
-                .get(latest)?
-                .network_target
-                .difficulty(self.options.algorithm),
-        )
-    }
-}
-
-/// A block submitted on a parent.
-struct Claim {
-    height: u64,
-    hash: String,
-    /// When the daemons' verdict said accepted; `None` while it is being submitted.
-    accepted_at: Option<Instant>,
-}
-
-#[derive(Default)]
-pub(crate) struct JobRegistry {
-    jobs: HashMap<JobId, Arc<Job>>,
-    order: VecDeque<JobId>,
-}
-
-impl JobRegistry {
-    fn insert(&mut self, job: Arc<Job>) {
-        if job.clean {
-            self.jobs.clear();
-            self.order.clear();
-        }
-        self.order.push_back(job.id);
-        self.jobs.insert(job.id, job);
-        while self.order.len() > KEPT_JOBS {
-            if let Some(old) = self.order.pop_front() {
-                self.jobs.remove(&old);
-            }
-        }
-    }
-}
+use crate::shared::{Shared, WorkSource};
+use crate::upstream::{self, UpstreamLink, UpstreamOptions};
 
 /// A started pool. Dropping it stops it at once (its tasks are aborted); cancel its token
 /// or call [`RunningPool::shutdown`] to close connections and wait for the tasks.
@@ -490,9 +97,7 @@ impl PoolHandle {
 
     /// The height of the block being mined.
     pub fn height(&self) -> Option<u64> {
-        let registry = self.shared.jobs.read().unwrap_or_else(|p| p.into_inner());
-        let latest = registry.order.back()?;
-        Some(registry.jobs.get(latest)?.height())
+        Some(self.shared.jobs.latest()?.height())
     }
 
     /// The pool's daemons (for network facts such as `getmininginfo`, and their health);
@@ -606,7 +211,7 @@ pub async fn start_pool(
     );
     let waker = source.waker.clone();
     let p2p = options.p2p.clone();
-    let (mut running, job_tx) = serve_ports(
+    let (mut running, feed) = serve_ports(
         options,
         listeners,
         WorkSource::Daemons {
@@ -619,7 +224,7 @@ pub async fn start_pool(
     running.tasks.spawn(manage_jobs(
         running.shared.clone(),
         source.updates.clone(),
-        job_tx,
+        feed,
         cancel.clone(),
     ));
     if let Some(p2p) = p2p {
@@ -647,7 +252,7 @@ pub async fn start_upstream_pool(
     upstream.check().map_err(PoolError::Upstream)?;
     let listeners = bind(&options).await?;
     let link = Arc::new(UpstreamLink::new(upstream));
-    let (mut running, job_tx) = serve_ports(
+    let (mut running, feed) = serve_ports(
         options,
         listeners,
         WorkSource::Upstream {
@@ -657,9 +262,11 @@ pub async fn start_upstream_pool(
         authorizer,
         cancel.clone(),
     )?;
+    let wanted = running.shared.options.version_mask;
+    let ids = running.shared.options.ids.clone();
     running
         .tasks
-        .spawn(upstream::run(running.shared.clone(), link, job_tx, cancel));
+        .spawn(upstream::run(link, feed, ids, wanted, cancel));
     Ok(running)
 }
 
@@ -678,14 +285,14 @@ async fn bind(options: &PoolOptions) -> Result<Vec<TcpListener>, PoolError> {
     Ok(listeners)
 }
 
-/// Serves miners on `listeners` with the jobs sent on the returned sender.
+/// Serves miners on `listeners` with the jobs published on the returned feed.
 fn serve_ports(
     options: PoolOptions,
     listeners: Vec<TcpListener>,
     work: WorkSource,
     authorizer: Arc<dyn Authorizer>,
     cancel: CancellationToken,
-) -> Result<(RunningPool, JobSender), PoolError> {
+) -> Result<(RunningPool, JobFeed), PoolError> {
     let hasher = PowHasher::new(options.algorithm, &options.hash_options)?;
     let ports = listeners
         .iter()
@@ -697,7 +304,8 @@ fn serve_ports(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (job_tx, jobs) = watch::channel(None);
+    let registry = Arc::new(JobRegistry::default());
+    let (feed, jobs) = JobFeed::new(registry.clone());
     let hash_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let counters = Arc::new(PoolCounters::default());
     let (sink, events) = EventSender::new(
@@ -710,13 +318,13 @@ fn serve_ports(
         hasher,
         work,
         authorizer,
-        jobs: RwLock::new(JobRegistry::default()),
+        jobs: registry,
         bans: Mutex::new(BanList::default()),
         events: sink,
         counters,
         hash_slots: Semaphore::new(hash_threads * 2),
         broadcast: broadcast::channel(64).0,
-        claims: Mutex::new(HashMap::new()),
+        claims: Mutex::default(),
         submissions: TaskTracker::new(),
         stopped: cancel.clone(),
         options,
@@ -748,13 +356,13 @@ fn serve_ports(
         cancel,
         tasks,
     };
-    Ok((running, job_tx))
+    Ok((running, feed))
 }
 
 async fn manage_jobs(
     shared: Arc<Shared>,
     mut templates: watch::Receiver<Option<coin_daemon::TemplateUpdate>>,
-    jobs: JobSender,
+    jobs: JobFeed,
     cancel: CancellationToken,
 ) {
     loop {
@@ -784,7 +392,7 @@ async fn manage_jobs(
             update.new_block,
             now,
         ) {
-            Ok(job) => publish_job(&shared, &jobs, job),
+            Ok(job) => jobs.publish(job),
             Err(error) => {
                 tracing::error!(%error, height = update.template.height, "cannot build a job from the template")
             }
@@ -805,169 +413,7 @@ async fn purge_bans(shared: Arc<Shared>, banning: BanOptions, cancel: Cancellati
     }
 }
 
-/// Accepts miners on `listener` until cancelled; each is served on `route`, or on a
-/// switching port on the switch's route at the time.
-pub(crate) async fn accept_loop(
-    listener: TcpListener,
-    route: Option<Route>,
-    context: PortContext,
-    cancel: CancellationToken,
-) {
-    let mut connections = JoinSet::new();
-    loop {
-        let (socket, peer) = tokio::select! {
-            () = cancel.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-        };
-        let route = match (&route, &context.switch) {
-            (Some(route), _) => route.clone(),
-            (None, Some(switch)) => switch.borrow().clone(),
-            (None, None) => continue,
-        };
-        connections.spawn(serve(route, context.clone(), socket, peer, cancel.clone()));
-    }
-    while connections.join_next().await.is_some() {}
-}
-
 /// The internal byte order of a template's `previousblockhash`.
 fn template_parent(display: &str) -> Option<[u8; 32]> {
     crate::serialize::hash_from_display(display)
-}
-
-/// Sends a block candidate on: to every daemon, its acceptance decided from every
-/// daemon's answer, or in upstream mode (`forward`) to the upstream pool, whose answer is
-/// the verdict. Then reports its share (with the verdict, and `ack` to answer once the
-/// share is durable) and the block, and asks for a fresh template.
-pub(crate) async fn submit_block(
-    shared: Arc<Shared>,
-    mut share: ShareEvent,
-    candidate: BlockCandidate,
-    forward: Option<Forward>,
-    ack: Option<DurableAck>,
-) {
-    let verdict = match (&forward, shared.work.daemons()) {
-        (Some(forward), _) => match shared.forward(forward).await {
-            Ok(()) => Verdict::Accepted,
-            Err(reason) => Verdict::Rejected(reason),
-        },
-        (None, Some(daemons)) => daemon_verdict(&shared, daemons, &candidate).await,
-        (None, None) => Verdict::Rejected("no daemon to take the block".to_owned()),
-    };
-    let (on_chain, reason) = match verdict {
-        Verdict::Accepted if forward.is_some() => {
-            tracing::info!(height = candidate.height, hash = %candidate.hash, worker = share.worker, "block share taken by the upstream pool");
-            (true, None)
-        }
-        Verdict::Accepted => {
-            tracing::info!(height = candidate.height, hash = %candidate.hash, worker = share.worker, "block accepted");
-            (true, None)
-        }
-        Verdict::Unconfirmed(reason) => {
-            tracing::warn!(
-                height = candidate.height,
-                hash = %candidate.hash,
-                reason,
-                "no synced daemon could confirm or deny the block: recorded as found, the payment processor's wallet check decides"
-            );
-            (true, Some(format!("unconfirmed: {reason}")))
-        }
-        Verdict::Rejected(reason) => {
-            tracing::warn!(height = candidate.height, hash = %candidate.hash, reason, "block rejected");
-            (false, Some(reason))
-        }
-    };
-    shared.settle_claim(&candidate.previous_hash, on_chain);
-    let worker = share.worker.clone();
-    share.block_accepted = on_chain;
-    shared.events.send_with(PoolEvent::Share(share), ack);
-    shared.events.send(PoolEvent::Block(BlockEvent {
-        worker,
-        height: candidate.height,
-        hash: candidate.hash,
-        coinbase_txid: candidate.coinbase_txid,
-        accepted: on_chain,
-        reason,
-    }));
-    if let Some(waker) = shared.work.waker() {
-        waker.wake(WakeSource::Manual);
-    }
-}
-
-/// A block candidate's fate.
-enum Verdict {
-    /// A synced daemon has it on its main chain (or the upstream took it).
-    Accepted,
-    /// Every daemon that can tell says it is not on its main chain.
-    Rejected(String),
-    /// No synced daemon could tell, even after the re-checks.
-    Unconfirmed(String),
-}
-
-/// Submits a block to every daemon and decides from all their answers (as
-/// node-stratum-pool asks every daemon): accepted if any synced daemon has it on its main
-/// chain, rejected if every daemon says it does not. While some cannot tell (down,
-/// syncing), it is re-submitted and re-checked for about a minute, or until the pool stops.
-async fn daemon_verdict(
-    shared: &Shared,
-    daemons: &DaemonGroup,
-    candidate: &BlockCandidate,
-) -> Verdict {
-    let Some(block_hex) = &candidate.block_hex else {
-        return Verdict::Rejected("the job has no block to submit".into());
-    };
-    let mut waits = BLOCK_RECHECKS.iter();
-    loop {
-        let outcomes = daemons.submit_block(block_hex).await;
-        let presence = daemons.find_block(&candidate.hash, candidate.height).await;
-        if presence.contains(&BlockPresence::MainChain) {
-            return Verdict::Accepted;
-        }
-        let mut reasons = Vec::new();
-        for (index, (outcome, seen)) in outcomes.iter().zip(&presence).enumerate() {
-            let label = daemons.label(index);
-            match outcome {
-                Ok(SubmitOutcome::Accepted) => {}
-                Ok(SubmitOutcome::Rejected { reason }) => {
-                    reasons.push(format!("{label}: {reason}"))
-                }
-                Err(error) => reasons.push(error.to_string()),
-            }
-            match seen {
-                BlockPresence::Absent => reasons.push(format!("{label}: not on its main chain")),
-                BlockPresence::Unknown(why) => {
-                    reasons.push(format!("{label}: cannot tell ({why})"))
-                }
-                BlockPresence::MainChain => {}
-            }
-        }
-        let reasons = reasons.join("; ");
-        if presence.iter().all(|p| *p == BlockPresence::Absent) {
-            return Verdict::Rejected(reasons);
-        }
-        let Some(wait) = waits.next() else {
-            return Verdict::Unconfirmed(reasons);
-        };
-        tracing::info!(height = candidate.height, hash = %candidate.hash, reasons, ?wait, "block not confirmed by a synced daemon yet: checking again");
-        tokio::select! {
-            () = shared.stopped.cancelled() => return Verdict::Unconfirmed(reasons),
-            () = tokio::time::sleep(*wait) => {}
-        }
-    }
-}
-
-/// Forwards a share to the upstream pool (upstream mode) and counts its verdict. The miner
-/// was credited already: a share the upstream refuses (stale after its new block, or lost
-/// with the connection) is the pool's loss, as a stale block is.
-pub(crate) async fn forward_share(shared: Arc<Shared>, forward: Forward) {
-    if let Err(reason) = shared.forward(&forward).await {
-        tracing::debug!(%reason, job = %forward.job.id, "the upstream did not take a share");
-    }
 }

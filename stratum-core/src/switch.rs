@@ -10,9 +10,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::address::{AddressFormat, address_from_hash160};
-use crate::connection::{PortContext, Route};
+use crate::connection::{PortContext, Route, accept_loop};
 use crate::ids::IdAllocator;
-use crate::pool::{PoolError, PoolHandle, PortOptions, accept_loop};
+use crate::options::{PoolError, PortOptions};
+use crate::pool::PoolHandle;
 use crate::session::WorkerCredit;
 
 /// A pool a switch can be on, and how a miner's login becomes that pool's worker.

@@ -23,8 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientError, Notification, StratumClient};
 use crate::extranonce::{Extranonce, MAX_EXTRANONCE_SIZE};
+use crate::ids::IdAllocator;
 use crate::job::{Job, UpstreamWork};
-use crate::pool::{JobSender, Shared, publish_job};
+use crate::registry::JobFeed;
 
 /// One upstream pool and the worker this pool mines as there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,15 +326,16 @@ async fn negotiate_version_rolling(client: &StratumClient, wanted: u32) -> Resul
 
 /// Keeps the pool connected to an upstream and turns its jobs into local jobs until
 /// `cancel`. While on a backup, the upstreams before it are probed every
-/// `probe_interval`; the first that answers takes over.
+/// `probe_interval`; the first that answers takes over. Local jobs take their ids from
+/// `ids`; miners may roll the bits of `wanted` the upstream grants.
 pub(crate) async fn run(
-    shared: Arc<Shared>,
     link: Arc<UpstreamLink>,
-    jobs: JobSender,
+    jobs: JobFeed,
+    ids: Arc<IdAllocator>,
+    wanted: u32,
     cancel: CancellationToken,
 ) {
     let servers = &link.options.servers;
-    let wanted = shared.options.version_mask;
     let mut session = 0u64;
     // A preferred upstream that answered a probe, already connected.
     let mut preferred: Option<(usize, Opened)> = None;
@@ -374,11 +376,11 @@ pub(crate) async fn run(
             let work = link.install(session, &servers[at], opened);
             let probing = probe(&link.options, &servers[..at], wanted);
             let outcome = tokio::select! {
-                () = follow(&shared, &link, &jobs, work, &cancel) => None,
+                () = follow(&ids, &link, &jobs, work, &cancel) => None,
                 found = probing, if at > 0 => Some(found),
             };
             link.uninstall();
-            shared.void_jobs(&jobs);
+            jobs.void();
             if cancel.is_cancelled() {
                 return;
             }
@@ -440,9 +442,9 @@ struct SessionWork {
 /// Turns one connection's notifications into local jobs until it closes, the upstream
 /// asks for a reconnect or stops answering shares, or `cancel`.
 async fn follow(
-    shared: &Shared,
+    ids: &IdAllocator,
     link: &UpstreamLink,
-    jobs: &JobSender,
+    jobs: &JobFeed,
     mut work: SessionWork,
     cancel: &CancellationToken,
 ) {
@@ -475,7 +477,7 @@ async fn follow(
                     version_mask: work.version_mask,
                 };
                 match Job::from_upstream(
-                    shared.options.ids.next_job_id(),
+                    ids.next_job_id(),
                     &upstream_job,
                     upstream,
                     link.options.extranonce2_size,
@@ -483,7 +485,7 @@ async fn follow(
                 ) {
                     Ok(job) => {
                         clean = false;
-                        publish_job(shared, jobs, job);
+                        jobs.publish(job);
                     }
                     Err(error) => tracing::warn!(%error, "cannot use the upstream's job"),
                 }
