@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use coin_daemon::{DaemonEndpoint, DaemonGroup, GroupOptions};
 use hashing::{Algorithm, Difficulty, HashOptions, PowHasher};
 use stratum_core::{
-    AddressFormat, AllowAll, CoinbaseOptions, MiningJob, Notification, PoolEvent, PoolOptions,
-    PortOptions, RunningPool, StratumClient, UpstreamOptions, UpstreamServer, output_script,
+    AddressFormat, AllowAll, CoinbaseOptions, MiningJob, PoolEvent, PoolOptions, PortOptions,
+    RunningPool, ServerMessage, StratumClient, UpstreamOptions, UpstreamServer, output_script,
     start_pool, start_upstream_pool,
 };
 use testkit::StandInDaemon;
@@ -264,7 +264,7 @@ fn count_shares(pool: &mut RunningPool) -> Arc<AtomicU64> {
 /// One connection with its current job.
 struct Miner {
     client: StratumClient,
-    notifications: mpsc::UnboundedReceiver<Notification>,
+    notifications: mpsc::UnboundedReceiver<ServerMessage>,
     worker: String,
     extranonce1: Vec<u8>,
     extranonce2_size: usize,
@@ -281,7 +281,7 @@ impl Miner {
         }
         let job = loop {
             match notifications.recv().await {
-                Some(Notification::Notify(job)) => break job,
+                Some(ServerMessage::Notify(job)) => break job,
                 Some(_) => continue,
                 None => return Err("connection closed before the first job".into()),
             }
@@ -313,7 +313,7 @@ impl Miner {
         let mut nonce = 0u32;
         while Instant::now() < deadline {
             while let Ok(notification) = self.notifications.try_recv() {
-                if let Notification::Notify(job) = notification {
+                if let ServerMessage::Notify(job) = notification {
                     self.job = job;
                 }
             }

@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use hashing::{Algorithm, HashOptions, PowHasher, Target};
 use mpos::{MposAuthorizer, MposOptions, MposShareSink, SCHEMA};
 use mysql_async::prelude::Queryable;
-use serde_json::json;
-use stratum_core::{ClientError, Notification, StratumClient, WriterOptions, start_pool};
+use stratum_core::{
+    ClientError, MinerRequest, ServerMessage, StratumClient, SubmitRequest, WriterOptions,
+    start_pool,
+};
 use testkit::{MariaDb, RegtestPair, TestMiner};
 use tokio_util::sync::CancellationToken;
 
@@ -77,12 +79,19 @@ async fn mining_fills_mpos_shares_for_blocks_and_every_invalid_reason() {
     assert!(!client.authorize("alice.rig1", "wrong").await.unwrap());
     assert!(client.authorize("alice.rig1", "x").await.unwrap());
     let job = loop {
-        if let Some(Notification::Notify(job)) = notifications.recv().await {
+        if let Some(ServerMessage::Notify(job)) = notifications.recv().await {
             break job;
         }
     };
     let submit = |job_id: &str, en2: &str, ntime: u32, nonce: &str| {
-        json!(["alice.rig1", job_id, en2, format!("{ntime:08x}"), nonce])
+        MinerRequest::Submit(SubmitRequest {
+            worker: "alice.rig1".into(),
+            job_id: job_id.into(),
+            extranonce2: en2.into(),
+            ntime: format!("{ntime:08x}"),
+            nonce: nonce.into(),
+            version_bits: None,
+        })
     };
     let hasher = PowHasher::new(Algorithm::Sha256d, &HashOptions::default()).unwrap();
     let network = Target::from_compact(job.bits).unwrap();
@@ -105,8 +114,8 @@ async fn mining_fills_mpos_shares_for_blocks_and_every_invalid_reason() {
         (submit(&job.job_id, "00000009", job.ntime, &low), 23),
         (submit(&job.job_id, "00000009", job.ntime, &low), 22),
     ];
-    for (params, code) in attempts {
-        match client.request("mining.submit", params).await {
+    for (request, code) in attempts {
+        match client.request(&request).await {
             Err(ClientError::Stratum { code: got, .. }) => assert_eq!(got, code),
             other => panic!("expected error {code}, got {other:?}"),
         }

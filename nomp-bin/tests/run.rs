@@ -14,7 +14,7 @@ use common::{Nomp, PATIENCE, config_dir, pool_files, run_nomp, write};
 
 use hashing::Algorithm;
 use payments::{EmbeddedStore, RedisStore, ShareStore};
-use stratum_core::{Notification, StratumClient};
+use stratum_core::{ServerMessage, StratumClient};
 use testkit::{RedisServer, RegtestPair, TestMiner, free_port};
 
 /// A client subscribed to the pool on `port`, with its notifications.
@@ -22,7 +22,7 @@ async fn subscribed(
     port: u16,
 ) -> (
     StratumClient,
-    tokio::sync::mpsc::UnboundedReceiver<Notification>,
+    tokio::sync::mpsc::UnboundedReceiver<ServerMessage>,
 ) {
     let (client, notifications) =
         StratumClient::connect(("127.0.0.1", port), Duration::from_secs(10))
@@ -52,7 +52,7 @@ fn cli_js(port: u16, command: &str, params: &[&str], options: &str) -> String {
 async fn first_difficulty(port: u16) -> f64 {
     let (_client, mut notifications) = subscribed(port).await;
     loop {
-        if let Some(Notification::SetDifficulty(difficulty)) = notifications.recv().await {
+        if let Some(ServerMessage::SetDifficulty(difficulty)) = notifications.recv().await {
             return difficulty;
         }
     }
@@ -140,7 +140,7 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
 
     let (_client, mut notifications) = subscribed(port).await;
     let first = loop {
-        if let Some(Notification::Notify(job)) = notifications.recv().await {
+        if let Some(ServerMessage::Notify(job)) = notifications.recv().await {
             break job;
         }
     };
@@ -152,7 +152,7 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
     // The poll is 30 s away: a job well before it came from blocknotify, loaded machine or not.
     let next = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            if let Some(Notification::Notify(job)) = notifications.recv().await
+            if let Some(ServerMessage::Notify(job)) = notifications.recv().await
                 && job.previous_hash != first.previous_hash
             {
                 return job;
@@ -540,7 +540,7 @@ fn key_hash(address: &str) -> Vec<u8> {
 
 /// The coins (`'A'`/`'B'`) whose pool script the jobs notified within `wait` pay.
 async fn coins_notified(
-    notifications: &mut tokio::sync::mpsc::UnboundedReceiver<Notification>,
+    notifications: &mut tokio::sync::mpsc::UnboundedReceiver<ServerMessage>,
     hashes: &[(char, Vec<u8>)],
     wait: Duration,
     stop_at: Option<char>,
@@ -549,7 +549,7 @@ async fn coins_notified(
     let deadline = tokio::time::Instant::now() + wait;
     while let Ok(Some(notification)) = tokio::time::timeout_at(deadline, notifications.recv()).await
     {
-        let Notification::Notify(job) = notification else {
+        let ServerMessage::Notify(job) = notification else {
             continue;
         };
         for (coin, hash) in hashes {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 use thiserror::Error;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpStream, ToSocketAddrs};
@@ -14,10 +14,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
 
-use crate::header::{header_bytes, notify_prevhash};
-use crate::merkle::merkle_root;
-use crate::protocol::{MAX_LINE_LENGTH, ServerMessage};
-use hashing::PowHasher;
+use crate::protocol::{
+    Configured, MAX_LINE_LENGTH, MinerRequest, ServerMessage, SubmitRequest, Subscription,
+};
 
 /// What can go wrong for a client.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -42,104 +41,6 @@ pub enum ClientError {
     /// An answer that does not have the expected shape.
     #[error("unexpected answer: {0}")]
     Protocol(String),
-}
-
-/// A job as `mining.notify` gives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MiningJob {
-    /// The job id to submit against.
-    pub job_id: String,
-    /// The previous block hash, internal byte order.
-    pub previous_hash: [u8; 32],
-    /// Coinbase before the extranonce.
-    pub coinb1: Vec<u8>,
-    /// Coinbase after the extranonce.
-    pub coinb2: Vec<u8>,
-    /// The coinbase's merkle branch.
-    pub branch: Vec<[u8; 32]>,
-    /// Header version.
-    pub version: u32,
-    /// Header bits.
-    pub bits: u32,
-    /// Header time.
-    pub ntime: u32,
-    /// Whether earlier jobs are void.
-    pub clean: bool,
-}
-
-impl MiningJob {
-    /// Parses `mining.notify` params.
-    pub fn from_params(params: &Value) -> Option<MiningJob> {
-        let p = params.as_array()?;
-        let bytes = |i: usize| hex::decode(p.get(i)?.as_str()?).ok();
-        let word = |i: usize| u32::from_str_radix(p.get(i)?.as_str()?, 16).ok();
-        let notify_prev: [u8; 32] = bytes(1)?.try_into().ok()?;
-        let previous_hash = notify_prevhash(&notify_prev);
-        let branch = p
-            .get(4)?
-            .as_array()?
-            .iter()
-            .map(|h| hex::decode(h.as_str()?).ok()?.try_into().ok())
-            .collect::<Option<Vec<[u8; 32]>>>()?;
-        Some(MiningJob {
-            job_id: p.first()?.as_str()?.to_owned(),
-            previous_hash,
-            coinb1: bytes(2)?,
-            coinb2: bytes(3)?,
-            branch,
-            version: word(5)?,
-            bits: word(6)?,
-            ntime: word(7)?,
-            clean: p.get(8)?.as_bool()?,
-        })
-    }
-
-    /// The header for the given extranonces, time and nonce, the coinbase hashed into the
-    /// merkle root as `hasher`'s coin does.
-    pub fn header(
-        &self,
-        hasher: &PowHasher,
-        extranonce1: &[u8],
-        extranonce2: &[u8],
-        ntime: u32,
-        nonce: u32,
-    ) -> [u8; 80] {
-        let coinbase = [&self.coinb1[..], extranonce1, extranonce2, &self.coinb2[..]].concat();
-        let root = merkle_root(&hasher.coinbase_hash(&coinbase), &self.branch);
-        header_bytes(
-            self.version,
-            &self.previous_hash,
-            &root,
-            ntime,
-            self.bits,
-            nonce,
-        )
-    }
-}
-
-/// A server-initiated message.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Notification {
-    /// `mining.notify`.
-    Notify(MiningJob),
-    /// `mining.set_difficulty`.
-    SetDifficulty(f64),
-    /// Anything else (`client.show_message`, `client.reconnect`, …).
-    Other {
-        /// The method.
-        method: String,
-        /// Its params.
-        params: Value,
-    },
-}
-
-/// The answer to `mining.subscribe`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subscription {
-    /// The connection's extranonce1.
-    pub extranonce1: Vec<u8>,
-    /// Bytes of extranonce2 the miner chooses.
-    pub extranonce2_size: usize,
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, ClientError>>>>>;
@@ -167,7 +68,7 @@ impl StratumClient {
     pub async fn connect(
         addr: impl ToSocketAddrs,
         timeout: Duration,
-    ) -> Result<(StratumClient, mpsc::UnboundedReceiver<Notification>), ClientError> {
+    ) -> Result<(StratumClient, mpsc::UnboundedReceiver<ServerMessage>), ClientError> {
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|e| ClientError::Io(e.to_string()))?;
@@ -191,18 +92,17 @@ impl StratumClient {
     }
 
     /// Sends a request and waits for its result.
-    pub async fn request(&self, method: &str, params: Value) -> Result<Value, ClientError> {
+    pub async fn request(&self, request: &MinerRequest) -> Result<Value, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, tx);
-        let line = json!({ "id": id, "method": method, "params": params }).to_string();
         self.writer
             .lock()
             .await
-            .send(line)
+            .send(request.to_line(id))
             .await
             .map_err(|e| ClientError::Io(e.to_string()))?;
         match tokio::time::timeout(self.timeout, rx).await {
@@ -220,26 +120,36 @@ impl StratumClient {
 
     /// `mining.subscribe`.
     pub async fn subscribe(&self, agent: &str) -> Result<Subscription, ClientError> {
-        let result = self.request("mining.subscribe", json!([agent])).await?;
-        let shape = || ClientError::Protocol(format!("subscribe result {result}"));
-        let extranonce1 = hex::decode(result.get(1).and_then(Value::as_str).ok_or_else(shape)?)
-            .map_err(|_| shape())?;
-        let extranonce2_size = result.get(2).and_then(Value::as_u64).ok_or_else(shape)? as usize;
-        Ok(Subscription {
-            extranonce1,
-            extranonce2_size,
-        })
+        let request = MinerRequest::Subscribe {
+            agent: Some(agent.to_owned()),
+        };
+        let result = self.request(&request).await?;
+        Subscription::from_result(&result)
+            .ok_or_else(|| ClientError::Protocol(format!("subscribe result {result}")))
     }
 
     /// `mining.authorize`; whether the server accepted the worker.
     pub async fn authorize(&self, worker: &str, password: &str) -> Result<bool, ClientError> {
-        Ok(self
-            .request("mining.authorize", json!([worker, password]))
-            .await?
-            == json!(true))
+        let request = MinerRequest::Authorize {
+            worker: worker.to_owned(),
+            password: password.to_owned(),
+        };
+        Ok(self.request(&request).await? == Value::Bool(true))
     }
 
-    /// `mining.submit`; `Ok` when the server accepted the share.
+    /// `mining.configure` asking to roll the version bits of `mask` (BIP310, at least two of
+    /// them); what the server granted.
+    pub async fn configure_version_rolling(&self, mask: u32) -> Result<Configured, ClientError> {
+        let request = MinerRequest::Configure {
+            extensions: vec!["version-rolling".to_owned()],
+            version_rolling_mask: mask,
+            min_bit_count: Some(2),
+        };
+        Ok(Configured::from_result(&self.request(&request).await?))
+    }
+
+    /// `mining.submit` of `nonce` at `ntime` with `extranonce2`; `Ok` when the server
+    /// accepted the share.
     pub async fn submit(
         &self,
         worker: &str,
@@ -248,14 +158,15 @@ impl StratumClient {
         ntime: u32,
         nonce: u32,
     ) -> Result<(), ClientError> {
-        let params = json!([
-            worker,
-            job_id,
-            hex::encode(extranonce2),
-            format!("{ntime:08x}"),
-            format!("{nonce:08x}")
-        ]);
-        match self.request("mining.submit", params).await? {
+        let share = SubmitRequest {
+            worker: worker.to_owned(),
+            job_id: job_id.to_owned(),
+            extranonce2: hex::encode(extranonce2),
+            ntime: format!("{ntime:08x}"),
+            nonce: format!("{nonce:08x}"),
+            version_bits: None,
+        };
+        match self.request(&MinerRequest::Submit(share)).await? {
             Value::Bool(true) => Ok(()),
             other => Err(ClientError::Protocol(format!("submit result {other}"))),
         }
@@ -265,7 +176,7 @@ impl StratumClient {
 async fn read_loop(
     mut lines: FramedRead<tokio::net::tcp::OwnedReadHalf, LinesCodec>,
     pending: Pending,
-    notifications: mpsc::UnboundedSender<Notification>,
+    notifications: mpsc::UnboundedSender<ServerMessage>,
 ) {
     while let Some(Ok(line)) = lines.next().await {
         let Ok(message) = serde_json::from_str::<Value>(&line) else {
@@ -273,20 +184,7 @@ async fn read_loop(
         };
         if let Some(method) = message.get("method").and_then(Value::as_str) {
             let params = message.get("params").cloned().unwrap_or(Value::Null);
-            let notification = match ServerMessage::from_notification(method, params.clone()) {
-                ServerMessage::Notify(job) => {
-                    MiningJob::from_params(&job).map(Notification::Notify)
-                }
-                ServerMessage::SetDifficulty(difficulty) => {
-                    Some(Notification::SetDifficulty(difficulty))
-                }
-                _ => None,
-            }
-            .unwrap_or_else(|| Notification::Other {
-                method: method.to_owned(),
-                params,
-            });
-            let _ = notifications.send(notification);
+            let _ = notifications.send(ServerMessage::from_notification(method, params));
             continue;
         }
         let Some(id) = message.get("id").and_then(Value::as_u64) else {

@@ -20,8 +20,8 @@ use crate::extranonce::Extranonce;
 use crate::job::{Job, JobId};
 use crate::options::PortOptions;
 use crate::protocol::{
-    MAX_LINE_LENGTH, MinerRequest, Request, ServerMessage, SubmitRequest, codes, error_line,
-    result_line,
+    MAX_LINE_LENGTH, MinerRequest, MiningJob, Request, ServerMessage, SubmitRequest, codes,
+    error_line, result_line,
 };
 use crate::proxy::read_proxy_header;
 use crate::session::{Output, PoolView, Session, SessionOptions, WorkerCredit};
@@ -258,11 +258,11 @@ async fn follow_switch<S: AsyncRead + AsyncWrite + Unpin>(
     let Some(job) = current else {
         return Flow::Continue;
     };
-    let mut params = job.notify_params().clone();
-    if let Some(clean) = params.get_mut(8) {
-        *clean = json!(true);
-    }
-    send(lines, ServerMessage::Notify(params).to_line()).await
+    let clean = MiningJob {
+        clean: true,
+        ..job.notify()
+    };
+    send(lines, ServerMessage::Notify(clean).to_line()).await
 }
 
 async fn send<S: AsyncRead + AsyncWrite + Unpin>(
@@ -283,13 +283,8 @@ async fn send_job<S: AsyncRead + AsyncWrite + Unpin>(
     jobs: &mut watch::Receiver<Option<Arc<Job>>>,
     job: &Job,
 ) -> Flow {
-    let outputs = miner.session.on_job(job.id, job.notify_params().clone());
+    let outputs = miner.session.on_job(job.id, job.notify_line());
     carry_out(shared, miner, lines, jobs, outputs).await
-}
-
-/// The `mining.notify` line of `job`.
-fn notify_line(job: &Job) -> String {
-    ServerMessage::Notify(job.notify_params().clone()).to_line()
 }
 
 async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
@@ -349,7 +344,7 @@ async fn carry_out<S: AsyncRead + AsyncWrite + Unpin>(
                 // Marked seen, so the job watch does not send this job a second time.
                 let current = jobs.borrow_and_update().clone();
                 match current {
-                    Some(job) => send(lines, notify_line(&job)).await,
+                    Some(job) => send(lines, job.notify_line().to_owned()).await,
                     None => Flow::Continue,
                 }
             }

@@ -6,14 +6,13 @@ use std::sync::Mutex;
 
 use coin_daemon::BlockTemplate;
 use hashing::{Difficulty, PowHasher, Target};
-use serde_json::{Value, json};
 
-use crate::client::MiningJob;
 use crate::coinbase::{CoinbaseOptions, CoinbaseParts, EXTRANONCE2_SIZE, build_coinbase};
 use crate::error::StratumError;
 use crate::extranonce::Extranonce;
-use crate::header::{header_bytes, notify_prevhash, serialize_block};
+use crate::header::{header_bytes, serialize_block};
 use crate::merkle::{merkle_branch, merkle_root};
+use crate::protocol::{MiningJob, ServerMessage};
 use crate::serialize::{hash_from_display, sha256d};
 
 /// A job's id: a per-pool counter, sent to miners as lowercase hex.
@@ -74,7 +73,8 @@ pub struct Job {
     body: Option<BlockBody>,
     /// Where shares of upstream work go on to.
     pub(crate) upstream: Option<UpstreamWork>,
-    notify: Value,
+    /// The `mining.notify` line, serialised once for every miner.
+    notify_line: String,
     submitted: Mutex<HashSet<ShareKey>>,
 }
 
@@ -117,17 +117,6 @@ impl Job {
         }
         let coinbase = build_coinbase(template, options, now)?;
         let branch = merkle_branch(&tx_hashes);
-        let notify = json!([
-            id.to_string(),
-            hex::encode(notify_prevhash(&previous_hash)),
-            hex::encode(&coinbase.coinb1),
-            hex::encode(&coinbase.coinb2),
-            branch.iter().map(hex::encode).collect::<Vec<_>>(),
-            format!("{:08x}", template.version),
-            template.bits,
-            format!("{:08x}", template.cur_time),
-            clean,
-        ]);
         Ok(Job {
             id,
             version: template.version,
@@ -145,9 +134,10 @@ impl Job {
                 witness: template.default_witness_commitment.is_some(),
             }),
             upstream: None,
-            notify,
+            notify_line: String::new(),
             submitted: Mutex::new(HashSet::new()),
-        })
+        }
+        .with_notify_line())
     }
 
     /// Job `id` from an upstream pool's `work` (upstream mode). Miners get a coinbase whose
@@ -172,17 +162,6 @@ impl Job {
             &vec![0u8; upstream.padding],
         ]
         .concat();
-        let notify = json!([
-            id.to_string(),
-            hex::encode(notify_prevhash(&work.previous_hash)),
-            hex::encode(&coinb1),
-            hex::encode(&work.coinb2),
-            work.branch.iter().map(hex::encode).collect::<Vec<_>>(),
-            format!("{:08x}", work.version),
-            format!("{:08x}", work.bits),
-            format!("{:08x}", work.ntime),
-            clean,
-        ]);
         Ok(Job {
             id,
             clean,
@@ -201,14 +180,35 @@ impl Job {
             branch: work.branch.clone(),
             body: None,
             upstream: Some(upstream),
-            notify,
+            notify_line: String::new(),
             submitted: Mutex::new(HashSet::new()),
-        })
+        }
+        .with_notify_line())
     }
 
-    /// The params of `mining.notify` for this job.
-    pub fn notify_params(&self) -> &Value {
-        &self.notify
+    /// The job as `mining.notify` announces it.
+    pub fn notify(&self) -> MiningJob {
+        MiningJob {
+            job_id: self.id.to_string(),
+            previous_hash: self.previous_hash,
+            coinb1: self.coinbase.coinb1.clone(),
+            coinb2: self.coinbase.coinb2.clone(),
+            branch: self.branch.clone(),
+            version: self.version,
+            bits: self.bits,
+            ntime: self.min_ntime,
+            clean: self.clean,
+        }
+    }
+
+    /// The `mining.notify` line of this job (without its newline).
+    pub fn notify_line(&self) -> &str {
+        &self.notify_line
+    }
+
+    fn with_notify_line(mut self) -> Job {
+        self.notify_line = ServerMessage::Notify(self.notify()).to_line();
+        self
     }
 
     /// The block height.

@@ -97,7 +97,7 @@ mod vardiff;
 pub use address::{AddressFormat, address_from_hash160, output_script};
 pub use auth::{AddressAuthorizer, AllowAll, DaemonAddressAuthorizer};
 pub use ban::{BanList, BanOptions, ShareTally};
-pub use client::{ClientError, MiningJob, Notification, StratumClient, Subscription};
+pub use client::{ClientError, StratumClient};
 pub use coinbase::{
     CoinbaseOptions, CoinbaseParts, EXTRANONCE1_SIZE, EXTRANONCE2_SIZE, RewardRecipient,
     build_coinbase,
@@ -110,6 +110,9 @@ pub use job::{Job, JobId};
 pub use merkle::{merkle_branch, merkle_root};
 pub use options::{PoolError, PoolOptions, PortOptions};
 pub use pool::{PoolHandle, RunningPool, start_pool, start_upstream_pool};
+pub use protocol::{
+    Configured, MinerRequest, MiningJob, ServerMessage, SubmitRequest, Subscription,
+};
 pub use proxy::{ProxyError, ProxyParse, parse_proxy_header};
 pub use session::{Output, PoolView, Session, SessionOptions, WorkerCredit};
 pub use switch::{RunningSwitch, SwitchOptions, SwitchTarget, key_hash_credit, start_switch};

@@ -1,8 +1,11 @@
 //! Stratum v1 messages: JSON objects, one per line.
 
-use hashing::Difficulty;
+use hashing::{Difficulty, PowHasher};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::header::{header_bytes, notify_prevhash};
+use crate::merkle::merkle_root;
 
 /// Lines longer than this end the connection (node-stratum-pool's flood limit).
 pub const MAX_LINE_LENGTH: usize = 10 * 1024;
@@ -47,8 +50,11 @@ fn params<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Value
 /// handles these, never raw JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MinerRequest {
-    /// `mining.subscribe`.
-    Subscribe,
+    /// `mining.subscribe [user agent?]`.
+    Subscribe {
+        /// The miner's software, if it names it.
+        agent: Option<String>,
+    },
     /// `mining.authorize [worker, password]` (missing fields read as empty).
     Authorize {
         /// The worker name (`address.rig`).
@@ -66,6 +72,8 @@ pub enum MinerRequest {
         extensions: Vec<String>,
         /// The version-rolling mask asked for (all bits when none or unreadable).
         version_rolling_mask: u32,
+        /// The fewest rolled bits the miner can work with, if it says.
+        min_bit_count: Option<u32>,
     },
     /// `mining.suggest_difficulty [difficulty]`; `None` when it is not a positive number.
     SuggestDifficulty(Option<Difficulty>),
@@ -102,7 +110,9 @@ impl MinerRequest {
     pub fn from_request(request: &Request) -> MinerRequest {
         let text = |index: usize| request.params.get(index).and_then(Value::as_str);
         match request.method.as_str() {
-            "mining.subscribe" => MinerRequest::Subscribe,
+            "mining.subscribe" => MinerRequest::Subscribe {
+                agent: text(0).map(str::to_owned),
+            },
             "mining.authorize" => MinerRequest::Authorize {
                 worker: text(0).unwrap_or_default().to_owned(),
                 password: text(1).unwrap_or_default().to_owned(),
@@ -138,6 +148,12 @@ impl MinerRequest {
                     .and_then(Value::as_str)
                     .and_then(|mask| u32::from_str_radix(mask, 16).ok())
                     .unwrap_or(u32::MAX),
+                min_bit_count: request
+                    .params
+                    .get(1)
+                    .and_then(|options| options.get("version-rolling.min-bit-count"))
+                    .and_then(Value::as_u64)
+                    .and_then(|count| u32::try_from(count).ok()),
             },
             "mining.suggest_difficulty" => MinerRequest::SuggestDifficulty(
                 request
@@ -155,13 +171,248 @@ impl MinerRequest {
     }
 }
 
+impl MinerRequest {
+    /// The method name.
+    pub fn method(&self) -> &str {
+        match self {
+            MinerRequest::Subscribe { .. } => "mining.subscribe",
+            MinerRequest::Authorize { .. } => "mining.authorize",
+            MinerRequest::Submit(_) | MinerRequest::MalformedSubmit => "mining.submit",
+            MinerRequest::Configure { .. } => "mining.configure",
+            MinerRequest::SuggestDifficulty(_) => "mining.suggest_difficulty",
+            MinerRequest::ExtranonceSubscribe => "mining.extranonce.subscribe",
+            MinerRequest::GetTransactions => "mining.get_transactions",
+            MinerRequest::Unknown { method } => method,
+        }
+    }
+
+    /// The positional parameters, as a client sends them (none for a malformed submit, an
+    /// unknown method or an unreadable suggested difficulty).
+    pub fn params(&self) -> Value {
+        match self {
+            MinerRequest::Subscribe { agent: Some(agent) } => json!([agent]),
+            MinerRequest::Authorize { worker, password } => json!([worker, password]),
+            MinerRequest::Submit(submit) => {
+                let mut params = vec![
+                    json!(submit.worker),
+                    json!(submit.job_id),
+                    json!(submit.extranonce2),
+                    json!(submit.ntime),
+                    json!(submit.nonce),
+                ];
+                if let Some(bits) = &submit.version_bits {
+                    params.push(json!(bits));
+                }
+                Value::Array(params)
+            }
+            MinerRequest::Configure {
+                extensions,
+                version_rolling_mask,
+                min_bit_count,
+            } => {
+                let mut options = serde_json::Map::new();
+                if extensions.iter().any(|e| e == "version-rolling") {
+                    options.insert(
+                        "version-rolling.mask".into(),
+                        json!(format!("{version_rolling_mask:08x}")),
+                    );
+                    if let Some(count) = min_bit_count {
+                        options.insert("version-rolling.min-bit-count".into(), json!(count));
+                    }
+                }
+                json!([extensions, options])
+            }
+            MinerRequest::SuggestDifficulty(Some(difficulty)) => json!([difficulty.get()]),
+            _ => json!([]),
+        }
+    }
+
+    /// The request line with id `id` (without its newline).
+    pub fn to_line(&self, id: u64) -> String {
+        json!({ "id": id, "method": self.method(), "params": self.params() }).to_string()
+    }
+}
+
+/// A job as `mining.notify` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MiningJob {
+    /// The job id to submit against.
+    pub job_id: String,
+    /// The previous block hash, internal byte order.
+    pub previous_hash: [u8; 32],
+    /// Coinbase before the extranonce.
+    pub coinb1: Vec<u8>,
+    /// Coinbase after the extranonce.
+    pub coinb2: Vec<u8>,
+    /// The coinbase's merkle branch.
+    pub branch: Vec<[u8; 32]>,
+    /// Header version.
+    pub version: u32,
+    /// Header bits.
+    pub bits: u32,
+    /// Header time.
+    pub ntime: u32,
+    /// Whether earlier jobs are void.
+    pub clean: bool,
+}
+
+impl MiningJob {
+    /// The `mining.notify` params of this job.
+    pub fn to_params(&self) -> Value {
+        json!([
+            self.job_id,
+            hex::encode(notify_prevhash(&self.previous_hash)),
+            hex::encode(&self.coinb1),
+            hex::encode(&self.coinb2),
+            self.branch.iter().map(hex::encode).collect::<Vec<_>>(),
+            format!("{:08x}", self.version),
+            format!("{:08x}", self.bits),
+            format!("{:08x}", self.ntime),
+            self.clean,
+        ])
+    }
+
+    /// Parses `mining.notify` params.
+    pub fn from_params(params: &Value) -> Option<MiningJob> {
+        let p = params.as_array()?;
+        let bytes = |i: usize| hex::decode(p.get(i)?.as_str()?).ok();
+        let word = |i: usize| u32::from_str_radix(p.get(i)?.as_str()?, 16).ok();
+        let notify_prev: [u8; 32] = bytes(1)?.try_into().ok()?;
+        let previous_hash = notify_prevhash(&notify_prev);
+        let branch = p
+            .get(4)?
+            .as_array()?
+            .iter()
+            .map(|h| hex::decode(h.as_str()?).ok()?.try_into().ok())
+            .collect::<Option<Vec<[u8; 32]>>>()?;
+        Some(MiningJob {
+            job_id: p.first()?.as_str()?.to_owned(),
+            previous_hash,
+            coinb1: bytes(2)?,
+            coinb2: bytes(3)?,
+            branch,
+            version: word(5)?,
+            bits: word(6)?,
+            ntime: word(7)?,
+            clean: p.get(8)?.as_bool()?,
+        })
+    }
+
+    /// The header for the given extranonces, time and nonce, the coinbase hashed into the
+    /// merkle root as `hasher`'s coin does.
+    pub fn header(
+        &self,
+        hasher: &PowHasher,
+        extranonce1: &[u8],
+        extranonce2: &[u8],
+        ntime: u32,
+        nonce: u32,
+    ) -> [u8; 80] {
+        let coinbase = [&self.coinb1[..], extranonce1, extranonce2, &self.coinb2[..]].concat();
+        let root = merkle_root(&hasher.coinbase_hash(&coinbase), &self.branch);
+        header_bytes(
+            self.version,
+            &self.previous_hash,
+            &root,
+            ntime,
+            self.bits,
+            nonce,
+        )
+    }
+}
+
+/// The answer to `mining.subscribe`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The connection's extranonce1.
+    pub extranonce1: Vec<u8>,
+    /// Bytes of extranonce2 the miner chooses.
+    pub extranonce2_size: usize,
+}
+
+impl Subscription {
+    /// The `mining.subscribe` result: the subscriptions (named by the extranonce1, as
+    /// node-stratum-pool does), extranonce1 and the extranonce2 size.
+    pub fn to_result(&self) -> Value {
+        let id = hex::encode(&self.extranonce1);
+        json!([
+            [["mining.set_difficulty", id], ["mining.notify", id]],
+            id,
+            self.extranonce2_size,
+        ])
+    }
+
+    /// Reads a `mining.subscribe` result.
+    pub fn from_result(result: &Value) -> Option<Subscription> {
+        Some(Subscription {
+            extranonce1: hex::decode(result.get(1)?.as_str()?).ok()?,
+            extranonce2_size: usize::try_from(result.get(2)?.as_u64()?).ok()?,
+        })
+    }
+}
+
+/// The `mining.configure` result (BIP310): the version bits granted, and the extensions
+/// refused.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Configured {
+    /// `version-rolling` granted with this mask, or `None` when refused or not asked.
+    pub version_rolling: Option<u32>,
+    /// The other extensions asked for, each refused.
+    pub refused: Vec<String>,
+}
+
+impl Configured {
+    /// The result object.
+    pub fn to_result(&self) -> Value {
+        let mut result = serde_json::Map::new();
+        if let Some(mask) = self.version_rolling {
+            result.insert("version-rolling".into(), json!(true));
+            result.insert("version-rolling.mask".into(), json!(format!("{mask:08x}")));
+        }
+        for extension in &self.refused {
+            result.insert(extension.clone(), json!(false));
+        }
+        Value::Object(result)
+    }
+
+    /// Reads a result object; anything unreadable grants nothing.
+    pub fn from_result(result: &Value) -> Configured {
+        let version_rolling = (result.get("version-rolling") == Some(&Value::Bool(true)))
+            .then(|| {
+                result
+                    .get("version-rolling.mask")
+                    .and_then(Value::as_str)
+                    .and_then(|mask| u32::from_str_radix(mask, 16).ok())
+            })
+            .flatten();
+        let refused = result
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, granted)| **granted == Value::Bool(false))
+            .map(|(name, _)| name.clone())
+            .collect();
+        Configured {
+            version_rolling,
+            refused,
+        }
+    }
+}
+
 /// A message the server sends unasked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerMessage {
-    /// `mining.notify` with a job's parameters.
-    Notify(Value),
+    /// `mining.notify`: a job.
+    Notify(MiningJob),
     /// `mining.set_difficulty`.
     SetDifficulty(f64),
+    /// `mining.set_extranonce [extranonce1, extranonce2 size]`.
+    SetExtranonce {
+        /// The new extranonce1.
+        extranonce1: Vec<u8>,
+        /// Bytes of extranonce2 the miner fills from now on.
+        extranonce2_size: usize,
+    },
     /// `client.show_message`.
     ShowMessage(String),
     /// `client.reconnect [host, port, wait]`, or `[]` for this same server.
@@ -171,7 +422,8 @@ pub enum ServerMessage {
         /// Seconds to wait first.
         wait_secs: u64,
     },
-    /// Any other method, as a client reads it.
+    /// Any other method, or a known one whose parameters do not read, as a client
+    /// receives it.
     Other {
         /// The method.
         method: String,
@@ -186,6 +438,7 @@ impl ServerMessage {
         match self {
             ServerMessage::Notify(_) => "mining.notify",
             ServerMessage::SetDifficulty(_) => "mining.set_difficulty",
+            ServerMessage::SetExtranonce { .. } => "mining.set_extranonce",
             ServerMessage::ShowMessage(_) => "client.show_message",
             ServerMessage::Reconnect { .. } => "client.reconnect",
             ServerMessage::Other { method, .. } => method,
@@ -195,8 +448,13 @@ impl ServerMessage {
     /// The line to send (without its newline).
     pub fn to_line(&self) -> String {
         let params = match self {
-            ServerMessage::Notify(params) | ServerMessage::Other { params, .. } => params.clone(),
+            ServerMessage::Notify(job) => job.to_params(),
+            ServerMessage::Other { params, .. } => params.clone(),
             ServerMessage::SetDifficulty(difficulty) => json!([difficulty]),
+            ServerMessage::SetExtranonce {
+                extranonce1,
+                extranonce2_size,
+            } => json!([hex::encode(extranonce1), extranonce2_size]),
             ServerMessage::ShowMessage(text) => json!([text]),
             ServerMessage::Reconnect { to: None, .. } => json!([]),
             ServerMessage::Reconnect {
@@ -209,24 +467,48 @@ impl ServerMessage {
 
     /// Reads a notification's method and parameters, as a client receives them.
     pub fn from_notification(method: &str, params: Value) -> ServerMessage {
-        match method {
-            "mining.notify" => return ServerMessage::Notify(params),
-            "mining.set_difficulty" => {
-                if let Some(difficulty) = params.get(0).and_then(Value::as_f64) {
-                    return ServerMessage::SetDifficulty(difficulty);
-                }
-            }
-            "client.show_message" => {
-                if let Some(text) = params.get(0).and_then(Value::as_str) {
-                    return ServerMessage::ShowMessage(text.to_owned());
-                }
-            }
-            _ => {}
-        }
-        ServerMessage::Other {
+        let read = match method {
+            "mining.notify" => MiningJob::from_params(&params).map(ServerMessage::Notify),
+            "mining.set_difficulty" => params
+                .get(0)
+                .and_then(Value::as_f64)
+                .map(ServerMessage::SetDifficulty),
+            "mining.set_extranonce" => (|| {
+                Some(ServerMessage::SetExtranonce {
+                    extranonce1: hex::decode(params.get(0)?.as_str()?).ok()?,
+                    extranonce2_size: usize::try_from(params.get(1)?.as_u64()?).ok()?,
+                })
+            })(),
+            "client.show_message" => params
+                .get(0)
+                .and_then(Value::as_str)
+                .map(|text| ServerMessage::ShowMessage(text.to_owned())),
+            "client.reconnect" => match params.as_array().map(Vec::as_slice) {
+                None | Some([]) => Some(ServerMessage::Reconnect {
+                    to: None,
+                    wait_secs: 0,
+                }),
+                Some([host, port, rest @ ..]) => (|| {
+                    Some(ServerMessage::Reconnect {
+                        to: Some((
+                            host.as_str()?.to_owned(),
+                            u16::try_from(port.as_u64()?).ok()?,
+                        )),
+                        wait_secs: rest.first().and_then(Value::as_u64).unwrap_or(0),
+                    })
+                })(),
+                // A reconnect that names no usable place: to this same server.
+                Some(_) => Some(ServerMessage::Reconnect {
+                    to: None,
+                    wait_secs: 0,
+                }),
+            },
+            _ => None,
+        };
+        read.unwrap_or_else(|| ServerMessage::Other {
             method: method.to_owned(),
             params,
-        }
+        })
     }
 }
 
@@ -307,7 +589,8 @@ mod tests {
             ),
             MinerRequest::Configure {
                 extensions: vec!["version-rolling".into()],
-                version_rolling_mask: u32::MAX
+                version_rolling_mask: u32::MAX,
+                min_bit_count: None,
             }
         );
         assert_eq!(
@@ -322,12 +605,42 @@ mod tests {
         );
     }
 
+    fn job() -> MiningJob {
+        MiningJob {
+            job_id: "1f".into(),
+            previous_hash: [7; 32],
+            coinb1: vec![1, 2],
+            coinb2: vec![3],
+            branch: vec![[9; 32]],
+            version: 0x2000_0000,
+            bits: 0x1d00_ffff,
+            ntime: 0x5f5e_1000,
+            clean: true,
+        }
+    }
+
     #[test]
     fn server_messages_round_trip_through_their_lines() {
         for message in [
             ServerMessage::SetDifficulty(0.5),
             ServerMessage::ShowMessage("maintenance at noon".into()),
-            ServerMessage::Notify(json!(["1", "ab", true])),
+            ServerMessage::Notify(job()),
+            ServerMessage::SetExtranonce {
+                extranonce1: vec![0xab, 0xcd],
+                extranonce2_size: 4,
+            },
+            ServerMessage::Reconnect {
+                to: Some(("pool.example".into(), 3333)),
+                wait_secs: 5,
+            },
+            ServerMessage::Reconnect {
+                to: None,
+                wait_secs: 0,
+            },
+            ServerMessage::Other {
+                method: "client.get_version".into(),
+                params: json!([]),
+            },
         ] {
             let line: Value = serde_json::from_str(&message.to_line()).unwrap();
             assert_eq!(line["id"], Value::Null);
@@ -337,12 +650,77 @@ mod tests {
             );
             assert_eq!(read, message);
         }
-        let line = ServerMessage::Reconnect {
-            to: Some(("pool.example".into(), 3333)),
-            wait_secs: 5,
-        }
-        .to_line();
+        let line = ServerMessage::Notify(job()).to_line();
         let value: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(value["params"], json!(["pool.example", 3333, 5]));
+        assert_eq!(
+            value["params"][1],
+            hex::encode([7u8; 32]),
+            "prevhash in stratum's word order"
+        );
+        assert_eq!(value["params"][6], "1d00ffff");
+        // A known method whose params do not read is passed on as it came.
+        assert_eq!(
+            ServerMessage::from_notification("mining.notify", json!(["1"])),
+            ServerMessage::Other {
+                method: "mining.notify".into(),
+                params: json!(["1"])
+            }
+        );
+    }
+
+    #[test]
+    fn client_requests_read_back_as_the_server_reads_them() {
+        for request in [
+            MinerRequest::Subscribe {
+                agent: Some("cpuminer/2.5".into()),
+            },
+            MinerRequest::Subscribe { agent: None },
+            MinerRequest::Authorize {
+                worker: "addr.rig".into(),
+                password: "x".into(),
+            },
+            MinerRequest::Submit(SubmitRequest {
+                worker: "addr.rig".into(),
+                job_id: "1f".into(),
+                extranonce2: "00000001".into(),
+                ntime: "5f5e1000".into(),
+                nonce: "0000abcd".into(),
+                version_bits: Some("00002000".into()),
+            }),
+            MinerRequest::Configure {
+                extensions: vec!["version-rolling".into()],
+                version_rolling_mask: 0x1fff_e000,
+                min_bit_count: Some(2),
+            },
+            MinerRequest::SuggestDifficulty(Difficulty::new(64.0).ok()),
+            MinerRequest::ExtranonceSubscribe,
+            MinerRequest::GetTransactions,
+        ] {
+            let line = request.to_line(7);
+            let parsed: Request = serde_json::from_str(&line).unwrap();
+            assert_eq!(parsed.id, json!(7));
+            assert_eq!(MinerRequest::from_request(&parsed), request, "{line}");
+        }
+    }
+
+    #[test]
+    fn subscribe_and_configure_results_read_back() {
+        let subscription = Subscription {
+            extranonce1: vec![0, 0, 0, 7],
+            extranonce2_size: 4,
+        };
+        let result = subscription.to_result();
+        assert_eq!(result[1], "00000007");
+        assert_eq!(Subscription::from_result(&result), Some(subscription));
+        assert_eq!(Subscription::from_result(&json!([[], 7, 4])), None);
+        let configured = Configured {
+            version_rolling: Some(0x1fff_e000),
+            refused: vec!["minimum-difficulty".into()],
+        };
+        assert_eq!(Configured::from_result(&configured.to_result()), configured);
+        assert_eq!(
+            Configured::from_result(&json!({"version-rolling": false})).version_rolling,
+            None
+        );
     }
 }

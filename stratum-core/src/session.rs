@@ -8,12 +8,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hashing::Difficulty;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::ban::{BanOptions, ShareTally};
 use crate::extranonce::Extranonce;
 use crate::job::JobId;
-use crate::protocol::{MinerRequest, ServerMessage, SubmitRequest, codes, error_line, result_line};
+use crate::protocol::{
+    Configured, MinerRequest, ServerMessage, SubmitRequest, Subscription, codes, error_line,
+    result_line,
+};
 use crate::validate::MinerState;
 use crate::vardiff::{Vardiff, VardiffOptions};
 
@@ -164,17 +167,13 @@ impl Session {
         pool: &PoolView,
     ) -> Vec<Output> {
         match request {
-            MinerRequest::Subscribe => {
+            MinerRequest::Subscribe { .. } => {
                 self.subscribed = true;
-                let subscription = self.options.extranonce1.to_string();
-                let result = json!([
-                    [
-                        ["mining.set_difficulty", subscription],
-                        ["mining.notify", subscription]
-                    ],
-                    subscription,
-                    pool.extranonce2_size,
-                ]);
+                let result = Subscription {
+                    extranonce1: self.options.extranonce1.as_bytes().to_vec(),
+                    extranonce2_size: pool.extranonce2_size,
+                }
+                .to_result();
                 vec![
                     Output::Send(result_line(&id, result)),
                     Output::Send(ServerMessage::SetDifficulty(self.difficulty.get()).to_line()),
@@ -215,6 +214,7 @@ impl Session {
             MinerRequest::Configure {
                 extensions,
                 version_rolling_mask,
+                ..
             } => {
                 let result = self.configure(&extensions, version_rolling_mask, pool.version_mask);
                 vec![Output::Send(result_line(&id, result))]
@@ -263,9 +263,9 @@ impl Session {
         banning.is_some_and(|banning| self.tally.record(valid, banning))
     }
 
-    /// A job to send, with its notify parameters: a pending difficulty applies from it on
-    /// (the old one still for shares of earlier jobs).
-    pub fn on_job(&mut self, job: JobId, notify: Value) -> Vec<Output> {
+    /// A job to send, with its `mining.notify` line: a pending difficulty applies from it
+    /// on (the old one still for shares of earlier jobs).
+    pub fn on_job(&mut self, job: JobId, notify_line: &str) -> Vec<Output> {
         let mut out = Vec::new();
         if let Some(next) = self.pending_difficulty.take() {
             self.previous_difficulty = Some((self.difficulty, job));
@@ -282,7 +282,7 @@ impl Session {
                 ServerMessage::SetDifficulty(next.get()).to_line(),
             ));
         }
-        out.push(Output::Send(ServerMessage::Notify(notify).to_line()));
+        out.push(Output::Send(notify_line.to_owned()));
         out
     }
 
@@ -360,20 +360,16 @@ impl Session {
     /// BIP310 `mining.configure`: version rolling within the pool's mask; other
     /// extensions off.
     fn configure(&mut self, extensions: &[String], requested: u32, pool_mask: u32) -> Value {
-        let mut result = Map::new();
+        let mut configured = Configured::default();
         for extension in extensions {
             if extension == "version-rolling" && pool_mask != 0 {
                 self.version_mask = requested & pool_mask;
-                result.insert("version-rolling".into(), json!(true));
-                result.insert(
-                    "version-rolling.mask".into(),
-                    json!(format!("{:08x}", self.version_mask)),
-                );
+                configured.version_rolling = Some(self.version_mask);
             } else {
-                result.insert(extension.clone(), json!(false));
+                configured.refused.push(extension.clone());
             }
         }
-        Value::Object(result)
+        configured.to_result()
     }
 }
 
@@ -428,7 +424,12 @@ mod tests {
             error_code(&s.handle(json!(1), submit("w"), now, &POOL)),
             codes::NOT_SUBSCRIBED
         );
-        let subscribed = s.handle(json!(2), MinerRequest::Subscribe, now, &POOL);
+        let subscribed = s.handle(
+            json!(2),
+            MinerRequest::Subscribe { agent: None },
+            now,
+            &POOL,
+        );
         assert!(matches!(subscribed.last(), Some(Output::SendCurrentJob)));
         assert_eq!(
             error_code(&s.handle(json!(3), submit("w"), now, &POOL)),
@@ -465,12 +466,18 @@ mod tests {
     fn a_suggested_difficulty_applies_from_the_next_job_and_the_old_one_before() {
         let mut s = session();
         let now = Instant::now();
-        s.handle(json!(1), MinerRequest::Subscribe, now, &POOL);
+        s.handle(
+            json!(1),
+            MinerRequest::Subscribe { agent: None },
+            now,
+            &POOL,
+        );
         let suggest = MinerRequest::SuggestDifficulty(Difficulty::new(64.0).ok());
         s.handle(json!(2), suggest, now, &POOL);
         assert_eq!(s.difficulty().get(), 8.0, "not before the next job");
-        let sent = s.on_job(JobId(9), json!([]));
+        let sent = s.on_job(JobId(9), "notify 9");
         assert!(matches!(&sent[0], Output::Send(line) if line.contains("mining.set_difficulty")));
+        assert!(matches!(&sent[1], Output::Send(line) if line == "notify 9"));
         assert_eq!(s.difficulty().get(), 64.0);
         assert_eq!(
             s.previous_difficulty.map(|(d, job)| (d.get(), job)),
@@ -479,7 +486,7 @@ mod tests {
         // Below the port's floor is raised to it.
         let low = MinerRequest::SuggestDifficulty(Difficulty::new(0.001).ok());
         s.handle(json!(3), low, now, &POOL);
-        s.on_job(JobId(10), json!([]));
+        s.on_job(JobId(10), "notify 10");
         assert_eq!(s.difficulty().get(), 8.0);
     }
 
@@ -489,6 +496,7 @@ mod tests {
         let configure = MinerRequest::Configure {
             extensions: vec!["version-rolling".into(), "minimum-difficulty".into()],
             version_rolling_mask: 0xffff_ffff,
+            min_bit_count: Some(2),
         };
         let [Output::Send(line)] = &s.handle(json!(1), configure, Instant::now(), &POOL)[..] else {
             panic!()

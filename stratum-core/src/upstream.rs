@@ -17,14 +17,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hashing::Difficulty;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{ClientError, Notification, StratumClient};
+use crate::client::{ClientError, StratumClient};
 use crate::extranonce::{Extranonce, MAX_EXTRANONCE_SIZE};
 use crate::ids::IdAllocator;
 use crate::job::{Job, UpstreamWork};
+use crate::protocol::{MinerRequest, ServerMessage, SubmitRequest};
 use crate::registry::JobFeed;
 
 /// One upstream pool and the worker this pool mines as there.
@@ -218,18 +219,15 @@ impl UpstreamLink {
         let mut extranonce2 = "00".repeat(work.padding);
         extranonce2.push_str(&share.extranonce1.to_string());
         extranonce2.push_str(&share.extranonce2.to_string());
-        let mut params = vec![
-            json!(user),
-            json!(work.job_id),
-            json!(extranonce2),
-            json!(share.ntime.to_ascii_lowercase()),
-            json!(share.nonce.to_ascii_lowercase()),
-        ];
-        if let Some(bits) = &share.version_bits {
-            params.push(json!(bits.to_ascii_lowercase()));
-        }
-        let params = Value::Array(params);
-        match client.request("mining.submit", params).await {
+        let submit = MinerRequest::Submit(SubmitRequest {
+            worker: user,
+            job_id: work.job_id.clone(),
+            extranonce2,
+            ntime: share.ntime.to_ascii_lowercase(),
+            nonce: share.nonce.to_ascii_lowercase(),
+            version_bits: share.version_bits.as_deref().map(str::to_ascii_lowercase),
+        });
+        match client.request(&submit).await {
             Ok(Value::Bool(true)) => Ok(()),
             Ok(other) => Err(format!("the upstream answered {other}")),
             Err(error) => {
@@ -245,7 +243,7 @@ impl UpstreamLink {
 /// A connected, subscribed and authorised upstream.
 struct Opened {
     client: StratumClient,
-    notifications: mpsc::UnboundedReceiver<Notification>,
+    notifications: mpsc::UnboundedReceiver<ServerMessage>,
     extranonce1: Vec<u8>,
     padding: usize,
     version_mask: u32,
@@ -302,17 +300,9 @@ async fn open(
 /// The version bits (within `wanted`) the upstream lets this connection roll: 0 if it
 /// refuses, does not know `mining.configure`, or ignores it until the timeout.
 async fn negotiate_version_rolling(client: &StratumClient, wanted: u32) -> Result<u32, String> {
-    let params = json!([
-        ["version-rolling"],
-        { "version-rolling.mask": format!("{wanted:08x}"), "version-rolling.min-bit-count": 2 }
-    ]);
-    match client.request("mining.configure", params).await {
-        Ok(result) if result.get("version-rolling") == Some(&Value::Bool(true)) => Ok(result
-            .get("version-rolling.mask")
-            .and_then(Value::as_str)
-            .and_then(|mask| u32::from_str_radix(mask, 16).ok())
-            .map_or(0, |mask| mask & wanted)),
-        Ok(_) | Err(ClientError::Stratum { .. }) => Ok(0),
+    match client.configure_version_rolling(wanted).await {
+        Ok(configured) => Ok(configured.version_rolling.map_or(0, |mask| mask & wanted)),
+        Err(ClientError::Stratum { .. }) => Ok(0),
         Err(ClientError::Timeout(timeout)) => {
             tracing::info!(
                 ?timeout,
@@ -432,7 +422,7 @@ async fn probe(
 /// What every job of one upstream connection shares.
 struct SessionWork {
     session: u64,
-    notifications: mpsc::UnboundedReceiver<Notification>,
+    notifications: mpsc::UnboundedReceiver<ServerMessage>,
     extranonce1: Vec<u8>,
     padding: usize,
     version_mask: u32,
@@ -463,11 +453,11 @@ async fn follow(
         };
         match notification {
             None => return,
-            Some(Notification::SetDifficulty(value)) => match Difficulty::new(value) {
+            Some(ServerMessage::SetDifficulty(value)) => match Difficulty::new(value) {
                 Ok(value) => difficulty = value,
                 Err(error) => tracing::warn!(%error, "the upstream sent a bad difficulty"),
             },
-            Some(Notification::Notify(upstream_job)) => {
+            Some(ServerMessage::Notify(upstream_job)) => {
                 let upstream = UpstreamWork {
                     job_id: upstream_job.job_id.clone(),
                     session: work.session,
@@ -490,15 +480,20 @@ async fn follow(
                     Err(error) => tracing::warn!(%error, "cannot use the upstream's job"),
                 }
             }
-            Some(Notification::Other { method, params }) => match method.as_str() {
-                "client.reconnect" => {
-                    tracing::info!(%params, "the upstream asks for a reconnect");
-                    return;
-                }
-                "client.show_message" => tracing::info!(%params, "message from the upstream"),
-                // mining.set_extranonce among them: this pool never subscribes to it.
-                _ => tracing::debug!(method, "ignored an upstream notification"),
-            },
+            Some(ServerMessage::Reconnect { to, .. }) => {
+                tracing::info!(?to, "the upstream asks for a reconnect");
+                return;
+            }
+            Some(ServerMessage::ShowMessage(text)) => {
+                tracing::info!(text, "message from the upstream")
+            }
+            // This pool never subscribes to mining.set_extranonce.
+            Some(message @ (ServerMessage::SetExtranonce { .. } | ServerMessage::Other { .. })) => {
+                tracing::debug!(
+                    method = message.method(),
+                    "ignored an upstream notification"
+                )
+            }
         }
     }
 }
@@ -508,8 +503,8 @@ mod tests {
     use hashing::{Algorithm, HashOptions, PowHasher};
 
     use super::*;
-    use crate::client::MiningJob;
     use crate::job::JobId;
+    use crate::protocol::MiningJob;
     use crate::validate::{MinerState, Submission, validate_share};
 
     /// An upstream job whose coinbase gap is 8 bytes: upstream extranonce1 `e1e2e3e4`,
@@ -552,15 +547,19 @@ mod tests {
     #[test]
     fn local_miners_fill_the_end_of_the_upstream_extranonce2() {
         let job = upstream_job(1.0);
-        let notify = job.notify_params();
-        assert_eq!(notify[0], "5");
+        let notify = job.notify();
+        assert_eq!(notify.job_id, "5");
         assert_eq!(
-            notify[2], "01000000aae1e2e3e400000000",
+            hex::encode(&notify.coinb1),
+            "01000000aae1e2e3e400000000",
             "coinb1 ‖ en1 ‖ padding"
         );
-        assert_eq!(notify[3], "bbffffffff00000000");
-        assert_eq!(notify[6], "207fffff");
-        assert_eq!(notify[8], true);
+        assert_eq!(hex::encode(&notify.coinb2), "bbffffffff00000000");
+        assert_eq!(notify.bits, 0x207f_ffff);
+        assert!(notify.clean);
+        let params: Value =
+            serde_json::from_str::<Value>(job.notify_line()).unwrap()["params"].clone();
+        assert_eq!(params[6], "207fffff");
         // What a local miner hashes is the upstream's coinbase with extranonce2 =
         // padding ‖ local extranonce1 ‖ local extranonce2.
         let local = job.coinbase(&[0x0a, 0x0b], &[0x0c, 0x0d]);

@@ -4,6 +4,7 @@
 
 use coin_daemon::{BlockTemplate, CoinbaseAux, Payee, TemplateTransaction};
 use hashing::{Algorithm, Difficulty, HashOptions, PowHash, PowHasher};
+use serde_json::Value;
 use stratum_core::{
     AddressFormat, CoinbaseOptions, Extranonce, Job, JobId, MinerState, Reject, RewardRecipient,
     Submission, merkle_branch, merkle_root, output_script, validate_share,
@@ -165,7 +166,8 @@ fn block_100000_is_rebuilt_exactly_from_its_template_data() {
     // A miner sees only the notify params. Assembled as cgminer-family miners do (the
     // fields' hex concatenated, then every 4-byte word byte-swapped), they give the same
     // header, so the prevhash and version byte orders are the ones real miners expect.
-    let params = job.notify_params();
+    let notify: Value = serde_json::from_str(job.notify_line()).unwrap();
+    let params = &notify["params"];
     let field = |i: usize| params[i].as_str().unwrap().to_owned();
     let mut root = sha256d(&txs[0]);
     for step in params[4].as_array().unwrap() {
@@ -287,8 +289,8 @@ fn proof_of_stake_and_message_coinbases_have_their_extra_fields() {
         "POS time follows the version"
     );
     assert!(coinbase.ends_with(b"\x05hello"));
-    assert_eq!(job.notify_params()[8], false);
-    assert_eq!(job.notify_params()[0], "3");
+    assert!(!job.notify().clean);
+    assert_eq!(job.notify().job_id, "3");
 }
 
 #[test]
@@ -489,7 +491,8 @@ fn miner_hashes(
     nonce: u32,
 ) -> ([u8; 32], Vec<u8>) {
     use sha2::{Digest, Sha256};
-    let params = job.notify_params();
+    let notify: Value = serde_json::from_str(job.notify_line()).unwrap();
+    let params = &notify["params"];
     let field = |i: usize| hex::decode(params[i].as_str().unwrap()).unwrap();
     let coinbase = [field(2), extranonce.to_vec(), field(3)].concat();
     let mut root: [u8; 32] = match algorithm {

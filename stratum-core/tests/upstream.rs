@@ -241,7 +241,9 @@ async fn an_upstream_that_stops_answering_shares_is_left_for_the_next() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn miners_roll_the_version_bits_the_upstream_granted() {
-    use stratum_core::{Notification, StratumClient, header_bytes, merkle_root};
+    use stratum_core::{
+        MinerRequest, ServerMessage, StratumClient, SubmitRequest, header_bytes, merkle_root,
+    };
     let upper = common::start(|_| {}).await;
     let user = upper.pair.other_node().new_address();
     let mut options = common::options(&upper.pool_address, &upper.fee_address, common::EASY);
@@ -262,19 +264,13 @@ async fn miners_roll_the_version_bits_the_upstream_granted() {
         StratumClient::connect(local.ports[0], Duration::from_secs(10))
             .await
             .unwrap();
-    let granted = client
-        .request(
-            "mining.configure",
-            json!([["version-rolling"], {"version-rolling.mask": "ffffffff"}]),
-        )
-        .await
-        .unwrap();
-    assert_eq!(granted["version-rolling.mask"], "1fffe000");
+    let granted = client.configure_version_rolling(u32::MAX).await.unwrap();
+    assert_eq!(granted.version_rolling, Some(0x1fff_e000));
     let subscription = client.subscribe("test").await.unwrap();
     let worker = upper.pair.other_node().new_address();
     assert!(client.authorize(&worker, "x").await.unwrap());
     let job = loop {
-        if let Some(Notification::Notify(job)) = notifications.recv().await {
+        if let Some(ServerMessage::Notify(job)) = notifications.recv().await {
             break job;
         }
     };
@@ -309,15 +305,15 @@ async fn miners_roll_the_version_bits_the_upstream_granted() {
         })
         .find(|(_, header)| target.is_met_by(&hasher.hash(header).unwrap()))
         .unwrap();
-    let params = json!([
+    let share = MinerRequest::Submit(SubmitRequest {
         worker,
-        job.job_id,
-        hex::encode(&extranonce2),
-        format!("{:08x}", job.ntime),
-        format!("{nonce:08x}"),
-        format!("{rolled:08x}")
-    ]);
-    assert_eq!(client.request("mining.submit", params).await.unwrap(), true);
+        job_id: job.job_id.clone(),
+        extranonce2: hex::encode(&extranonce2),
+        ntime: format!("{:08x}", job.ntime),
+        nonce: format!("{nonce:08x}"),
+        version_bits: Some(format!("{rolled:08x}")),
+    });
+    assert_eq!(client.request(&share).await.unwrap(), true);
 
     // The upstream took it with the same bits: its block on chain has the rolled version.
     let block = accepted_block(&mut local).await;

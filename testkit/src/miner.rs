@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hashing::{Algorithm, Difficulty, HashOptions, PowHasher};
 
-use stratum_core::{ClientError, MiningJob, Notification, StratumClient};
+use stratum_core::{ClientError, MiningJob, ServerMessage, StratumClient};
 
 /// Nonces tried between looks at the server's notifications.
 const BATCH: u32 = 256;
@@ -177,15 +177,15 @@ async fn mine(
     while !stop.load(Ordering::Relaxed) {
         while let Ok(notification) = notifications.try_recv() {
             match notification {
-                Notification::Notify(next) => {
+                ServerMessage::Notify(next) => {
                     job = Some(next);
                     extranonce2 = extranonce2.wrapping_add(1);
                     nonce = 0;
                 }
-                Notification::SetDifficulty(d) => {
+                ServerMessage::SetDifficulty(d) => {
                     difficulty = Difficulty::new(d).unwrap_or(difficulty)
                 }
-                Notification::Other { .. } => {}
+                _ => {}
             }
         }
         let Some(current) = &job else {

@@ -10,7 +10,7 @@ use coin_daemon::BlockTemplate;
 use hashing::{Algorithm, Difficulty, HashOptions, PowHasher};
 use serde_json::json;
 use stratum_core::protocol::{
-    MAX_LINE_LENGTH, MinerRequest, Request, ServerMessage, codes, error_line, result_line,
+    MAX_LINE_LENGTH, MinerRequest, Request, codes, error_line, result_line,
 };
 use stratum_core::{
     AddressFormat, BanOptions, CoinbaseOptions, Extranonce, Job, JobId, Output, PoolView, Session,
@@ -110,9 +110,7 @@ impl SessionHarness {
             for output in session.handle(request.id, typed, now, &view) {
                 match output {
                     Output::Send(line) => sent.push(line),
-                    Output::SendCurrentJob => {
-                        sent.push(ServerMessage::Notify(self.job.notify_params().clone()).to_line())
-                    }
+                    Output::SendCurrentJob => sent.push(self.job.notify_line().to_owned()),
                     Output::Authorize { id, login, .. } => {
                         sent.push(session.authorized(&id, login, true));
                     }
