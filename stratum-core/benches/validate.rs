@@ -98,7 +98,9 @@ fn validate_one_share(bencher: Bencher, algorithm: &Algorithm) {
             nonce: &nonce_hex,
             version_bits: None,
         };
-        validate_share(Some(black_box(&job)), &submission, &miner, &hasher)
-            .expect("every share is valid at this difficulty")
+        validate_share(Some(black_box(&job)), &submission, &miner, &hasher, |key| {
+            job.record_share(key)
+        })
+        .expect("every share is valid at this difficulty")
     });
 }

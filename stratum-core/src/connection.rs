@@ -431,7 +431,10 @@ async fn check_share<S: AsyncRead + AsyncWrite + Unpin>(
                 nonce: &owned.nonce,
                 version_bits: owned.version_bits.as_deref(),
             };
-            validate_share(job.as_deref(), &submission, &state, &hashing.hasher)
+            let job = job.as_deref();
+            validate_share(job, &submission, &state, &hashing.hasher, |key| {
+                job.is_some_and(|job| job.record_share(key))
+            })
         })
         .await
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
@@ -443,7 +446,10 @@ async fn check_share<S: AsyncRead + AsyncWrite + Unpin>(
             nonce,
             version_bits: version_bits.as_deref(),
         };
-        validate_share(job.as_deref(), &submission, &state, &shared.hasher)
+        let job = job.as_deref();
+        validate_share(job, &submission, &state, &shared.hasher, |key| {
+            job.is_some_and(|job| job.record_share(key))
+        })
     };
 
     let forward = match (&result, submitted_job) {

@@ -35,9 +35,9 @@ impl JobId {
     }
 }
 
-/// What makes two submissions the same share.
+/// What makes two submissions the same share: extranonces, time, nonce and version.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct ShareKey {
+pub struct ShareKey {
     pub(crate) extranonce1: Extranonce,
     pub(crate) extranonce2: Extranonce,
     pub(crate) ntime: u32,
@@ -263,7 +263,7 @@ impl Job {
     }
 
     /// Records a share; false if the same share was already submitted for this job.
-    pub(crate) fn record(&self, key: ShareKey) -> bool {
+    pub fn record_share(&self, key: ShareKey) -> bool {
         self.submitted
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

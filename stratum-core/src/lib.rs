@@ -106,7 +106,7 @@ pub use error::StratumError;
 pub use extranonce::{Extranonce, MAX_EXTRANONCE_SIZE};
 pub use header::{header_bytes, serialize_block};
 pub use ids::IdAllocator;
-pub use job::{Job, JobId};
+pub use job::{Job, JobId, ShareKey};
 pub use merkle::{merkle_branch, merkle_root};
 pub use options::{PoolError, PoolOptions, PortOptions};
 pub use pool::{PoolHandle, RunningPool, start_pool, start_upstream_pool};

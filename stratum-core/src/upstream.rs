@@ -592,10 +592,25 @@ mod tests {
             version_bits: Some(bits),
         };
         // Within the miner's mask and the upstream's 0x0000e000.
-        assert!(validate_share(Some(&job), &submission("00004000"), &miner, &hasher).is_ok());
+        assert!(
+            validate_share(
+                Some(&job),
+                &submission("00004000"),
+                &miner,
+                &hasher,
+                |key| job.record_share(key)
+            )
+            .is_ok()
+        );
         // Within the miner's mask only: the upstream would refuse it.
         assert_eq!(
-            validate_share(Some(&job), &submission("00100000"), &miner, &hasher),
+            validate_share(
+                Some(&job),
+                &submission("00100000"),
+                &miner,
+                &hasher,
+                |key| job.record_share(key)
+            ),
             Err(pool_events::Reject::VersionBits)
         );
     }
@@ -618,11 +633,17 @@ mod tests {
                 nonce: &nonce,
                 version_bits: None,
             };
-            let share = validate_share(Some(&hard), &submission, &miner, &hasher).unwrap();
+            let share = validate_share(Some(&hard), &submission, &miner, &hasher, |key| {
+                hard.record_share(key)
+            })
+            .unwrap();
             assert_eq!(share.forward, share.block.is_some());
             assert!(share.block.as_ref().is_none_or(|b| b.block_hex.is_none()));
             blocks += usize::from(share.block.is_some());
-            let share = validate_share(Some(&easy), &submission, &miner, &hasher).unwrap();
+            let share = validate_share(Some(&easy), &submission, &miner, &hasher, |key| {
+                easy.record_share(key)
+            })
+            .unwrap();
             assert!(share.forward);
             shares += 1;
         }
@@ -635,7 +656,8 @@ mod tests {
             version_bits: None,
         };
         assert_eq!(
-            validate_share(Some(&easy), &wrong_size, &miner, &hasher),
+            validate_share(Some(&easy), &wrong_size, &miner, &hasher, |key| easy
+                .record_share(key)),
             Err(pool_events::Reject::Extranonce2Size)
         );
     }

@@ -74,6 +74,8 @@ pub struct BlockCandidate {
 
 /// Checks a submission against its job in node-stratum-pool's order (job, extranonce2,
 /// ntime, nonce, duplicates, then the hash). `job` is `None` when the id is unknown.
+/// `first_seen` answers whether a share is new, and remembers it: the server passes the
+/// job's own record ([`Job::record_share`]); the check itself keeps no state.
 ///
 /// A hash meets a difficulty exactly when it is at or below that difficulty's target (no
 /// 1 % tolerance as node-stratum-pool has: both sides compute the same integer target).
@@ -82,6 +84,7 @@ pub fn validate_share(
     submission: &Submission<'_>,
     miner: &MinerState,
     hasher: &PowHasher,
+    first_seen: impl FnOnce(ShareKey) -> bool,
 ) -> Result<ValidShare, Reject> {
     let job = job.ok_or(Reject::JobNotFound)?;
     let extranonce2 = Extranonce::from_hex(submission.extranonce2, job.extranonce2_size)
@@ -111,7 +114,7 @@ pub fn validate_share(
         nonce,
         version,
     };
-    if !job.record(key) {
+    if !first_seen(key) {
         return Err(Reject::Duplicate);
     }
 

@@ -348,14 +348,40 @@ fn submission<'a>(nonce: &'a str) -> Submission<'a> {
 }
 
 #[test]
+fn the_check_keeps_no_state_the_caller_decides_what_was_seen() {
+    let job = job_with_bits("1b04864c");
+    let hasher = sha256_hasher();
+    let easy = miner(1e-12);
+    let share = submission("00000001");
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let checked = validate_share(Some(&job), &share, &easy, &hasher, |key| {
+            keys.push(key);
+            true
+        });
+        assert!(checked.is_ok(), "the same share twice is new to a caller that says so");
+    }
+    assert_eq!(keys[0], keys[1], "one share, one key");
+    assert_eq!(
+        validate_share(Some(&job), &share, &easy, &hasher, |_| false),
+        Err(Reject::Duplicate)
+    );
+    // The job's own record is what the server passes.
+    assert!(job.record_share(keys[0].clone()));
+    assert!(!job.record_share(keys[0].clone()));
+}
+
+#[test]
 fn malformed_and_repeated_submissions_are_refused_with_their_reason() {
     let job = job_with_bits("1b04864c");
     let hasher = sha256_hasher();
     let easy = miner(1e-12);
-    let check = |s: Submission<'_>| validate_share(Some(&job), &s, &easy, &hasher);
+    let check = |s: Submission<'_>| {
+        validate_share(Some(&job), &s, &easy, &hasher, |key| job.record_share(key))
+    };
 
     assert_eq!(
-        validate_share(None, &submission("00000000"), &easy, &hasher),
+        validate_share(None, &submission("00000000"), &easy, &hasher, |_| true),
         Err(Reject::JobNotFound)
     );
     assert_eq!(
@@ -426,7 +452,9 @@ fn share_below_the_miners_difficulty_is_low_unless_the_previous_one_applies() {
     let hasher = sha256_hasher();
     let hard = miner(1e15);
     let Err(Reject::LowDifficulty { share_difficulty }) =
-        validate_share(Some(&job), &submission("00000002"), &hard, &hasher)
+        validate_share(Some(&job), &submission("00000002"), &hard, &hasher, |key| {
+            job.record_share(key)
+        })
     else {
         panic!("a random hash cannot reach difficulty 1e15");
     };
@@ -437,7 +465,14 @@ fn share_below_the_miners_difficulty_is_low_unless_the_previous_one_applies() {
         previous_difficulty: Some((Difficulty::new(1e-12).unwrap(), JobId(10))),
         ..hard
     };
-    let share = validate_share(Some(&job), &submission("00000003"), &retargeted, &hasher).unwrap();
+    let share = validate_share(
+        Some(&job),
+        &submission("00000003"),
+        &retargeted,
+        &hasher,
+        |key| job.record_share(key),
+    )
+    .unwrap();
     assert_eq!(share.difficulty.get(), 1e-12);
     // For jobs sent after the retarget it does not.
     let later = MinerState {
@@ -445,7 +480,13 @@ fn share_below_the_miners_difficulty_is_low_unless_the_previous_one_applies() {
         ..hard
     };
     assert!(matches!(
-        validate_share(Some(&job), &submission("00000004"), &later, &hasher),
+        validate_share(
+            Some(&job),
+            &submission("00000004"),
+            &later,
+            &hasher,
+            |key| job.record_share(key)
+        ),
         Err(Reject::LowDifficulty { .. })
     ));
 }
@@ -462,6 +503,7 @@ fn share_meeting_the_network_target_is_a_block_candidate() {
                 &submission(&format!("{n:08x}")),
                 &miner(1.0),
                 &hasher,
+                |key| job.record_share(key),
             )
             .ok()?
             .block
@@ -596,6 +638,7 @@ fn keccak_groestl_and_scrypt_n_shares_built_as_miners_build_them_make_blocks_the
             },
             &state,
             &hasher,
+            |key| job.record_share(key),
         )
         .unwrap_or_else(|e| panic!("{algorithm}: the miner's share is refused: {e:?}"));
         assert_eq!(

@@ -127,7 +127,10 @@ impl SessionHarness {
                             nonce: &submit.nonce,
                             version_bits: submit.version_bits.as_deref(),
                         };
-                        let verdict = validate_share(job, &submission, &state, &self.hasher);
+                        let verdict =
+                            validate_share(job, &submission, &state, &self.hasher, |key| {
+                                job.is_some_and(|job| job.record_share(key))
+                            });
                         sent.push(match &verdict {
                             Ok(_) => result_line(&id, json!(true)),
                             Err(reject) => error_line(&id, reject.code(), &reject.to_string()),
