@@ -6,7 +6,9 @@ use std::time::UNIX_EPOCH;
 use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Params, Pool, TxOpts, Value};
-use pool_events::{Batch, BatchTarget, DurableWriter, EventReceiver, PoolEvent, WriterOptions};
+use pool_events::{
+    Batch, BatchTarget, DurableWriter, EventReceiver, PoolEvent, TargetError, WriterOptions,
+};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -195,8 +197,8 @@ impl MposTarget {
 
 #[async_trait]
 impl BatchTarget<MposRecord> for MposTarget {
-    async fn write(&self, batch: &Batch<MposRecord>) -> Result<(), String> {
-        self.write_batch(batch).await.map_err(|e| e.to_string())
+    async fn write(&self, batch: &Batch<MposRecord>) -> Result<(), TargetError> {
+        Ok(self.write_batch(batch).await?)
     }
 }
 

@@ -105,12 +105,16 @@ async fn read_message(socket: &mut TcpStream) -> std::io::Result<String> {
 
 async fn handle(message: &Message, pools: &Pools) -> String {
     let reply = match (message.command.as_str(), message.params.as_slice()) {
-        ("blocknotify", [pool, hash, ..]) => pools.blocknotify(pool).await.map(|()| {
-            tracing::debug!(pool, hash, "blocknotify");
-            format!("{pool} notified of block {hash}")
-        }),
+        ("blocknotify", [pool, hash, ..]) => pools
+            .blocknotify(pool)
+            .await
+            .map(|()| {
+                tracing::debug!(pool, hash, "blocknotify");
+                format!("{pool} notified of block {hash}")
+            })
+            .map_err(|e| e.to_string()),
         ("blocknotify", _) => Err("usage: blocknotify <pool> <blockhash>".to_owned()),
-        ("reloadpool", [pool, ..]) => pools.reload(pool).await,
+        ("reloadpool", [pool, ..]) => pools.reload(pool).await.map_err(|e| e.to_string()),
         ("reloadpool", _) => Err("usage: reloadpool <pool>".to_owned()),
         ("coinswitch", params) => coinswitch(params, &message.options, pools).await,
         (command, _) => Err(format!(
@@ -138,9 +142,15 @@ async fn coinswitch(
             } else {
                 (first, second)
             };
-            pools.coin_switch(switch, coin).await
+            pools
+                .coin_switch(switch, coin)
+                .await
+                .map_err(|e| e.to_string())
         }
-        ([coin], Some(algorithm)) => pools.coin_switch_algorithm(algorithm, coin).await,
+        ([coin], Some(algorithm)) => pools
+            .coin_switch_algorithm(algorithm, coin)
+            .await
+            .map_err(|e| e.to_string()),
         ([_], None) => Err(format!(
             "name the switch or give -algorithm=<algorithm> ({usage})"
         )),

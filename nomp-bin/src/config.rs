@@ -1210,17 +1210,19 @@ fn check_upstream(
     pool: &PoolConfig,
     upstream: &UpstreamConfig,
 ) -> Result<(), ConfigError> {
-    if let Err(message) = upstream_options(upstream).check() {
-        let field = if upstream.servers.is_empty() {
-            "upstream.servers"
-        } else {
-            "upstream"
+    if let Err(refused) = upstream_options(upstream).check() {
+        let (field, fix) = match refused {
+            stratum_core::UpstreamError::NoServers => {
+                ("upstream.servers", "list at least one server")
+            }
+            stratum_core::UpstreamError::Extranonce1Size(_) => {
+                ("upstream.extranonce1Size", "keep it within 1–4 bytes")
+            }
+            stratum_core::UpstreamError::Extranonce2Size(_) => {
+                ("upstream.extranonce2Size", "keep it within 1–8 bytes")
+            }
         };
-        return Err(error(
-            field,
-            message,
-            "list at least one server; keep extranonce1Size within 1–4 and extranonce2Size within 1–8",
-        ));
+        return Err(error(field, refused.to_string(), fix));
     }
     if pool.payment_processing.as_ref().is_some_and(|p| p.enabled) {
         return Err(error(

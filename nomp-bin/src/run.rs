@@ -16,7 +16,7 @@ use payments::{
     EmbeddedStore, PaymentOptions, PaymentProcessor, PaymentStore, RedisStore, Scheme, ShareWriter,
     SwitchState,
 };
-use portal::{PoolDirectory, PoolSummary, PortSummary, PortalPool};
+use portal::{ActionError, Named, PoolDirectory, PoolSummary, PortSummary, PortalPool};
 use stratum_core::{
     AddressAuthorizer, AddressFormat, AllowAll, Authorizer, BanOptions, CoinbaseOptions,
     DaemonAddressAuthorizer, DurableWriter, IdAllocator, PoolOptions, PortOptions, RewardRecipient,
@@ -890,7 +890,7 @@ impl Pools {
     }
 
     /// Wakes pool `name`'s template source; false if there is no such pool.
-    pub(crate) async fn blocknotify(&self, name: &str) -> Result<(), String> {
+    pub(crate) async fn blocknotify(&self, name: &str) -> Result<(), ActionError> {
         let running = self.running.lock().await;
         match running.iter().find(|p| Pools::is(p, name)) {
             Some(pool) => match &pool.waker {
@@ -898,25 +898,29 @@ impl Pools {
                     waker.wake(coin_daemon::WakeSource::BlockNotify);
                     Ok(())
                 }
-                None => Err(format!(
+                None => Err(ActionError::Refused(format!(
                     "{} mines through an upstream pool: its new blocks arrive as the upstream's jobs",
                     pool.name
-                )),
+                ))),
             },
             None => Err(self.unknown(&running, name)),
         }
     }
 
-    fn unknown(&self, running: &[Running], name: &str) -> String {
-        let names: Vec<&str> = running.iter().map(|p| p.name.as_str()).collect();
-        format!("no pool {name:?} (pools: {})", names.join(", "))
+    fn unknown(&self, running: &[Running], name: &str) -> ActionError {
+        ActionError::Unknown {
+            kind: Named::Pool,
+            name: name.to_owned(),
+            known: running.iter().map(|p| p.name.clone()).collect(),
+        }
     }
 
     /// Re-reads the configuration and restarts pool `name` with it; the other pools and
     /// their miners are untouched. A configuration that does not load leaves the pool as
     /// it was; if the new settings fail to start, the old ones are started again.
-    pub(crate) async fn reload(&self, name: &str) -> Result<String, String> {
-        let config = crate::config::load(&self.config_dir).map_err(|e| e.to_string())?;
+    pub(crate) async fn reload(&self, name: &str) -> Result<String, ActionError> {
+        let config = crate::config::load(&self.config_dir)
+            .map_err(|e| ActionError::Refused(e.to_string()))?;
         let mut running = self.running.lock().await;
         let Some(index) = running.iter().position(|p| Pools::is(p, name)) else {
             return Err(self.unknown(&running, name));
@@ -955,7 +959,9 @@ impl Pools {
                         tracing::error!(pool = name, %again, "the previous settings do not start either")
                     }
                 }
-                Err(format!("{name} kept its previous settings: {error}"))
+                Err(ActionError::Refused(format!(
+                    "{name} kept its previous settings: {error}"
+                )))
             }
         };
         retarget(&running, &self.switches.lock().await);
@@ -1005,22 +1011,22 @@ impl Pools {
     }
 
     /// Moves switch `switch` and its miners to pool `coin` (its name or its coin's name).
-    pub(crate) async fn coin_switch(&self, switch: &str, coin: &str) -> Result<String, String> {
+    pub(crate) async fn coin_switch(
+        &self,
+        switch: &str,
+        coin: &str,
+    ) -> Result<String, ActionError> {
         let running = self.running.lock().await;
         let switches = self.switches.lock().await;
         let Some(found) = switches
             .iter()
             .find(|s| s.name.eq_ignore_ascii_case(switch))
         else {
-            let names: Vec<&str> = switches.iter().map(|s| s.name.as_str()).collect();
-            return Err(format!(
-                "no switch {switch:?} (switches: {})",
-                if names.is_empty() {
-                    "none configured".into()
-                } else {
-                    names.join(", ")
-                }
-            ));
+            return Err(ActionError::Unknown {
+                kind: Named::Switch,
+                name: switch.to_owned(),
+                known: switches.iter().map(|s| s.name.clone()).collect(),
+            });
         };
         let (reply, moved) = self.move_switch(&running, found, coin)?;
         self.save_switch(found.algorithm, &moved).await;
@@ -1044,10 +1050,10 @@ impl Pools {
         &self,
         algorithm: &str,
         coin: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, ActionError> {
         let algorithm: Algorithm = algorithm
             .parse()
-            .map_err(|e: hashing::HashingError| e.to_string())?;
+            .map_err(|e: hashing::HashingError| ActionError::Refused(e.to_string()))?;
         let running = self.running.lock().await;
         let switches = self.switches.lock().await;
         let chosen: Vec<&Switch> = switches
@@ -1055,7 +1061,7 @@ impl Pools {
             .filter(|s| s.algorithm == algorithm)
             .collect();
         if chosen.is_empty() {
-            return Err(format!("no switch mines {algorithm}"));
+            return Err(ActionError::Refused(format!("no switch mines {algorithm}")));
         }
         let mut replies = Vec::new();
         let mut moved = None;
@@ -1085,27 +1091,27 @@ impl Pools {
         running: &[Running],
         found: &Switch,
         coin: &str,
-    ) -> Result<(String, String), String> {
+    ) -> Result<(String, String), ActionError> {
         let Some(pool) = running.iter().find(|p| Pools::is(p, coin)) else {
             return Err(self.unknown(running, coin));
         };
         if pool.file.algorithm != found.algorithm {
-            return Err(format!(
+            return Err(ActionError::Refused(format!(
                 "{} mines {}, switch {} is for {}",
                 pool.name, pool.file.algorithm, found.name, found.algorithm
-            ));
+            )));
         }
         if !pool.file.switchable(found.algorithm) {
-            return Err(format!(
+            return Err(ActionError::Refused(format!(
                 "{} mines through an upstream pool; switches only move miners to pools with \
                  their own daemons",
                 pool.name
-            ));
+            )));
         }
         found
             .running
             .switch_to(pool.target())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ActionError::Refused(e.to_string()))?;
         Ok((
             format!("switch {} moved to {}", found.name, pool.name),
             pool.coin.clone(),
@@ -1136,11 +1142,11 @@ impl PoolDirectory for Pools {
             .collect()
     }
 
-    async fn reload_pool(&self, name: &str) -> Result<String, String> {
+    async fn reload_pool(&self, name: &str) -> Result<String, ActionError> {
         self.reload(name).await
     }
 
-    async fn coin_switch(&self, switch: &str, coin: &str) -> Result<String, String> {
+    async fn coin_switch(&self, switch: &str, coin: &str) -> Result<String, ActionError> {
         Pools::coin_switch(self, switch, coin).await
     }
 }

@@ -356,7 +356,12 @@ fn upstream_mode_refuses_what_needs_the_pools_own_blocks_and_runs_without_a_daem
         ),
         (
             upstream.replace(r#""servers""#, r#""extranonce1Size": 5, "servers""#),
-            &["a.json", "upstream", "extranonce1 size 5", "1–4"][..],
+            &[
+                "a.json",
+                "upstream.extranonce1Size",
+                "extranonce1 size 5",
+                "1–4",
+            ][..],
         ),
         (
             upstream.replace(r#""user""#, r#""usr""#),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pool_events::{BatchTarget, DurableWriter, EventReceiver, WriterOptions};
+use pool_events::{BatchTarget, DurableWriter, EventReceiver, TargetError, WriterOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::{Batch, Record};
@@ -18,12 +18,9 @@ struct StoreTarget(Arc<dyn ShareStore>);
 
 #[async_trait]
 impl BatchTarget<Record> for StoreTarget {
-    async fn write(&self, batch: &Batch) -> Result<(), String> {
-        self.0
-            .apply(batch)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
+    async fn write(&self, batch: &Batch) -> Result<(), TargetError> {
+        self.0.apply(batch).await?;
+        Ok(())
     }
 }
 

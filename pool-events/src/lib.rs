@@ -61,4 +61,6 @@ pub use events::{
 };
 pub use reject::Reject;
 pub use spool::SpoolError;
-pub use writer::{Batch, BatchTarget, DurableWriter, WriterError, WriterOptions, WriterStatus};
+pub use writer::{
+    Batch, BatchTarget, DurableWriter, TargetError, WriterError, WriterOptions, WriterStatus,
+};

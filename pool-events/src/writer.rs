@@ -67,9 +67,12 @@ impl<R> Batch<R> {
 pub trait BatchTarget<R>: Send + Sync {
     /// Writes `batch` in one transaction, or not at all; a batch whose `seq` is not above
     /// the last applied for its writer must change nothing. An error means "not written
-    /// (or not known to be), try later".
-    async fn write(&self, batch: &Batch<R>) -> Result<(), String>;
+    /// (or not known to be), try later"; it is kept (as text) in the writer's status.
+    async fn write(&self, batch: &Batch<R>) -> Result<(), TargetError>;
 }
+
+/// Why a [`BatchTarget`] did not write a batch: the store's own error.
+pub type TargetError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How a [`DurableWriter`] batches, logs and retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,7 +284,7 @@ enum Source {
 
 struct Inflight<R> {
     source: Source,
-    task: JoinHandle<(Batch<R>, Result<(), String>)>,
+    task: JoinHandle<(Batch<R>, Result<(), TargetError>)>,
 }
 
 struct Writer<R, T: ?Sized> {
@@ -499,7 +502,7 @@ where
         let task = tokio::spawn(async move {
             let result = match tokio::time::timeout(timeout, target.write(&batch)).await {
                 Ok(result) => result,
-                Err(_) => Err(format!("no answer within {timeout:?}")),
+                Err(_) => Err(format!("no answer within {timeout:?}").into()),
             };
             (batch, result)
         });
@@ -562,7 +565,7 @@ where
     }
 
     /// The target answered the write in progress.
-    fn finish_write(&mut self, done: (Batch<R>, Result<(), String>)) {
+    fn finish_write(&mut self, done: (Batch<R>, Result<(), TargetError>)) {
         let Some(inflight) = self.inflight.take() else {
             return;
         };
@@ -572,7 +575,7 @@ where
             if self.store_failure.is_none() {
                 tracing::warn!(%error, "share store unavailable: keeping batches on local disk until it is back");
             }
-            self.store_failure = Some(error);
+            self.store_failure = Some(error.to_string());
             // The same batch is written again, whole, so a write whose answer was lost is
             // never followed by one overlapping it.
             self.retry_whole(batch, inflight.source);
@@ -855,7 +858,7 @@ fn combine<'a, R: Clone + 'a>(
 }
 
 /// The write in progress, or never.
-async fn wait_for<R>(inflight: &mut Option<Inflight<R>>) -> (Batch<R>, Result<(), String>) {
+async fn wait_for<R>(inflight: &mut Option<Inflight<R>>) -> (Batch<R>, Result<(), TargetError>) {
     match inflight {
         Some(write) => (&mut write.task)
             .await

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use pool_events::{
     Batch, BatchTarget, DurableWriter, EventSender, NotRecorded, PoolEvent, ShareEvent,
-    WriterError, WriterOptions, WriterStatus, event_channel,
+    TargetError, WriterError, WriterOptions, WriterStatus, event_channel,
 };
 use testkit::SmallDisk;
 use tokio_util::sync::CancellationToken;
@@ -56,7 +56,7 @@ impl Target {
 
 #[async_trait]
 impl BatchTarget<u64> for Target {
-    async fn write(&self, batch: &Batch<u64>) -> Result<(), String> {
+    async fn write(&self, batch: &Batch<u64>) -> Result<(), TargetError> {
         *self.writes.lock().unwrap() += 1;
         let mode = *self.mode.lock().unwrap();
         if mode == Mode::Down {

@@ -51,7 +51,9 @@ pub use admin::{check_password_hash, hash_password};
 pub use error::PortalError;
 pub use options::{AdminOptions, PortalOptions};
 pub use server::{RunningPortal, start_portal};
-pub use source::{PoolDirectory, PoolSummary, PortSummary, PortalPool, StaticPools};
+pub use source::{
+    ActionError, Named, PoolDirectory, PoolSummary, PortSummary, PortalPool, StaticPools,
+};
 pub use stats::{
     AlgoStats, BlockCounts, GlobalStats, HistoryPoint, NetworkStats, PoolCounters, PoolPoint,
     PoolReading, PoolStats, PortalStats, WorkerStats, hashrate, pool_stats, portal_stats,

@@ -634,7 +634,8 @@ async fn act(state: &AppState, action: Action, form: ActionForm) -> String {
             }
         }
         Action::Reload => match state.directory.reload_pool(&pool).await {
-            Ok(reply) | Err(reply) => reply,
+            Ok(reply) => reply,
+            Err(error) => error.to_string(),
         },
         Action::CoinSwitch => {
             let (switch, coin) = (
@@ -642,7 +643,8 @@ async fn act(state: &AppState, action: Action, form: ActionForm) -> String {
                 form.coin.unwrap_or_default(),
             );
             match state.directory.coin_switch(&switch, &coin).await {
-                Ok(reply) | Err(reply) => reply,
+                Ok(reply) => reply,
+                Err(error) => error.to_string(),
             }
         }
     }

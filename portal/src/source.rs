@@ -78,10 +78,64 @@ pub trait PoolDirectory: Send + Sync {
 
     /// Restarts pool `name` with its configuration file re-read; the reply says what
     /// happened.
-    async fn reload_pool(&self, name: &str) -> Result<String, String>;
+    async fn reload_pool(&self, name: &str) -> Result<String, ActionError>;
 
     /// Moves switching port group `switch` to `coin`.
-    async fn coin_switch(&self, switch: &str, coin: &str) -> Result<String, String>;
+    async fn coin_switch(&self, switch: &str, coin: &str) -> Result<String, ActionError>;
+}
+
+/// What an operator action names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    /// A pool (by its name or its coin's).
+    Pool,
+    /// A switching port group.
+    Switch,
+}
+
+impl Named {
+    fn singular(self) -> &'static str {
+        match self {
+            Named::Pool => "pool",
+            Named::Switch => "switch",
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Named::Pool => "pools",
+            Named::Switch => "switches",
+        }
+    }
+}
+
+/// Why an operator action (a reload, a coin switch) did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    /// Nothing of that name runs.
+    #[error("no {} {:?} ({}: {})", .kind.singular(), .name, .kind.plural(), known_list(.known))]
+    Unknown {
+        /// What was named.
+        kind: Named,
+        /// The name given.
+        name: String,
+        /// The names that would have worked.
+        known: Vec<String>,
+    },
+    /// This directory cannot do that at all.
+    #[error("{0}")]
+    Unsupported(String),
+    /// It was tried and refused; the text says why (the configuration, the pool).
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn known_list(known: &[String]) -> String {
+    if known.is_empty() {
+        "none configured".to_owned()
+    } else {
+        known.join(", ")
+    }
 }
 
 /// A fixed list of pools, for programs that embed pools and the portal themselves. It
@@ -95,11 +149,37 @@ impl PoolDirectory for StaticPools {
         self.0.clone()
     }
 
-    async fn reload_pool(&self, name: &str) -> Result<String, String> {
-        Err(format!("{name}: this portal's pools cannot be reloaded"))
+    async fn reload_pool(&self, name: &str) -> Result<String, ActionError> {
+        Err(ActionError::Unsupported(format!(
+            "{name}: this portal's pools cannot be reloaded"
+        )))
     }
 
-    async fn coin_switch(&self, switch: &str, _coin: &str) -> Result<String, String> {
-        Err(format!("{switch}: this portal has no switching ports"))
+    async fn coin_switch(&self, switch: &str, _coin: &str) -> Result<String, ActionError> {
+        Err(ActionError::Unsupported(format!(
+            "{switch}: this portal has no switching ports"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_name_is_answered_with_the_names_that_would_work() {
+        let unknown = |kind, known: &[&str]| ActionError::Unknown {
+            kind,
+            name: "x".into(),
+            known: known.iter().map(|k| k.to_string()).collect(),
+        };
+        assert_eq!(
+            unknown(Named::Pool, &["a", "b"]).to_string(),
+            r#"no pool "x" (pools: a, b)"#
+        );
+        assert_eq!(
+            unknown(Named::Switch, &[]).to_string(),
+            r#"no switch "x" (switches: none configured)"#
+        );
     }
 }

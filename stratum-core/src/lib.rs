@@ -118,12 +118,12 @@ pub use session::{Output, PoolView, Session, SessionOptions, WorkerCredit};
 pub use switch::{RunningSwitch, SwitchOptions, SwitchTarget, key_hash_credit, start_switch};
 pub use tls::tls_config_from_pem;
 pub use tokio_rustls::rustls;
-pub use upstream::{UpstreamOptions, UpstreamServer};
+pub use upstream::{UpstreamError, UpstreamOptions, UpstreamServer};
 pub use validate::{BlockCandidate, MinerState, Submission, ValidShare, validate_share};
 pub use vardiff::{Vardiff, VardiffOptions};
 // The event side of the server's API, from the crate the stores share with it.
 pub use pool_events::{
     Authorizer, Batch, BatchTarget, BlockEvent, CounterSnapshot, Delivery, DifficultyEvent,
     DurableAck, DurableWriter, EventGate, EventReceiver, EventSender, PoolEvent, Reject,
-    ShareEvent, SpoolError, WriterError, WriterOptions, WriterStatus, event_channel,
+    ShareEvent, SpoolError, TargetError, WriterError, WriterOptions, WriterStatus, event_channel,
 };

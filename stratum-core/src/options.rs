@@ -12,6 +12,7 @@ use tokio_rustls::rustls;
 use crate::ban::BanOptions;
 use crate::coinbase::CoinbaseOptions;
 use crate::ids::IdAllocator;
+use crate::upstream::UpstreamError;
 use crate::vardiff::VardiffOptions;
 
 /// One stratum port.
@@ -122,7 +123,14 @@ pub enum PoolError {
     Hashing(#[from] HashingError),
     /// The upstream options are unusable.
     #[error("upstream: {0}")]
-    Upstream(String),
+    Upstream(#[from] UpstreamError),
+    /// A switch was given an upstream-mode pool: its miners have other extranonce sizes
+    /// than the switch's miners subscribed with.
+    #[error("{pool} mines through an upstream pool; a switch cannot move miners to it")]
+    UpstreamInSwitch {
+        /// The pool refused.
+        pool: String,
+    },
     /// A switch was given pools that hand out ids from different allocators: moved miners
     /// could collide with the new pool's own.
     #[error(

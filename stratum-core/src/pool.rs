@@ -249,7 +249,7 @@ pub async fn start_upstream_pool(
     authorizer: Arc<dyn Authorizer>,
     cancel: CancellationToken,
 ) -> Result<RunningPool, PoolError> {
-    upstream.check().map_err(PoolError::Upstream)?;
+    upstream.check()?;
     let listeners = bind(&options).await?;
     let link = Arc::new(UpstreamLink::new(upstream));
     let (mut running, feed) = serve_ports(

@@ -99,7 +99,7 @@ impl RunningSwitch {
     /// Moves the switch, and every miner connected to it, to `target`: each gets the
     /// target's current job as a clean job, keeps its difficulty and connection, and its
     /// next shares are credited in the target pool. An upstream-mode pool is refused
-    /// ([`PoolError::Upstream`]): its miners have other extranonce sizes.
+    /// ([`PoolError::UpstreamInSwitch`]): its miners have other extranonce sizes.
     pub fn switch_to(&self, target: SwitchTarget) -> Result<(), PoolError> {
         refuse_upstream(&target)?;
         if !Arc::ptr_eq(&self.ids, target.handle.ids()) {
@@ -127,10 +127,9 @@ impl RunningSwitch {
 /// upstream-mode pool does not give.
 fn refuse_upstream(target: &SwitchTarget) -> Result<(), PoolError> {
     if target.handle.is_upstream() {
-        return Err(PoolError::Upstream(format!(
-            "{} mines through an upstream pool; a switch cannot move miners to it",
-            target.name
-        )));
+        return Err(PoolError::UpstreamInSwitch {
+            pool: target.name.clone(),
+        });
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use hashing::Difficulty;
 use serde_json::Value;
+use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -83,25 +84,33 @@ impl UpstreamOptions {
         }
     }
 
-    /// Checks the sizes and that there is an upstream; the message names what to fix.
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks the sizes and that there is an upstream.
+    pub fn check(&self) -> Result<(), UpstreamError> {
         if self.servers.is_empty() {
-            return Err("no upstream pool is given".into());
+            return Err(UpstreamError::NoServers);
         }
         if !(1..=4).contains(&self.extranonce1_size) {
-            return Err(format!(
-                "extranonce1 size {} is not 1 to 4 bytes",
-                self.extranonce1_size
-            ));
+            return Err(UpstreamError::Extranonce1Size(self.extranonce1_size));
         }
         if !(1..=MAX_EXTRANONCE_SIZE).contains(&self.extranonce2_size) {
-            return Err(format!(
-                "extranonce2 size {} is not 1 to {MAX_EXTRANONCE_SIZE} bytes",
-                self.extranonce2_size
-            ));
+            return Err(UpstreamError::Extranonce2Size(self.extranonce2_size));
         }
         Ok(())
     }
+}
+
+/// Upstream options that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum UpstreamError {
+    /// The server list is empty.
+    #[error("no upstream pool is given")]
+    NoServers,
+    /// Local extranonce1 outside 1–4 bytes.
+    #[error("extranonce1 size {0} is not 1 to 4 bytes")]
+    Extranonce1Size(usize),
+    /// Local extranonce2 outside 1 to [`MAX_EXTRANONCE_SIZE`] bytes.
+    #[error("extranonce2 size {0} is not 1 to {MAX_EXTRANONCE_SIZE} bytes")]
+    Extranonce2Size(usize),
 }
 
 /// A local share going on to the upstream.

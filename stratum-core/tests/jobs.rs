@@ -359,7 +359,10 @@ fn the_check_keeps_no_state_the_caller_decides_what_was_seen() {
             keys.push(key);
             true
         });
-        assert!(checked.is_ok(), "the same share twice is new to a caller that says so");
+        assert!(
+            checked.is_ok(),
+            "the same share twice is new to a caller that says so"
+        );
     }
     assert_eq!(keys[0], keys[1], "one share, one key");
     assert_eq!(
