@@ -92,7 +92,7 @@ async fn run(
                     *total += share.difficulty.get();
                     tracing::info!(worker = share.worker, credited = *total, "share");
                 }
-                PoolEvent::Block(block) => tracing::info!(height = block.height, hash = block.hash, taken = block.accepted, "block share sent upstream"),
+                PoolEvent::Block(block) => tracing::info!(height = block.height, hash = %block.hash, taken = block.accepted, "block share sent upstream"),
                 _ => {}
             },
         }

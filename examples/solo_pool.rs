@@ -71,7 +71,7 @@ async fn run(
             _ = tokio::signal::ctrl_c() => break,
             Some(event) = pool.events.recv() => match event {
                 PoolEvent::Share(share) => tracing::info!(worker = share.worker, valid = share.is_valid(), difficulty = share.share_difficulty.map_or(0.0, |d| d.get()), "share"),
-                PoolEvent::Block(block) => tracing::info!(height = block.height, hash = block.hash, accepted = block.accepted, "block"),
+                PoolEvent::Block(block) => tracing::info!(height = block.height, hash = %block.hash, accepted = block.accepted, "block"),
                 PoolEvent::Difficulty(change) => tracing::info!(worker = change.worker, difficulty = change.difficulty.get(), "new difficulty"),
             },
         }

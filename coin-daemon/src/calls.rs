@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 
+use hashing::BlockHash;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -307,9 +308,9 @@ impl DaemonGroup {
     /// and whether that daemon's answer counts: only a daemon whose chain reaches the
     /// block's parent and that has no more headers than blocks (not syncing) says yes or
     /// no. One answer per daemon, in configured order.
-    pub async fn find_block(&self, hash: &str, height: u64) -> Vec<BlockPresence> {
+    pub async fn find_block(&self, hash: &BlockHash, height: u64) -> Vec<BlockPresence> {
         let (blocks, chains) = futures_util::future::join(
-            self.call_all::<BlockInfo>("getblock", &(hash, true)),
+            self.call_all::<BlockInfo>("getblock", &(hash.to_string(), true)),
             self.call_all::<Value>("getblockchaininfo", &NO_PARAMS),
         )
         .await;

@@ -1,24 +1,26 @@
+use hashing::{BlockHash, CompactTarget};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// A `getblocktemplate` result with every field a job needs (BIP22/BIP23, plus the payee
-/// fields of masternode and superblock coins). Hashes are hex in display order, as the
-/// daemon sends them.
+/// fields of masternode and superblock coins). The parent and the bits are typed, read
+/// from the hex the daemon sends; other hashes stay hex in display order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockTemplate {
     /// Block version, to go into the header as is.
     pub version: u32,
-    /// The block to build on (display order hex).
-    #[serde(rename = "previousblockhash")]
-    pub previous_block_hash: String,
+    /// The block to build on.
+    #[serde(rename = "previousblockhash", with = "as_text")]
+    pub previous_block_hash: BlockHash,
     /// Transactions to include after the coinbase, in order.
     #[serde(default)]
     pub transactions: Vec<TemplateTransaction>,
     /// The total the coinbase may pay: subsidy plus fees, in satoshis.
     #[serde(rename = "coinbasevalue")]
     pub coinbase_value: u64,
-    /// Compact target for the header (8 hex characters).
-    pub bits: String,
+    /// Compact target for the header.
+    #[serde(with = "as_text")]
+    pub bits: CompactTarget,
     /// The network target (64 hex characters).
     pub target: String,
     /// The height of the block being built.
@@ -99,6 +101,31 @@ pub struct Payee {
 }
 
 /// Reads a payee field that daemons send as one object, a list of objects, or nothing.
+/// Values written and read as their display text (`"207fffff"`, a hash's hex).
+mod as_text {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<T: Display, S: Serializer>(
+        value: &T,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    pub(super) fn deserialize<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 fn payees<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Payee>, D::Error> {
     let value = Option::<Value>::deserialize(deserializer)?;
     let items = match value {
@@ -136,13 +163,20 @@ mod tests {
         let template: BlockTemplate = serde_json::from_str(json).unwrap();
         assert_eq!(template.height, 102);
         assert_eq!(template.coinbase_value, 5_000_000_000);
-        assert_eq!(template.bits, "207fffff");
+        assert_eq!(template.bits, CompactTarget::new(0x207f_ffff));
+        assert_eq!(
+            template.previous_block_hash.to_string(),
+            "55590bb01db7615daec987aab745ca1468f375e6844cc451b2563902850c2368"
+        );
         assert!(template.masternode.is_empty() && template.payee.is_none());
+        let bad = json.replace("\"207fffff\"", "\"207fff\"");
+        let error = serde_json::from_str::<BlockTemplate>(&bad).unwrap_err();
+        assert!(error.to_string().contains("compact bits"), "{error}");
     }
 
     #[test]
     fn masternode_payee_object_and_list_both_decode() {
-        let one = r#"{"version":1,"previousblockhash":"00","coinbasevalue":10,"bits":"1d00ffff",
+        let one = r#"{"version":1,"previousblockhash":"000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f","coinbasevalue":10,"bits":"1d00ffff",
             "target":"00","height":1,"curtime":1,
             "masternode":{"payee":"XyZ","script":"76a914","amount":5},
             "superblock":[{"payee":"Ab","script":"a914","amount":1},{"payee":"Cd","script":"a915","amount":2}]}"#;

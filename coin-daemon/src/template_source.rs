@@ -126,7 +126,7 @@ async fn poll_loop(
     mut wakes: mpsc::Receiver<WakeSource>,
 ) {
     let mut trigger = Trigger::Initial;
-    let mut last: Option<(String, Instant)> = None;
+    let mut last: Option<(hashing::BlockHash, Instant)> = None;
     let mut failing = false;
     loop {
         let requested_at = Instant::now();
@@ -149,7 +149,7 @@ async fn poll_loop(
                     } else {
                         Trigger::Rebroadcast
                     };
-                    last = Some((template.previous_block_hash.clone(), now));
+                    last = Some((template.previous_block_hash, now));
                     let update = TemplateUpdate {
                         template: Arc::new(template),
                         new_block,

@@ -94,10 +94,10 @@ async fn block_template_is_fetched_and_decoded() {
     let template = daemons.get_block_template().await.unwrap();
     assert_eq!(template.height, 102);
     assert_eq!(
-        template.previous_block_hash,
+        template.previous_block_hash.to_string(),
         daemons.get_best_block_hash().await.unwrap()
     );
-    assert_eq!(template.bits, "207fffff");
+    assert_eq!(template.bits.to_string(), "207fffff");
     assert_eq!(
         template.target,
         "7fffff0000000000000000000000000000000000000000000000000000000000"
@@ -124,7 +124,7 @@ async fn polling_publishes_a_new_block_within_one_interval() {
     assert_eq!(next.trigger, Trigger::Poll);
     assert!(next.new_block);
     assert_eq!(
-        next.template.previous_block_hash,
+        next.template.previous_block_hash.to_string(),
         pair.pool_node().cli(&["getbestblockhash"])
     );
     // Mining and syncing the pair takes part of the wait; one interval plus slack bounds it.
@@ -515,14 +515,14 @@ async fn find_block_counts_only_synced_daemons_and_says_which_cannot_tell() {
     };
     let daemons = group_of(vec![unreachable, pair.pool_node().endpoint()]);
     let tip = pair.pool_node().block_count();
-    let hash = pair.mine_on_other(1).remove(0);
+    let hash = pair.mine_on_other(1).remove(0).parse().unwrap();
     let seen = daemons.find_block(&hash, tip + 1).await;
     assert!(
         matches!(seen[0], coin_daemon::BlockPresence::Unknown(_)),
         "{seen:?}"
     );
     assert_eq!(seen[1], coin_daemon::BlockPresence::MainChain);
-    let made_up = format!("{:064x}", 7);
+    let made_up = format!("{:064x}", 7).parse().unwrap();
     let seen = daemons.find_block(&made_up, tip + 2).await;
     assert_eq!(seen[1], coin_daemon::BlockPresence::Absent);
     // A daemon whose chain does not reach the block's parent cannot tell.

@@ -4,7 +4,8 @@ use ruint::aliases::U256;
 
 use crate::algorithm::Algorithm;
 use crate::error::HashingError;
-use crate::target::{PowHash, Target, ratio};
+use crate::ids::PowHash;
+use crate::target::{Target, ratio};
 
 /// A share or network difficulty in NOMP's units: a positive, finite number,
 /// fractional values allowed (vardiff goes below 1 on slow miners).

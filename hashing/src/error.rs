@@ -37,6 +37,12 @@ pub enum HashingError {
         /// The rejected value.
         value: f64,
     },
+    /// Compact bits that are not 8 hex digits.
+    #[error("\"{text}\" is not compact bits (8 hex digits)")]
+    InvalidCompact {
+        /// The rejected text.
+        text: String,
+    },
     /// Hex text that is not 32 bytes of hex.
     #[error("\"{text}\" is not 64 hex characters")]
     InvalidHex256 {

@@ -7,8 +7,8 @@ use skein::Skein512_512;
 use crate::algorithm::Algorithm;
 use crate::chain;
 use crate::error::HashingError;
+use crate::ids::PowHash;
 use crate::scrypt_n::NFactorTable;
-use crate::target::PowHash;
 use crate::{neoscrypt, scrypt_jane, sha1coin, stages};
 
 /// Byte offset of nTime in a block header (after version, prevhash and merkle root).

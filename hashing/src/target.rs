@@ -6,56 +6,16 @@ use ruint::aliases::{U256, U512};
 use crate::algorithm::Algorithm;
 use crate::difficulty::Difficulty;
 use crate::error::HashingError;
-
-/// A proof-of-work hash: 32 bytes in *internal* order, exactly as the hash function
-/// wrote them. As a number it is little-endian; block explorers and daemons display
-/// it byte-reversed, which is what [`fmt::Display`] and [`FromStr`] use.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PowHash([u8; 32]);
+use crate::ids::PowHash;
 
 impl PowHash {
-    /// Wraps hash output bytes (internal order).
-    pub const fn from_internal(bytes: [u8; 32]) -> Self {
-        PowHash(bytes)
-    }
-
-    /// The bytes in internal order.
-    pub const fn as_internal(&self) -> &[u8; 32] {
-        &self.0
-    }
-
     /// The hash as the 256-bit number that is compared with a target.
     pub fn to_u256(&self) -> U256 {
-        U256::from_le_bytes(self.0)
+        U256::from_le_bytes(*self.as_internal())
     }
 }
 
-impl fmt::Display for PowHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut display = self.0;
-        display.reverse();
-        f.write_str(&hex::encode(display))
-    }
-}
-
-impl fmt::Debug for PowHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PowHash({self})")
-    }
-}
-
-impl FromStr for PowHash {
-    type Err = HashingError;
-
-    /// Parses the display form (big-endian hex, as daemons print hashes).
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let mut bytes = parse_hex256(text)?;
-        bytes.reverse();
-        Ok(PowHash(bytes))
-    }
-}
-
-fn parse_hex256(text: &str) -> Result<[u8; 32], HashingError> {
+pub(crate) fn parse_hex256(text: &str) -> Result<[u8; 32], HashingError> {
     let mut bytes = [0u8; 32];
     hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| HashingError::InvalidHex256 {
         text: text.to_owned(),

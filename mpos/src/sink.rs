@@ -68,7 +68,7 @@ impl MposRecord {
             PoolEvent::Share(share) => {
                 let solution = match &share.block_hash {
                     Some(hash) if share.block_accepted || options.emit_invalid_block_hashes => {
-                        hash.clone()
+                        hash.to_string()
                     }
                     _ => String::new(),
                 };

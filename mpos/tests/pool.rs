@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hashing::{Algorithm, HashOptions, PowHasher, Target};
+use hashing::{Algorithm, HashOptions, PowHasher};
 use mpos::{MposAuthorizer, MposOptions, MposShareSink, SCHEMA};
 use mysql_async::prelude::Queryable;
 use stratum_core::{
@@ -94,7 +94,7 @@ async fn mining_fills_mpos_shares_for_blocks_and_every_invalid_reason() {
         })
     };
     let hasher = PowHasher::new(Algorithm::Sha256d, &HashOptions::default()).unwrap();
-    let network = Target::from_compact(job.bits).unwrap();
+    let network = job.bits.target().unwrap();
     let en2 = [0u8, 0, 0, 9];
     let low = (0u32..)
         .find(|n| {

@@ -66,8 +66,8 @@ impl Record {
         if block.accepted {
             Record::BlockFound {
                 height: block.height,
-                hash: block.hash.clone(),
-                coinbase_txid: block.coinbase_txid.clone(),
+                hash: block.hash.to_string(),
+                coinbase_txid: block.coinbase_txid.to_string(),
                 worker: block.worker.clone(),
                 time_ms,
             }

@@ -120,6 +120,7 @@ mod tests {
     use super::*;
     use crate::events::{BlockEvent, ShareEvent};
     use crate::reject::Reject;
+    use hashing::{BlockHash, Txid};
 
     fn share(reject: Option<Reject>) -> PoolEvent {
         PoolEvent::Share(ShareEvent {
@@ -151,8 +152,8 @@ mod tests {
         counters.observe(&PoolEvent::Block(BlockEvent {
             worker: "w".into(),
             height: 1,
-            hash: "00".into(),
-            coinbase_txid: "11".into(),
+            hash: BlockHash::from_internal([0; 32]),
+            coinbase_txid: Txid::from_internal([1; 32]),
             accepted: false,
             reason: Some("stale".into()),
         }));

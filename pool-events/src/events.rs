@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use hashing::Difficulty;
+use hashing::{BlockHash, Difficulty, Txid};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::counters::PoolCounters;
@@ -29,7 +29,7 @@ pub struct ShareEvent {
     pub share_difficulty: Option<Difficulty>,
     /// The block id when the share was a block candidate. Such a share's event is sent
     /// once the daemons have answered its block, just before its [`BlockEvent`].
-    pub block_hash: Option<String>,
+    pub block_hash: Option<BlockHash>,
     /// Whether the share's block was accepted (false for every other share).
     pub block_accepted: bool,
     /// Why it was refused, for an invalid share.
@@ -57,10 +57,10 @@ pub struct BlockEvent {
     pub worker: String,
     /// The block height.
     pub height: u64,
-    /// The block id (display hex).
-    pub hash: String,
-    /// The coinbase txid (display hex).
-    pub coinbase_txid: String,
+    /// The block id.
+    pub hash: BlockHash,
+    /// The coinbase txid.
+    pub coinbase_txid: Txid,
     /// Whether a synced daemon has it on its main chain (or, when no daemon could say
     /// after the re-checks, whether it may be: the payment processor's wallet check then
     /// decides, and a round it cannot find goes back into the current one).

@@ -35,10 +35,11 @@ fn template() -> BlockTemplate {
     BlockTemplate {
         version: 0x2000_0000,
         previous_block_hash: "00000000000000000002a7c4c1e48d76c5a37902165a270156b7a8d72728a054"
-            .into(),
+            .parse()
+            .expect("a block hash"),
         transactions,
         coinbase_value: 625_000_000,
-        bits: "17034219".into(),
+        bits: "17034219".parse().expect("compact bits"),
         target: "0000000000000000000342190000000000000000000000000000000000000000".into(),
         height: 820_000,
         cur_time: NTIME,

@@ -545,7 +545,7 @@ fn report_share(
         Ok(share) => (
             share.difficulty,
             Some(share.share_difficulty),
-            share.block.as_ref().map(|b| b.hash.clone()),
+            share.block.as_ref().map(|b| b.hash),
             None,
         ),
         Err(reject) => {

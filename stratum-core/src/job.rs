@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Mutex;
 
 use coin_daemon::BlockTemplate;
-use hashing::{Difficulty, PowHasher, Target};
+use hashing::{BlockHash, CompactTarget, Difficulty, PowHasher, Target};
 
 use crate::coinbase::{CoinbaseOptions, CoinbaseParts, EXTRANONCE2_SIZE, build_coinbase};
 use crate::error::StratumError;
@@ -58,9 +58,9 @@ pub struct Job {
     /// Header version.
     pub version: u32,
     /// Header bits.
-    pub bits: u32,
+    pub bits: CompactTarget,
     /// Previous block hash, internal byte order.
-    pub previous_hash: [u8; 32],
+    pub previous_hash: BlockHash,
     height: u64,
     /// The earliest ntime a share may have: the template's (or upstream job's) time.
     pub(crate) min_ntime: u32,
@@ -91,12 +91,9 @@ impl Job {
             field: field.into(),
             reason,
         };
-        let bits =
-            u32::from_str_radix(&template.bits, 16).map_err(|e| invalid("bits", e.to_string()))?;
-        let network_target =
-            Target::from_compact(bits).map_err(|e| invalid("bits", e.to_string()))?;
-        let previous_hash = hash_from_display(&template.previous_block_hash)
-            .ok_or_else(|| invalid("previousblockhash", "not 64 hex characters".into()))?;
+        let bits = template.bits;
+        let network_target = bits.target().map_err(|e| invalid("bits", e.to_string()))?;
+        let previous_hash = template.previous_block_hash;
         let mut tx_hashes = Vec::with_capacity(template.transactions.len());
         let mut transactions = Vec::with_capacity(template.transactions.len());
         for (i, tx) in template.transactions.iter().enumerate() {
@@ -151,8 +148,10 @@ impl Job {
         extranonce2_size: usize,
         clean: bool,
     ) -> Result<Job, StratumError> {
-        let network_target =
-            Target::from_compact(work.bits).map_err(|e| StratumError::InvalidTemplate {
+        let network_target = work
+            .bits
+            .target()
+            .map_err(|e| StratumError::InvalidTemplate {
                 field: "upstream mining.notify bits".into(),
                 reason: e.to_string(),
             })?;
@@ -248,7 +247,14 @@ impl Job {
         version: u32,
     ) -> [u8; 80] {
         let root = merkle_root(&hasher.coinbase_hash(coinbase), &self.branch);
-        header_bytes(version, &self.previous_hash, &root, ntime, self.bits, nonce)
+        header_bytes(
+            version,
+            self.previous_hash.as_internal(),
+            &root,
+            ntime,
+            self.bits.bits(),
+            nonce,
+        )
     }
 
     /// The serialized block for `submitblock`; `None` for upstream work.

@@ -1,33 +1,43 @@
 //! The stratum v1 mining protocol, as node-stratum-pool speaks it, for pools that embed it.
 //!
+//! **The pure core** (no IO, no runtime; fuzzed and property-tested in-process):
+//!
+//! - The protocol ([`protocol`]): [`MinerRequest`] and [`ServerMessage`] with their
+//!   results ([`Subscription`], [`Configured`]) and the job a `mining.notify` carries
+//!   ([`MiningJob`]), read and written at the boundary only, by the server, the client and
+//!   upstream mode alike.
+//! - A miner's [`Session`]: a sans-IO state machine (`handle(id, request, now, pool) ->
+//!   outputs`: subscription, authorised workers, difficulty with the job it applies from,
+//!   vardiff, ban tally, version mask).
+//! - Share checks ([`validate_share`]): a function of the job, the submission and the miner,
+//!   naming the reason of every refusal ([`Reject`]) with node-stratum-pool's codes; the
+//!   caller says whether a share is new ([`Job::record_share`]).
 //! - Jobs ([`Job`], [`build_coinbase`], [`merkle_branch`]): block templates turned into
 //!   `mining.notify` work, with the coinbase paying the pool address, reward recipients,
-//!   payees and the witness commitment.
-//! - The pure core: the typed protocol ([`protocol`]: `MinerRequest`, `ServerMessage`, read
-//!   and written at the boundary only); a miner's [`Session`], a sans-IO state machine
-//!   (`handle(id, request, now, pool) -> outputs`: subscription, authorised workers,
-//!   difficulty with the job it applies from, vardiff, ban tally, version mask); share checks
-//!   ([`validate_share`]), a pure function naming the reason of every refusal ([`Reject`])
-//!   with node-stratum-pool's codes; [`Vardiff`] and [`BanList`], pure state machines with
-//!   time passed in; [`IdAllocator`] for extranonce1 values and job ids.
-//! - The server ([`start_pool`]): a listener per port (plain TCP or TLS, optionally behind
-//!   a PROXY protocol header), one task per miner (framing and a select loop carrying out
-//!   its session's outputs), the current job on a `watch` channel,
-//!   memory-hard hashes on the blocking pool, block candidates submitted to every daemon
-//!   (accepted if any synced daemon has them on its main chain), and every share and block
-//!   as a [`PoolEvent`] on an [`EventReceiver`], never dropped: memory held for a failing
-//!   consumer is bounded by the [`EventGate`] (shares refused with an error at the bound),
-//!   and with `durable_ack` a share is answered only once its [`DurableAck`] is confirmed.
-//!   [`PoolHandle`] reads its live counters for dashboards. The event types and the
-//!   [`DurableWriter`] that keeps them come from the `pool-events` crate, which the stores
-//!   build on without building this server; they are re-exported here.
+//!   payees and the witness commitment; [`Vardiff`] and [`BanList`] with time passed in;
+//!   [`IdAllocator`] for extranonce1 values and job ids.
+//!
+//! **The server** around it:
+//!
+//! - [`start_pool`]: a listener per port (plain TCP or TLS, optionally behind a PROXY
+//!   protocol header), one task per miner (framing and a select loop carrying out its
+//!   session's outputs), the current job on a `watch` channel, memory-hard hashes on the
+//!   blocking pool, block candidates submitted to every daemon (accepted if any synced
+//!   daemon has them on its main chain), and every share and block as a [`PoolEvent`] on an
+//!   [`EventReceiver`], never dropped: memory held for a failing consumer is bounded by the
+//!   [`EventGate`] (shares refused with an error at the bound), and with `durable_ack` a
+//!   share is answered only once its [`DurableAck`] is confirmed. [`PoolHandle`] reads its
+//!   live counters for dashboards. The event types and the [`DurableWriter`] that keeps
+//!   them come from the `pool-events` crate, which the stores build on without building
+//!   this server; they are re-exported here.
 //! - Switching ports ([`start_switch`]): miners log in with their key hash and get the work
 //!   of whichever pool the switch is on; [`RunningSwitch::switch_to`] moves them all without
 //!   a reconnect, crediting each coin's shares to that coin's address of the key.
 //! - Upstream mode ([`start_upstream_pool`]): a pool whose work comes from larger stratum
 //!   pools instead of a daemon; it splits the upstream's extranonce2 among its miners,
 //!   credits them locally and forwards the shares that meet the upstream's difficulty,
-//!   failing over across several upstreams.
+//!   failing over across several upstreams. The daemon group and the upstream link are the
+//!   two work sources behind one seam.
 //! - A client ([`StratumClient`]) for test miners, examples and upstream mode.
 //!
 //! A solo pool in a few lines (see `examples/solo_pool.rs` for the whole program):

@@ -373,12 +373,12 @@ async fn manage_jobs(
         let Some(update) = templates.borrow_and_update().clone() else {
             continue;
         };
-        if let Some(parent) = template_parent(&update.template.previous_block_hash)
-            && let Some((height, hash)) = shared.release_orphaned(&parent, update.requested_at)
+        if let Some((height, hash)) =
+            shared.release_orphaned(&update.template.previous_block_hash, update.requested_at)
         {
             tracing::warn!(
                 height,
-                hash,
+                %hash,
                 "our block left the daemon's main chain (its template builds on the block's parent again); new candidates of that height are submitted"
             );
         }
@@ -411,9 +411,4 @@ async fn purge_bans(shared: Arc<Shared>, banning: BanOptions, cancel: Cancellati
             }
         }
     }
-}
-
-/// The internal byte order of a template's `previousblockhash`.
-fn template_parent(display: &str) -> Option<[u8; 32]> {
-    crate::serialize::hash_from_display(display)
 }

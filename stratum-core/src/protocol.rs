@@ -1,6 +1,6 @@
 //! Stratum v1 messages: JSON objects, one per line.
 
-use hashing::{Difficulty, PowHasher};
+use hashing::{BlockHash, CompactTarget, Difficulty, PowHasher};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -238,8 +238,8 @@ impl MinerRequest {
 pub struct MiningJob {
     /// The job id to submit against.
     pub job_id: String,
-    /// The previous block hash, internal byte order.
-    pub previous_hash: [u8; 32],
+    /// The block it builds on.
+    pub previous_hash: BlockHash,
     /// Coinbase before the extranonce.
     pub coinb1: Vec<u8>,
     /// Coinbase after the extranonce.
@@ -249,7 +249,7 @@ pub struct MiningJob {
     /// Header version.
     pub version: u32,
     /// Header bits.
-    pub bits: u32,
+    pub bits: CompactTarget,
     /// Header time.
     pub ntime: u32,
     /// Whether earlier jobs are void.
@@ -261,12 +261,12 @@ impl MiningJob {
     pub fn to_params(&self) -> Value {
         json!([
             self.job_id,
-            hex::encode(notify_prevhash(&self.previous_hash)),
+            hex::encode(notify_prevhash(self.previous_hash.as_internal())),
             hex::encode(&self.coinb1),
             hex::encode(&self.coinb2),
             self.branch.iter().map(hex::encode).collect::<Vec<_>>(),
             format!("{:08x}", self.version),
-            format!("{:08x}", self.bits),
+            self.bits.to_string(),
             format!("{:08x}", self.ntime),
             self.clean,
         ])
@@ -278,7 +278,7 @@ impl MiningJob {
         let bytes = |i: usize| hex::decode(p.get(i)?.as_str()?).ok();
         let word = |i: usize| u32::from_str_radix(p.get(i)?.as_str()?, 16).ok();
         let notify_prev: [u8; 32] = bytes(1)?.try_into().ok()?;
-        let previous_hash = notify_prevhash(&notify_prev);
+        let previous_hash = BlockHash::from_internal(notify_prevhash(&notify_prev));
         let branch = p
             .get(4)?
             .as_array()?
@@ -292,7 +292,7 @@ impl MiningJob {
             coinb2: bytes(3)?,
             branch,
             version: word(5)?,
-            bits: word(6)?,
+            bits: p.get(6)?.as_str()?.parse().ok()?,
             ntime: word(7)?,
             clean: p.get(8)?.as_bool()?,
         })
@@ -312,10 +312,10 @@ impl MiningJob {
         let root = merkle_root(&hasher.coinbase_hash(&coinbase), &self.branch);
         header_bytes(
             self.version,
-            &self.previous_hash,
+            self.previous_hash.as_internal(),
             &root,
             ntime,
-            self.bits,
+            self.bits.bits(),
             nonce,
         )
     }
@@ -608,12 +608,12 @@ mod tests {
     fn job() -> MiningJob {
         MiningJob {
             job_id: "1f".into(),
-            previous_hash: [7; 32],
+            previous_hash: BlockHash::from_internal([7; 32]),
             coinb1: vec![1, 2],
             coinb2: vec![3],
             branch: vec![[9; 32]],
             version: 0x2000_0000,
-            bits: 0x1d00_ffff,
+            bits: CompactTarget::new(0x1d00_ffff),
             ntime: 0x5f5e_1000,
             clean: true,
         }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use coin_daemon::{BlockPresence, DaemonGroup, SubmitOutcome, TemplateWaker, WakeSource};
-use hashing::{Difficulty, PowHasher};
+use hashing::{BlockHash, Difficulty, PowHasher};
 use pool_events::{
     Authorizer, BlockEvent, DurableAck, EventSender, PoolCounters, PoolEvent, ShareEvent,
 };
@@ -20,7 +20,7 @@ use crate::extranonce::Extranonce;
 use crate::job::{Job, JobId};
 use crate::options::PoolOptions;
 use crate::registry::JobRegistry;
-use crate::upstream::{Forward, UpstreamLink};
+use crate::upstream::{Forward, ForwardError, UpstreamLink};
 use crate::validate::BlockCandidate;
 
 /// Claims this many heights below the newest are forgotten (reorgs are shorter).
@@ -97,7 +97,7 @@ pub(crate) struct Shared {
     pub(crate) hash_slots: Semaphore,
     pub(crate) broadcast: broadcast::Sender<String>,
     /// Blocks submitted (in flight or accepted), by the block they build on.
-    pub(crate) claims: Mutex<HashMap<[u8; 32], Claim>>,
+    pub(crate) claims: Mutex<HashMap<BlockHash, Claim>>,
     /// Block submissions in flight: shutdown waits for them, so their shares are reported.
     pub(crate) submissions: TaskTracker,
     /// Cancelled when the pool stops: switching-port miners still routed here are told
@@ -129,12 +129,12 @@ impl Shared {
             .map_or(EXTRANONCE2_SIZE, |link| link.options.extranonce2_size)
     }
 
-    /// Sends a share on to the upstream pool and counts its verdict; `Err` carries why it
-    /// did not count there.
-    pub(crate) async fn forward(&self, share: &Forward) -> Result<(), String> {
+    /// Sends a share on to the upstream pool and counts its verdict; `Err` says why it did
+    /// not count there.
+    pub(crate) async fn forward(&self, share: &Forward) -> Result<(), ForwardError> {
         let verdict = match self.work.upstream() {
             Some(link) => link.forward(share).await,
-            None => Err("the pool has no upstream".into()),
+            None => Err(ForwardError::NoUpstream),
         };
         self.counters.forwarded(verdict.is_ok());
         verdict
@@ -154,7 +154,7 @@ impl Shared {
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(Claim {
                     height: candidate.height,
-                    hash: candidate.hash.clone(),
+                    hash: candidate.hash,
                     accepted_at: None,
                 });
                 true
@@ -173,7 +173,7 @@ impl Shared {
     /// Records the verdict on the block claimed on `parent`: an accepted block keeps its
     /// claim (until the chain moves back to its parent), a refused one gives it back so
     /// another candidate may try.
-    pub(crate) fn settle_claim(&self, parent: &[u8; 32], accepted: bool) {
+    pub(crate) fn settle_claim(&self, parent: &BlockHash, accepted: bool) {
         let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
         if accepted {
             if let Some(claim) = claims.get_mut(parent) {
@@ -190,9 +190,9 @@ impl Shared {
     /// block's height and hash.
     pub(crate) fn release_orphaned(
         &self,
-        parent: &[u8; 32],
+        parent: &BlockHash,
         requested_at: Instant,
-    ) -> Option<(u64, String)> {
+    ) -> Option<(u64, BlockHash)> {
         let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
         let claim = claims.get(parent)?;
         if claim.accepted_at.is_some_and(|at| at < requested_at) {
@@ -226,7 +226,7 @@ impl Shared {
 /// A block submitted on a parent.
 pub(crate) struct Claim {
     height: u64,
-    hash: String,
+    hash: BlockHash,
     /// When the daemons' verdict said accepted; `None` while it is being submitted.
     accepted_at: Option<Instant>,
 }
@@ -245,7 +245,7 @@ pub(crate) async fn submit_block(
     let verdict = match (&forward, shared.work.daemons()) {
         (Some(forward), _) => match shared.forward(forward).await {
             Ok(()) => Verdict::Accepted,
-            Err(reason) => Verdict::Rejected(reason),
+            Err(reason) => Verdict::Rejected(reason.to_string()),
         },
         (None, Some(daemons)) => daemon_verdict(&shared, daemons, &candidate).await,
         (None, None) => Verdict::Rejected("no daemon to take the block".to_owned()),

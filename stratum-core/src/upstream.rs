@@ -113,6 +113,56 @@ pub enum UpstreamError {
     Extranonce2Size(usize),
 }
 
+/// Why a share did not count at the upstream pool.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub(crate) enum ForwardError {
+    /// The pool mines on its own daemons.
+    #[error("the pool has no upstream")]
+    NoUpstream,
+    /// The share's job came from elsewhere.
+    #[error("the job is not upstream work")]
+    NotUpstreamWork,
+    /// The connection the job came on is closed.
+    #[error("the upstream connection of its job is gone")]
+    ConnectionGone,
+    /// The upstream answered with something other than `true`.
+    #[error("the upstream answered {0}")]
+    Answered(Value),
+    /// The request failed (a stratum error, a timeout, the connection).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// Why an upstream could not be used.
+#[derive(Debug, Clone, PartialEq, Error)]
+enum OpenError {
+    /// Connecting failed or timed out.
+    #[error("connect: {0}")]
+    Connect(ClientError),
+    /// `mining.configure` failed (other than refusing or not answering).
+    #[error("configure: {0}")]
+    Configure(ClientError),
+    /// `mining.subscribe` failed.
+    #[error("subscribe: {0}")]
+    Subscribe(ClientError),
+    /// The upstream's extranonce2 cannot hold the local extranonces.
+    #[error(
+        "it gives {given} bytes of extranonce2; local miners need {needed} (extranonce1 and extranonce2 sizes)"
+    )]
+    Extranonce2TooSmall {
+        /// Bytes it gives.
+        given: usize,
+        /// Bytes local miners need.
+        needed: usize,
+    },
+    /// `mining.authorize` failed.
+    #[error("authorize: {0}")]
+    Authorize(ClientError),
+    /// It refused the worker.
+    #[error("it refused the worker {0:?}")]
+    Refused(String),
+}
+
 /// A local share going on to the upstream.
 #[derive(Debug)]
 pub(crate) struct Forward {
@@ -211,10 +261,10 @@ impl UpstreamLink {
             .map(|s| s.label.clone())
     }
 
-    /// Submits `share` upstream; `Err` carries why it did not count there.
-    pub(crate) async fn forward(&self, share: &Forward) -> Result<(), String> {
+    /// Submits `share` upstream; `Err` says why it did not count there.
+    pub(crate) async fn forward(&self, share: &Forward) -> Result<(), ForwardError> {
         let Some(work) = &share.job.upstream else {
-            return Err("the job is not upstream work".into());
+            return Err(ForwardError::NotUpstreamWork);
         };
         let (client, user, hung) = {
             let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
@@ -222,7 +272,7 @@ impl UpstreamLink {
                 Some(s) if s.id == work.session => {
                     (s.client.clone(), s.user.clone(), s.hung.clone())
                 }
-                _ => return Err("the upstream connection of its job is gone".into()),
+                _ => return Err(ForwardError::ConnectionGone),
             }
         };
         let mut extranonce2 = "00".repeat(work.padding);
@@ -238,12 +288,12 @@ impl UpstreamLink {
         });
         match client.request(&submit).await {
             Ok(Value::Bool(true)) => Ok(()),
-            Ok(other) => Err(format!("the upstream answered {other}")),
+            Ok(other) => Err(ForwardError::Answered(other)),
             Err(error) => {
                 if let ClientError::Timeout(_) = error {
                     hung.cancel();
                 }
-                Err(error.to_string())
+                Err(error.into())
             }
         }
     }
@@ -264,12 +314,12 @@ async fn open(
     options: &UpstreamOptions,
     server: &UpstreamServer,
     wanted: u32,
-) -> Result<Opened, String> {
+) -> Result<Opened, OpenError> {
     let connect = StratumClient::connect((server.host.as_str(), server.port), options.timeout);
     let (client, notifications) = tokio::time::timeout(options.timeout, connect)
         .await
-        .map_err(|_| ClientError::Timeout(options.timeout).to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| OpenError::Connect(ClientError::Timeout(options.timeout)))?
+        .map_err(OpenError::Connect)?;
     let version_mask = if wanted == 0 {
         0
     } else {
@@ -278,24 +328,20 @@ async fn open(
     let subscription = client
         .subscribe(concat!("nomp-rs/", env!("CARGO_PKG_VERSION")))
         .await
-        .map_err(|e| format!("subscribe: {e}"))?;
+        .map_err(OpenError::Subscribe)?;
     let needed = options.extranonce1_size + options.extranonce2_size;
-    let padding = subscription
-        .extranonce2_size
-        .checked_sub(needed)
-        .ok_or_else(|| {
-            format!(
-                "it gives {} bytes of extranonce2; local miners need {needed} (extranonce1 and \
-                 extranonce2 sizes)",
-                subscription.extranonce2_size
-            )
-        })?;
+    let padding = subscription.extranonce2_size.checked_sub(needed).ok_or(
+        OpenError::Extranonce2TooSmall {
+            given: subscription.extranonce2_size,
+            needed,
+        },
+    )?;
     if !client
         .authorize(&server.user, &server.password)
         .await
-        .map_err(|e| format!("authorize: {e}"))?
+        .map_err(OpenError::Authorize)?
     {
-        return Err(format!("it refused the worker {:?}", server.user));
+        return Err(OpenError::Refused(server.user.clone()));
     }
     Ok(Opened {
         client,
@@ -308,7 +354,7 @@ async fn open(
 
 /// The version bits (within `wanted`) the upstream lets this connection roll: 0 if it
 /// refuses, does not know `mining.configure`, or ignores it until the timeout.
-async fn negotiate_version_rolling(client: &StratumClient, wanted: u32) -> Result<u32, String> {
+async fn negotiate_version_rolling(client: &StratumClient, wanted: u32) -> Result<u32, OpenError> {
     match client.configure_version_rolling(wanted).await {
         Ok(configured) => Ok(configured.version_rolling.map_or(0, |mask| mask & wanted)),
         Err(ClientError::Stratum { .. }) => Ok(0),
@@ -319,7 +365,7 @@ async fn negotiate_version_rolling(client: &StratumClient, wanted: u32) -> Resul
             );
             Ok(0)
         }
-        Err(error) => Err(format!("configure: {error}")),
+        Err(error) => Err(OpenError::Configure(error)),
     }
 }
 
@@ -521,13 +567,13 @@ mod tests {
     fn upstream_job(difficulty: f64) -> Job {
         let work = MiningJob {
             job_id: "up7".into(),
-            previous_hash: [0x11; 32],
+            previous_hash: hashing::BlockHash::from_internal([0x11; 32]),
             coinb1: hex::decode("01000000aa").unwrap(),
             coinb2: hex::decode("bbffffffff00000000").unwrap(),
             branch: vec![[0x22; 32]],
             version: 0x2000_0000,
             // An easy network target (regtest's): most hashes are blocks.
-            bits: 0x207f_ffff,
+            bits: hashing::CompactTarget::new(0x207f_ffff),
             ntime: 1_700_000_000,
             clean: false,
         };
@@ -564,7 +610,7 @@ mod tests {
             "coinb1 ‖ en1 ‖ padding"
         );
         assert_eq!(hex::encode(&notify.coinb2), "bbffffffff00000000");
-        assert_eq!(notify.bits, 0x207f_ffff);
+        assert_eq!(notify.bits.bits(), 0x207f_ffff);
         assert!(notify.clean);
         let params: Value =
             serde_json::from_str::<Value>(job.notify_line()).unwrap()["params"].clone();

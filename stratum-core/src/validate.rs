@@ -1,6 +1,6 @@
 //! Share validation: a pure function of a job, a submission and the miner's state.
 
-use hashing::{Difficulty, PowHash, PowHasher};
+use hashing::{BlockHash, Difficulty, PowHasher, Txid};
 use pool_events::Reject;
 
 use crate::extranonce::Extranonce;
@@ -57,19 +57,18 @@ pub struct ValidShare {
 /// A share that is a block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockCandidate {
-    /// The block id (display hex): the proof-of-work hash, or the header's sha256d for the
-    /// scrypt family and blake2s.
-    pub hash: String,
-    /// The coinbase txid (display hex).
-    pub coinbase_txid: String,
+    /// The block id: the proof-of-work hash, or the header's sha256d for the scrypt family
+    /// and blake2s.
+    pub hash: BlockHash,
+    /// The coinbase txid.
+    pub coinbase_txid: Txid,
     /// The serialized block (hex) for `submitblock`; `None` for upstream work, whose block
     /// the upstream pool assembles from the forwarded share.
     pub block_hex: Option<String>,
     /// Its height.
     pub height: u64,
-    /// The block it builds on (internal byte order): one block per parent is submitted at
-    /// a time.
-    pub previous_hash: [u8; 32],
+    /// The block it builds on: one block per parent is submitted at a time.
+    pub previous_hash: BlockHash,
 }
 
 /// Checks a submission against its job in node-stratum-pool's order (job, extranonce2,
@@ -125,8 +124,8 @@ pub fn validate_share(
     let share_difficulty = Difficulty::of_hash(&hash, algorithm);
 
     let block = job.network_target.is_met_by(&hash).then(|| BlockCandidate {
-        hash: hasher.block_id(&header, &hash).to_string(),
-        coinbase_txid: PowHash::from_internal(hasher.coinbase_hash(&coinbase)).to_string(),
+        hash: BlockHash::from_internal(*hasher.block_id(&header, &hash).as_internal()),
+        coinbase_txid: Txid::from_internal(hasher.coinbase_hash(&coinbase)),
         block_hex: job.block(&header, &coinbase).map(hex::encode),
         height: job.height(),
         previous_hash: job.previous_hash,

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
 
 use coin_daemon::{BlockTemplate, CoinbaseAux, Payee, TemplateTransaction};
-use hashing::{Algorithm, Difficulty, HashOptions, PowHash, PowHasher};
+use hashing::{Algorithm, BlockHash, Difficulty, HashOptions, PowHash, PowHasher, Txid};
 use serde_json::Value;
 use stratum_core::{
     AddressFormat, CoinbaseOptions, Extranonce, Job, JobId, MinerState, Reject, RewardRecipient,
@@ -82,10 +82,11 @@ fn template(transactions: Vec<TemplateTransaction>) -> BlockTemplate {
     BlockTemplate {
         version: 1,
         previous_block_hash: "000000000002d01c1fccc21636b607dfd930d31d01c3a62104612a1719011250"
-            .into(),
+            .parse()
+            .unwrap(),
         transactions,
         coinbase_value: 5_000_000_000,
-        bits: "1b04864c".into(),
+        bits: "1b04864c".parse().unwrap(),
         target: "0000000000004864c000000000000000000000000000000000000000000000000".into(),
         height: 100_000,
         cur_time: 1_293_623_863,
@@ -316,7 +317,7 @@ fn sha256_hasher() -> PowHasher {
 
 fn job_with_bits(bits: &str) -> Job {
     let mut template = template(Vec::new());
-    template.bits = bits.into();
+    template.bits = bits.parse().unwrap();
     Job::new(
         JobId(9),
         &template,
@@ -513,14 +514,11 @@ fn share_meeting_the_network_target_is_a_block_candidate() {
         })
         .expect("some nonce of 64 meets a 1-in-2 target");
     let header = hex::decode(&candidate.block_hex.unwrap()[..160]).unwrap();
-    assert_eq!(
-        PowHash::from_internal(sha256d(&header)).to_string(),
-        candidate.hash
-    );
+    assert_eq!(BlockHash::from_internal(sha256d(&header)), candidate.hash);
     assert_eq!(candidate.height, 100_000);
     let coinbase = job.coinbase(&[0xaa, 0xbb, 0xcc, 0xdd], &[0, 0, 0, 1]);
     assert_eq!(
-        PowHash::from_internal(sha256d(&coinbase)).to_string(),
+        Txid::from_internal(sha256d(&coinbase)),
         candidate.coinbase_txid
     );
 }
@@ -604,7 +602,7 @@ fn keccak_groestl_and_scrypt_n_shares_built_as_miners_build_them_make_blocks_the
         (Algorithm::ScryptN, scrypt_n),
     ] {
         let mut template = template(vec![other_tx.clone()]);
-        template.bits = "207fffff".into();
+        template.bits = "207fffff".parse().unwrap();
         template.cur_time = start;
         let job = Job::new(
             JobId(9),
@@ -678,7 +676,7 @@ fn keccak_groestl_and_scrypt_n_shares_built_as_miners_build_them_make_blocks_the
         );
         assert_eq!(
             block.coinbase_txid,
-            PowHash::from_internal(coinbase_txid).to_string(),
+            Txid::from_internal(coinbase_txid),
             "{algorithm}"
         );
     }

@@ -52,13 +52,17 @@ async fn miner_finds_blocks_that_pay_the_pool_and_its_fee_recipient() {
     let pool_script = hex::encode(output_script(&pool.pool_address, &format).unwrap());
     let fee_script = hex::encode(output_script(&pool.fee_address, &format).unwrap());
     for block in &accepted {
-        let info = pool.pair.pool_node().cli(&["getblock", &block.hash]);
-        assert_eq!(info["height"], block.height);
-        assert_eq!(info["tx"][0], block.coinbase_txid.as_str());
-        let coinbase = pool
+        let info = pool
             .pair
             .pool_node()
-            .cli(&["getrawtransaction", &block.coinbase_txid, "1"]);
+            .cli(&["getblock", &block.hash.to_string()]);
+        assert_eq!(info["height"], block.height);
+        assert_eq!(info["tx"][0], block.coinbase_txid.to_string());
+        let coinbase = pool.pair.pool_node().cli(&[
+            "getrawtransaction",
+            &block.coinbase_txid.to_string(),
+            "1",
+        ]);
         let outputs: Vec<(u64, String)> = coinbase["vout"]
             .as_array()
             .unwrap()

@@ -194,7 +194,7 @@ async fn bad_requests_get_node_stratum_pool_answers() {
         .await;
     assert_eq!(error_of(&stale_time), (20, "ntime out of range".into()));
 
-    let network = Target::from_compact(job.bits).unwrap();
+    let network = job.bits.target().unwrap();
     let en2 = [0u8, 0, 0, 2];
     let low = raw.nonce_where(&en2, false, network);
     let answer = raw
@@ -496,7 +496,7 @@ async fn suggest_difficulty_never_goes_below_the_ports_floor_and_reject_labels_s
 
     // Random nonces stay low-difficulty shares; each reaches another difficulty, and every
     // one is counted under the one label.
-    let network = Target::from_compact(fixed_port.job.as_ref().unwrap().bits).unwrap();
+    let network = fixed_port.job.as_ref().unwrap().bits.target().unwrap();
     for n in 0..5u8 {
         let en2 = [0u8, 0, 1, n];
         let nonce = fixed_port.nonce_where(&en2, false, network);

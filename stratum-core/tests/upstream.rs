@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hashing::Algorithm;
+use hashing::{Algorithm, BlockHash};
 use serde_json::json;
 use stratum_core::{
     AddressAuthorizer, AddressFormat, BlockEvent, PoolEvent, PoolOptions, RunningPool,
@@ -56,10 +56,10 @@ async fn accepted_block(pool: &mut RunningPool) -> BlockEvent {
 
 /// Waits until `node` has block `hash` on its chain, and returns its coinbase's first
 /// output script.
-async fn on_chain(node: &RegtestNode, hash: &str) -> String {
+async fn on_chain(node: &RegtestNode, hash: &BlockHash) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(block) = node.try_cli(&["getblock", hash]) {
+        if let Ok(block) = node.try_cli(&["getblock", &hash.to_string()]) {
             let txid = block["tx"][0].as_str().unwrap().to_owned();
             let coinbase = node.cli(&["getrawtransaction", &txid, "1"]);
             return coinbase["vout"][0]["scriptPubKey"]["hex"]
@@ -295,10 +295,10 @@ async fn miners_roll_the_version_bits_the_upstream_granted() {
         .map(|nonce| {
             let header = header_bytes(
                 version,
-                &job.previous_hash,
+                job.previous_hash.as_internal(),
                 &root,
                 job.ntime,
-                job.bits,
+                job.bits.bits(),
                 nonce,
             );
             (nonce, header)
@@ -317,12 +317,12 @@ async fn miners_roll_the_version_bits_the_upstream_granted() {
 
     // The upstream took it with the same bits: its block on chain has the rolled version.
     let block = accepted_block(&mut local).await;
-    let on_chain = upper.pair.pool_node().cli(&["getblock", &block.hash]);
+    let on_chain = upper
+        .pair
+        .pool_node()
+        .cli(&["getblock", &block.hash.to_string()]);
     assert_eq!(on_chain["version"], json!(version));
-    assert_eq!(
-        block.hash,
-        hashing::PowHash::from_internal(sha256d(&header)).to_string()
-    );
+    assert_eq!(block.hash, BlockHash::from_internal(sha256d(&header)));
     assert_eq!(local.handle().counters().upstream_accepted, 1);
     cancel.cancel();
 }

@@ -146,7 +146,7 @@ async fn stand_in_daemon_serves_its_template_and_counts_blocks() {
     let template = group.get_block_template().await.unwrap();
     assert_eq!(
         (
-            template.bits.as_str(),
+            template.bits.to_string().as_str(),
             template.height,
             template.transactions.len()
         ),
