@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coin_daemon::{DaemonGroup, GroupOptions, TemplateOptions};
-use hashing::{Algorithm, Difficulty, HashOptions};
+use hashing::{Algorithm, Difficulty};
 use stratum_core::{
     AddressAuthorizer, AddressFormat, BanOptions, CoinbaseOptions, PoolEvent, PoolOptions,
     PortOptions, RewardRecipient, RunningPool, output_script, start_pool,
@@ -24,39 +24,26 @@ pub(crate) const EASY: f64 = 1.0 / (1u64 << 30) as f64;
 /// as pool address and a 2 % fee to `fee_address`.
 pub(crate) fn options(pool_address: &str, fee_address: &str, difficulty: f64) -> PoolOptions {
     let format = AddressFormat::testnet();
-    PoolOptions {
-        algorithm: Algorithm::Sha256d,
-        hash_options: HashOptions::default(),
-        coinbase: CoinbaseOptions {
-            pool_script: output_script(pool_address, &format).unwrap(),
-            recipients: vec![RewardRecipient {
-                script: output_script(fee_address, &format).unwrap(),
-                percent: 2.0,
-            }],
-            signature: b"/nomp-rs test/".to_vec(),
-            proof_of_stake: false,
-            tx_message: None,
-            address_format: format,
-        },
-        ports: vec![PortOptions {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            difficulty: Difficulty::new(difficulty).unwrap(),
-            vardiff: None,
-            tls: None,
+    let coinbase = CoinbaseOptions {
+        recipients: vec![RewardRecipient {
+            script: output_script(fee_address, &format).unwrap(),
+            percent: 2.0,
         }],
+        signature: b"/nomp-rs test/".to_vec(),
+        ..CoinbaseOptions::new(output_script(pool_address, &format).unwrap(), format)
+    };
+    let port = PortOptions::new(
+        "127.0.0.1:0".parse().unwrap(),
+        Difficulty::new(difficulty).unwrap(),
+    );
+    PoolOptions {
         template: TemplateOptions {
             refresh_interval: Duration::from_millis(200),
             rebroadcast_after: Duration::from_secs(30),
         },
         connection_timeout: Duration::from_secs(60),
-        banning: None,
         ids: std::sync::Arc::new(stratum_core::IdAllocator::new(1)),
-        version_mask: 0x1fff_e000,
-        event_capacity: 4096,
-        event_memory_limit: 250_000,
-        durable_ack: false,
-        p2p: None,
-        proxy_protocol: false,
+        ..PoolOptions::new(Algorithm::Sha256d, coinbase, vec![port])
     }
 }
 
