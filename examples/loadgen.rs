@@ -225,6 +225,20 @@ async fn run(
             after.saturating_sub(before) as f64 / connections as f64
         );
     }
+    if let Some(job) = pool.handle().current_job() {
+        let (shares, bytes) = job.recorded_shares();
+        println!(
+            "current job's shares   {shares} recorded in {:.1} MiB ({:.1} B per share)",
+            bytes as f64 / (1024.0 * 1024.0),
+            bytes as f64 / shares.max(1) as f64
+        );
+    }
+    if let (Some(connected), Some(now)) = (rss_connected, rss_kib()) {
+        println!(
+            "memory per share       {:.1} B (resident set growth while mining ÷ shares accepted)",
+            now.saturating_sub(connected) as f64 * 1024.0 / accepted.max(1) as f64
+        );
+    }
     if let Some(upper) = upper {
         let counters = pool.handle().counters();
         println!(

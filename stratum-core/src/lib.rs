@@ -95,6 +95,7 @@ mod pool;
 pub mod protocol;
 mod proxy;
 mod registry;
+mod seen;
 mod serialize;
 mod session;
 mod shared;
