@@ -13,7 +13,10 @@
 //!   share log.
 //!
 //! Clients and pools share this process and its cores, so the figures are a floor for the
-//! pool alone.
+//! pool alone. `loadgen serve` runs only the pool (on the stand-in daemon, events counted) for
+//! the out-of-process generator `swarm`: it prints `listening <address>` once its first job
+//! is ready, moves the stand-in daemon to a new block and wakes the pool (as blocknotify
+//! does) for each `block` line on stdin, and stops at the end of stdin.
 
 #![allow(
     clippy::print_stdout,
@@ -47,6 +50,15 @@ const UPSTREAM_DIFFICULTY: f64 = 1.0 / (1u64 << 28) as f64;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        return match serve().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("loadgen serve: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let connections = args.first().map_or(Ok(200), |a| a.parse::<usize>());
     let seconds = args.get(1).map_or(Ok(10), |a| a.parse::<u64>());
     let mode = match args.get(2).map(String::as_str) {
@@ -67,6 +79,47 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The pool alone, driven over stdin (see the crate doc).
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    use tokio::io::AsyncBufReadExt;
+
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let daemon = StandInDaemon::start(StandInDaemon::mainnet_template(TRANSACTIONS));
+    let endpoint = DaemonEndpoint {
+        host: "127.0.0.1".into(),
+        port: daemon.rpc_port(),
+        user: "loadgen".into(),
+        password: "loadgen".into(),
+    };
+    let daemons = Arc::new(DaemonGroup::new(vec![endpoint], GroupOptions::default())?);
+    let format = AddressFormat::bitcoin();
+    let coinbase = CoinbaseOptions::new(
+        output_script("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", &format)?,
+        format,
+    );
+    let port = PortOptions::new("127.0.0.1:0".parse()?, Difficulty::new(SHARE_DIFFICULTY)?);
+    let options = PoolOptions::new(Algorithm::Sha256d, coinbase, vec![port]);
+    let cancel = CancellationToken::new();
+    let mut pool = start_pool(options, daemons, Arc::new(AllowAll), cancel.clone()).await?;
+    let _events = count_shares(&mut pool);
+    pool.jobs.wait_for(Option::is_some).await?;
+    println!("listening {}", pool.ports[0]);
+    let waker = pool.waker.clone().ok_or("the pool has no template waker")?;
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        if line.trim() == "block" {
+            let height = daemon.next_block();
+            waker.wake(coin_daemon::WakeSource::BlockNotify);
+            println!("block {height}");
+        }
+    }
+    pool.shutdown().await;
+    Ok(())
 }
 
 /// What the pool under load does with its shares.

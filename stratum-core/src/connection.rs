@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures_util::{SinkExt, StreamExt};
 use hashing::Difficulty;
 use pool_events::{DifficultyEvent, DurableAck, NotRecorded, PoolEvent, Reject, ShareEvent};
 use serde_json::{Value, json};
@@ -13,10 +12,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::codec::{Framed, LinesCodec, LinesCodecError};
 use tokio_util::sync::CancellationToken;
 
 use crate::extranonce::Extranonce;
+use crate::framing::{FrameError, LineStream};
 use crate::job::{Job, JobId};
 use crate::options::PortOptions;
 use crate::protocol::{
@@ -134,12 +133,22 @@ pub(crate) async fn serve(
     let Some(tls) = port.tls.clone() else {
         return handle_connection(route, context, socket, peer, local_port, cancel).await;
     };
+    // The TLS states live on the heap: boxed, they do not enlarge every plain connection.
+    let accept = Box::pin(tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        TlsAcceptor::from(tls).accept(socket),
+    ));
     let handshake = tokio::select! {
         () = cancel.cancelled() => return,
-        handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(tls).accept(socket)) => handshake,
+        handshake = accept => handshake,
     };
     match handshake {
-        Ok(Ok(stream)) => handle_connection(route, context, stream, peer, local_port, cancel).await,
+        Ok(Ok(stream)) => {
+            Box::pin(handle_connection(
+                route, context, stream, peer, local_port, cancel,
+            ))
+            .await
+        }
         Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake failed"),
         Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
     }
@@ -156,7 +165,7 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
     let PortContext {
         port, mut switch, ..
     } = context;
-    let mut lines = Framed::new(socket, LinesCodec::new_with_max_length(MAX_LINE_LENGTH));
+    let mut lines = LineStream::new(socket, MAX_LINE_LENGTH);
     let mut broadcast = route.shared.broadcast.subscribe();
     let mut miner = Miner {
         peer,
@@ -183,13 +192,14 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 tracing::info!(%peer, ?timeout, "disconnecting a miner that has not submitted (zombie)");
                 Flow::Close
             }
-            line = lines.next() => match line {
-                Some(Ok(line)) => handle_line(&shared, &mut miner, &mut lines, &mut route.jobs, &line).await,
-                Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
+            line = lines.next_line() => match line {
+                // Boxed: a handler's state is held only while it runs, not by every idle miner.
+                Some(Ok(line)) => Box::pin(handle_line(&shared, &mut miner, &mut lines, &mut route.jobs, &line)).await,
+                Some(Err(FrameError::TooLong)) => {
                     tracing::warn!(%peer, limit = MAX_LINE_LENGTH, "disconnecting a flooding miner (line too long)");
                     Flow::Close
                 }
-                Some(Err(LinesCodecError::Io(error))) => {
+                Some(Err(FrameError::Io(error))) => {
                     tracing::debug!(%peer, %error, "connection error");
                     Flow::Close
                 }
@@ -199,7 +209,7 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(()) => {
                     let job = route.jobs.borrow_and_update().clone();
                     match job {
-                        Some(job) => send_job(&shared, &mut miner, &mut lines, &mut route.jobs, &job).await,
+                        Some(job) => Box::pin(send_job(&shared, &mut miner, &mut lines, &mut route.jobs, &job)).await,
                         None => Flow::Continue,
                     }
                 }
@@ -219,7 +229,7 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                     route = next;
                     route_live = true;
                     broadcast = route.shared.broadcast.subscribe();
-                    follow_switch(&route, &mut miner, &mut lines).await
+                    Box::pin(follow_switch(&route, &mut miner, &mut lines)).await
                 }
                 None => Flow::Close,
             },
@@ -247,7 +257,7 @@ async fn next_route(switch: &mut Option<watch::Receiver<Route>>) -> Option<Route
 async fn follow_switch<S: AsyncRead + AsyncWrite + Unpin>(
     route: &Route,
     miner: &mut Miner,
-    lines: &mut Framed<S, LinesCodec>,
+    lines: &mut LineStream<S>,
 ) -> Flow {
     miner.session.switch_pool(route.credit.clone());
     if !miner.session.subscribed() {
@@ -265,11 +275,8 @@ async fn follow_switch<S: AsyncRead + AsyncWrite + Unpin>(
     send(lines, ServerMessage::Notify(clean).to_line()).await
 }
 
-async fn send<S: AsyncRead + AsyncWrite + Unpin>(
-    lines: &mut Framed<S, LinesCodec>,
-    line: String,
-) -> Flow {
-    match lines.send(line).await {
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(lines: &mut LineStream<S>, line: String) -> Flow {
+    match lines.write_line(&line).await {
         Ok(()) => Flow::Continue,
         Err(_) => Flow::Close,
     }
@@ -279,7 +286,7 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
 async fn send_job<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Arc<Shared>,
     miner: &mut Miner,
-    lines: &mut Framed<S, LinesCodec>,
+    lines: &mut LineStream<S>,
     jobs: &mut watch::Receiver<Option<Arc<Job>>>,
     job: &Job,
 ) -> Flow {
@@ -290,7 +297,7 @@ async fn send_job<S: AsyncRead + AsyncWrite + Unpin>(
 async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Arc<Shared>,
     miner: &mut Miner,
-    lines: &mut Framed<S, LinesCodec>,
+    lines: &mut LineStream<S>,
     jobs: &mut watch::Receiver<Option<Arc<Job>>>,
     line: &str,
 ) -> Flow {
@@ -333,7 +340,7 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
 async fn carry_out<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Arc<Shared>,
     miner: &mut Miner,
-    lines: &mut Framed<S, LinesCodec>,
+    lines: &mut LineStream<S>,
     jobs: &mut watch::Receiver<Option<Arc<Job>>>,
     outputs: Vec<Output>,
 ) -> Flow {
@@ -400,7 +407,7 @@ fn unix_time() -> u32 {
 async fn check_share<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Arc<Shared>,
     miner: &mut Miner,
-    lines: &mut Framed<S, LinesCodec>,
+    lines: &mut LineStream<S>,
     id: &Value,
     submit: SubmitRequest,
     credited: String,

@@ -86,6 +86,7 @@ mod coinbase;
 mod connection;
 mod error;
 mod extranonce;
+mod framing;
 mod header;
 mod ids;
 mod job;

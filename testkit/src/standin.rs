@@ -1,6 +1,6 @@
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use axum::Json;
@@ -13,9 +13,10 @@ use tokio::sync::oneshot;
 /// difficulty, for load benchmarks where no share may become a block.
 ///
 /// Answers JSON-RPC over HTTP (single calls and batches, any credentials):
-/// `getblocktemplate` with the template it was given, `submitblock` with `null` (counting
-/// the calls), and every other method with error -32601, as bitcoind does for an unknown
-/// method. Runs on its own thread and runtime until dropped.
+/// `getblocktemplate` with the template it was given (moved on by
+/// [`StandInDaemon::next_block`]), `submitblock` with `null` (counting the calls), and every
+/// other method with error -32601, as bitcoind does for an unknown method. Runs on its own
+/// thread and runtime until dropped.
 #[derive(Debug)]
 pub struct StandInDaemon {
     addr: SocketAddr,
@@ -26,7 +27,7 @@ pub struct StandInDaemon {
 
 #[derive(Debug)]
 struct StandInState {
-    template: Value,
+    template: Mutex<Value>,
     submitted: AtomicU64,
 }
 
@@ -34,7 +35,7 @@ impl StandInDaemon {
     /// Starts serving `template` (a `getblocktemplate` result) on a free loopback port.
     pub fn start(template: Value) -> StandInDaemon {
         let state = Arc::new(StandInState {
-            template,
+            template: Mutex::new(template),
             submitted: AtomicU64::new(0),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0")
@@ -73,6 +74,20 @@ impl StandInDaemon {
     /// The RPC port on 127.0.0.1.
     pub fn rpc_port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// Moves the template on to the next height, on a new parent (as if the network found
+    /// a block); returns the new height.
+    pub fn next_block(&self) -> u64 {
+        let mut template = self
+            .state
+            .template
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let height = template["height"].as_u64().unwrap_or(0) + 1;
+        template["height"] = json!(height);
+        template["previousblockhash"] = json!(format!("{height:064x}"));
+        height
     }
 
     /// How many `submitblock` calls it has answered.
@@ -133,7 +148,10 @@ async fn answer(State(state): State<Arc<StandInState>>, Json(body): Json<Value>)
 fn reply(state: &StandInState, call: &Value) -> Value {
     let id = call.get("id").cloned().unwrap_or(Value::Null);
     match call.get("method").and_then(Value::as_str) {
-        Some("getblocktemplate") => json!({"id": id, "result": state.template, "error": null}),
+        Some("getblocktemplate") => {
+            let template = state.template.lock().unwrap_or_else(|p| p.into_inner());
+            json!({"id": id, "result": *template, "error": null})
+        }
         Some("submitblock") => {
             state.submitted.fetch_add(1, Ordering::Relaxed);
             json!({"id": id, "result": null, "error": null})

@@ -158,6 +158,10 @@ async fn stand_in_daemon_serves_its_template_and_counts_blocks() {
         "{outcomes:?}"
     );
     assert_eq!(daemon.submitted_blocks(), 1);
+    assert_eq!(daemon.next_block(), 820_001);
+    let next = group.get_block_template().await.unwrap();
+    assert_eq!(next.height, 820_001);
+    assert_ne!(next.previous_block_hash, template.previous_block_hash);
     let unknown = group.get_best_block_hash().await.unwrap_err();
     assert_eq!(unknown.rpc_code(), Some(-32601), "{unknown}");
 }
