@@ -6,16 +6,43 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Ports already handed out by this process, so two servers of one test binary never get
-/// the same port even when the kernel offers a just-released one again.
-static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+/// Where handed-out ports start: below the kernel's ephemeral range, so that no outgoing
+/// connection (a test's client, a daemon's peer) can be given a port between the moment it
+/// is handed out and the moment its server binds it.
+const FIRST_PORT: u16 = 10_000;
 
-/// A free TCP port on 127.0.0.1, never the same twice within one test process.
+/// Ports already handed out by this process, and the next one to try.
+static HANDED_OUT: Mutex<Option<(HashSet<u16>, u16)>> = Mutex::new(None);
+
+/// A free TCP port on 127.0.0.1 (and 0.0.0.0), never the same twice within one test
+/// process. Taken below the ephemeral port range where the range leaves room (from
+/// `FIRST_PORT`, at an offset of the process id so successive test binaries spread out);
+/// otherwise one the kernel picks.
 pub fn free_port() -> u16 {
     let mut handed_out = HANDED_OUT
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let seen = handed_out.get_or_insert_with(HashSet::new);
+    let ephemeral = ephemeral_start();
+    let (seen, next) = handed_out.get_or_insert_with(|| {
+        let span = u32::from(ephemeral.saturating_sub(FIRST_PORT).max(1));
+        let offset = u16::try_from(std::process::id() % span).unwrap_or(0);
+        (HashSet::new(), FIRST_PORT + offset)
+    });
+    if ephemeral > FIRST_PORT + 1000 {
+        for _ in FIRST_PORT..ephemeral {
+            let port = *next;
+            *next = if port + 1 >= ephemeral {
+                FIRST_PORT
+            } else {
+                port + 1
+            };
+            let bindable = |host: &str| TcpListener::bind((host, port)).is_ok();
+            if !seen.contains(&port) && bindable("127.0.0.1") && bindable("0.0.0.0") {
+                seen.insert(port);
+                return port;
+            }
+        }
+    }
     loop {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
@@ -25,6 +52,14 @@ pub fn free_port() -> u16 {
             return port;
         }
     }
+}
+
+/// The first port of the kernel's ephemeral range (Linux's default when unreadable).
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// A server child process whose output goes to a log file; killed and reaped on drop.

@@ -244,3 +244,21 @@ async fn the_rpc_proxy_passes_calls_through_and_delays_drops_fails_or_holds_chos
     assert_eq!(proxy.release("getbestblockhash", Release::Pass), 1);
     assert_eq!(held.await.unwrap().unwrap(), best);
 }
+
+#[test]
+fn free_ports_are_distinct_bindable_and_outside_the_ephemeral_range() {
+    let ephemeral: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ports: Vec<u16> = (0..50).map(|_| testkit::free_port()).collect();
+    let distinct: std::collections::HashSet<u16> = ports.iter().copied().collect();
+    assert_eq!(distinct.len(), ports.len());
+    for port in ports {
+        assert!(port < ephemeral, "{port} is in the ephemeral range");
+        std::net::TcpListener::bind(("0.0.0.0", port)).unwrap();
+    }
+}
