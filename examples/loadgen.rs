@@ -13,7 +13,8 @@
 //!   share log.
 //!
 //! Clients and pools share this process and its cores, so the figures are a floor for the
-//! pool alone. `loadgen serve` runs only the pool (on the stand-in daemon, events counted) for
+//! pool alone. `loadgen serve [store]` runs only the pool (on the stand-in daemon, events
+//! counted or, with `store`, written to an embedded store) for
 //! the out-of-process generator `swarm`: it prints `listening <address>` once its first job
 //! is ready, moves the stand-in daemon to a new block and wakes the pool (as blocknotify
 //! does) for each `block` line on stdin, and stops at the end of stdin.
@@ -51,7 +52,11 @@ const UPSTREAM_DIFFICULTY: f64 = 1.0 / (1u64 << 28) as f64;
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("serve") {
-        return match serve().await {
+        let mode = match args.get(1).map(String::as_str) {
+            Some("store") => Mode::Store { durable: false },
+            _ => Mode::Count,
+        };
+        return match serve(mode).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("loadgen serve: {error}");
@@ -82,7 +87,7 @@ async fn main() -> ExitCode {
 }
 
 /// The pool alone, driven over stdin (see the crate doc).
-async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
     use tokio::io::AsyncBufReadExt;
 
     tracing_subscriber::fmt()
@@ -106,7 +111,9 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let options = PoolOptions::new(Algorithm::Sha256d, coinbase, vec![port]);
     let cancel = CancellationToken::new();
     let mut pool = start_pool(options, daemons, Arc::new(AllowAll), cancel.clone()).await?;
-    let _events = count_shares(&mut pool);
+    let dir = tempfile::tempdir()?;
+    let writer_stop = CancellationToken::new();
+    let (_events, writer) = consume(&mut pool, mode, dir.path(), &writer_stop)?;
     pool.jobs.wait_for(Option::is_some).await?;
     println!("listening {}", pool.ports[0]);
     let waker = pool.waker.clone().ok_or("the pool has no template waker")?;
@@ -119,7 +126,40 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     pool.shutdown().await;
+    writer_stop.cancel();
+    if let Some(writer) = writer {
+        writer.join().await?;
+    }
     Ok(())
+}
+
+/// A counter of the pool's share events, or the share writer taking them.
+type Consumer = (Option<Arc<AtomicU64>>, Option<stratum_core::DurableWriter>);
+
+/// Starts what takes the pool's events under `mode`: a counter, or a share writer into an
+/// embedded store in `dir`.
+fn consume(
+    pool: &mut RunningPool,
+    mode: Mode,
+    dir: &std::path::Path,
+    stop: &CancellationToken,
+) -> Result<Consumer, Box<dyn std::error::Error>> {
+    Ok(match mode {
+        Mode::Store { .. } => {
+            let store = Arc::new(payments::EmbeddedStore::open(
+                &dir.join("nomp.sqlite"),
+                "loadgen",
+            )?);
+            let writer = payments::ShareWriter::spawn(
+                store,
+                pool.take_events(),
+                payments::WriterOptions::new(dir.join("loadgen.spool")),
+                stop.clone(),
+            )?;
+            (None, Some(writer))
+        }
+        _ => (Some(count_shares(pool)), None),
+    })
 }
 
 /// What the pool under load does with its shares.
@@ -197,22 +237,7 @@ async fn run(
     let addr = pool.ports[0];
     let dir = tempfile::tempdir()?;
     let writer_stop = CancellationToken::new();
-    let (events, writer) = match mode {
-        Mode::Store { .. } => {
-            let store = Arc::new(payments::EmbeddedStore::open(
-                &dir.path().join("nomp.sqlite"),
-                "loadgen",
-            )?);
-            let writer = payments::ShareWriter::spawn(
-                store,
-                pool.take_events(),
-                payments::WriterOptions::new(dir.path().join("loadgen.spool")),
-                writer_stop.clone(),
-            )?;
-            (None, Some(writer))
-        }
-        _ => (Some(count_shares(&mut pool)), None),
-    };
+    let (events, writer) = consume(&mut pool, mode, dir.path(), &writer_stop)?;
 
     let rss_before = rss_kib();
     let mut miners = Vec::with_capacity(connections);

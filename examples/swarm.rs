@@ -2,7 +2,9 @@
 //! drives it over plain sockets with its own minimal stratum code, so the pool's client code
 //! is not what is measured, and reads the pool's CPU time and memory from `/proc`.
 //!
-//! `swarm <loadgen binary> <mode> <connections> [seconds]`, modes:
+//! `swarm <pool command> <mode> <connections> [seconds]` (the pool command is run with
+//! `serve` and, if the environment sets `SWARM_POOL_MODE`, that word: `store` writes the
+//! shares to an embedded store), modes:
 //! - `shares`: every connection submits a share as soon as the last is answered (about half
 //!   meet the pool's difficulty, the rest are low-difficulty refusals); prints the pool's
 //!   CPU time per answered share and the answer latency;
@@ -110,8 +112,12 @@ struct Usage {
 
 impl Pool {
     async fn start(loadgen: &str) -> Result<Pool, Error> {
-        let mut child = Command::new(loadgen)
-            .arg("serve")
+        let mut command = Command::new(loadgen);
+        command.arg("serve");
+        if let Ok(mode) = std::env::var("SWARM_POOL_MODE") {
+            command.arg(mode);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)

@@ -30,8 +30,10 @@ else
 fi
 chmod +x "$work/pool"
 
-echo "== shares: $share_connections connections for $seconds s"
+echo "== shares: $share_connections connections for $seconds s, events counted"
 "${swarm[@]}" "$work/pool" shares "$share_connections" "$seconds"
+echo "== shares: $share_connections connections for $seconds s, written to the embedded store"
+SWARM_POOL_MODE=store "${swarm[@]}" "$work/pool" shares "$share_connections" "$seconds"
 echo "== idle: $idle connections"
 "${swarm[@]}" "$work/pool" idle "$idle"
 echo "== fanout: $fanout connections"
