@@ -350,6 +350,7 @@ async fn fanout(pool: &mut Pool, miners: Vec<Miner>) -> Result<(), Error> {
             }
         }));
     }
+    let start = pool.usage()?;
     let sent = Instant::now();
     trigger.send_replace(Some(sent));
     pool.block().await?;
@@ -357,6 +358,7 @@ async fn fanout(pool: &mut Pool, miners: Vec<Miner>) -> Result<(), Error> {
     for task in tasks {
         arrivals.push(task.await??);
     }
+    let cpu = pool.usage()?.cpu.saturating_sub(start.cpu);
     arrivals.sort_unstable();
     let at = |p: f64| arrivals[((count as f64 * p) as usize).min(count - 1)];
     println!(
@@ -365,6 +367,11 @@ async fn fanout(pool: &mut Pool, miners: Vec<Miner>) -> Result<(), Error> {
         at(0.5),
         at(0.99),
         at(1.0)
+    );
+    println!(
+        "pool CPU per miner     {:.1} µs ({:?} in all, template fetch and job included)",
+        cpu.as_secs_f64() * 1e6 / count as f64,
+        cpu
     );
     Ok(())
 }
