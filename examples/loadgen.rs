@@ -86,14 +86,10 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The pool alone, driven over stdin (see the crate doc).
-async fn serve(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
-    use tokio::io::AsyncBufReadExt;
-
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+/// The stand-in daemon with its mainnet-shaped template, a group on it, and a coinbase
+/// paying a mainnet address.
+fn stand_in()
+-> Result<(StandInDaemon, Arc<DaemonGroup>, CoinbaseOptions), Box<dyn std::error::Error>> {
     let daemon = StandInDaemon::start(StandInDaemon::mainnet_template(TRANSACTIONS));
     let endpoint = DaemonEndpoint {
         host: "127.0.0.1".into(),
@@ -107,6 +103,18 @@ async fn serve(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
         output_script("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", &format)?,
         format,
     );
+    Ok((daemon, daemons, coinbase))
+}
+
+/// The pool alone, driven over stdin (see the crate doc).
+async fn serve(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
+    use tokio::io::AsyncBufReadExt;
+
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let (daemon, daemons, coinbase) = stand_in()?;
     let port = PortOptions::new("127.0.0.1:0".parse()?, Difficulty::new(SHARE_DIFFICULTY)?);
     let options = PoolOptions::new(Algorithm::Sha256d, coinbase, vec![port]);
     let cancel = CancellationToken::new();
@@ -179,19 +187,7 @@ async fn run(
     mode: Mode,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let upstream = mode == Mode::Upstream;
-    let daemon = StandInDaemon::start(StandInDaemon::mainnet_template(TRANSACTIONS));
-    let endpoint = DaemonEndpoint {
-        host: "127.0.0.1".into(),
-        port: daemon.rpc_port(),
-        user: "loadgen".into(),
-        password: "loadgen".into(),
-    };
-    let daemons = Arc::new(DaemonGroup::new(vec![endpoint], GroupOptions::default())?);
-    let format = AddressFormat::bitcoin();
-    let coinbase = CoinbaseOptions::new(
-        output_script("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", &format)?,
-        format,
-    );
+    let (daemon, daemons, coinbase) = stand_in()?;
     let options = |difficulty| -> Result<PoolOptions, Box<dyn std::error::Error>> {
         let port = PortOptions::new("127.0.0.1:0".parse()?, Difficulty::new(difficulty)?);
         let mut options = PoolOptions::new(Algorithm::Sha256d, coinbase.clone(), vec![port]);
