@@ -221,7 +221,7 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 Err(_) => Flow::Close,
             },
             message = broadcast.recv() => match message {
-                Ok(line) => send(&mut lines, line).await,
+                Ok(line) => send(&mut lines, &line).await,
                 Err(_) => Flow::Continue,
             },
             next = next_route(&mut switch) => match next {
@@ -272,11 +272,11 @@ async fn follow_switch<S: AsyncRead + AsyncWrite + Unpin>(
         clean: true,
         ..job.notify()
     };
-    send(lines, ServerMessage::Notify(clean).to_line()).await
+    send(lines, &ServerMessage::Notify(clean).to_line()).await
 }
 
-async fn send<S: AsyncRead + AsyncWrite + Unpin>(lines: &mut LineStream<S>, line: String) -> Flow {
-    match lines.write_line(&line).await {
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(lines: &mut LineStream<S>, line: &str) -> Flow {
+    match lines.write_line(line).await {
         Ok(()) => Flow::Continue,
         Err(_) => Flow::Close,
     }
@@ -311,7 +311,7 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
             tracing::warn!(peer = %miner.peer, %error, "disconnecting a miner that sent malformed JSON");
             send(
                 lines,
-                error_line(&Value::Null, codes::OTHER, "malformed JSON"),
+                &error_line(&Value::Null, codes::OTHER, "malformed JSON"),
             )
             .await;
             return Flow::Close;
@@ -346,12 +346,12 @@ async fn carry_out<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Flow {
     for output in outputs {
         let flow = match output {
-            Output::Send(line) => send(lines, line).await,
+            Output::Send(line) => send(lines, &line).await,
             Output::SendCurrentJob => {
                 // Marked seen, so the job watch does not send this job a second time.
                 let current = jobs.borrow_and_update().clone();
                 match current {
-                    Some(job) => send(lines, job.notify_line().to_owned()).await,
+                    Some(job) => send(lines, job.notify_line()).await,
                     None => Flow::Continue,
                 }
             }
@@ -369,7 +369,7 @@ async fn carry_out<S: AsyncRead + AsyncWrite + Unpin>(
                     tracing::info!(peer = %miner.peer, worker = login, "authorisation refused");
                 }
                 let reply = miner.session.authorized(&id, login, ok);
-                send(lines, reply).await
+                send(lines, &reply).await
             }
             Output::CheckShare {
                 id,
@@ -517,7 +517,7 @@ async fn check_share<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     };
-    let flow = send(lines, reply).await;
+    let flow = send(lines, &reply).await;
 
     let banned = miner.session.share_checked(
         result.is_ok(),
