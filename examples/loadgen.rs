@@ -235,13 +235,13 @@ async fn run(
     let writer_stop = CancellationToken::new();
     let (events, writer) = consume(&mut pool, mode, dir.path(), &writer_stop)?;
 
-    let rss_before = rss_kib();
+    let rss_before = nomp_examples::resident_kib("self");
     let mut miners = Vec::with_capacity(connections);
     for i in 0..connections {
         miners.push(Miner::connect(addr, &format!("worker{i}")).await?);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_connected = rss_kib();
+    let rss_connected = nomp_examples::resident_kib("self");
 
     let started = Instant::now();
     let deadline = started + duration;
@@ -307,7 +307,7 @@ async fn run(
             bytes as f64 / shares.max(1) as f64
         );
     }
-    if let (Some(connected), Some(now)) = (rss_connected, rss_kib()) {
+    if let (Some(connected), Some(now)) = (rss_connected, nomp_examples::resident_kib("self")) {
         println!(
             "memory per share       {:.1} B (resident set growth while mining ÷ shares accepted)",
             now.saturating_sub(connected) as f64 * 1024.0 / accepted.max(1) as f64
@@ -436,11 +436,4 @@ impl Miner {
         }
         Ok((times, refused))
     }
-}
-
-/// This process's resident memory in KiB, from /proc (Linux only).
-fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

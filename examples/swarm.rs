@@ -151,13 +151,7 @@ impl Pool {
             .split_whitespace()
             .collect();
         let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
-        let rss_kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .ok_or("no VmRSS")?
-            .parse()?;
+        let rss_kib = nomp_examples::resident_kib(&self.pid.to_string()).ok_or("no VmRSS")?;
         // Linux reports CPU time in USER_HZ, 100 per second on every common build.
         Ok(Usage {
             cpu: Duration::from_millis(ticks * 10),

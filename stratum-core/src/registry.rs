@@ -22,6 +22,13 @@ struct Kept {
     order: VecDeque<JobId>,
 }
 
+impl Kept {
+    fn clear(&mut self) {
+        self.jobs.clear();
+        self.order.clear();
+    }
+}
+
 impl JobRegistry {
     /// The job `id`, if it is still kept.
     pub(crate) fn get(&self, id: JobId) -> Option<Arc<Job>> {
@@ -37,8 +44,7 @@ impl JobRegistry {
     fn insert(&self, job: Arc<Job>) {
         let mut kept = self.kept.write().unwrap_or_else(|p| p.into_inner());
         if job.clean {
-            kept.jobs.clear();
-            kept.order.clear();
+            kept.clear();
         }
         kept.order.push_back(job.id);
         kept.jobs.insert(job.id, job);
@@ -50,9 +56,7 @@ impl JobRegistry {
     }
 
     fn clear(&self) {
-        let mut kept = self.kept.write().unwrap_or_else(|p| p.into_inner());
-        kept.jobs.clear();
-        kept.order.clear();
+        self.kept.write().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Kept> {
