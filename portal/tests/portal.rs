@@ -179,7 +179,28 @@ impl Setup {
         }
     }
 
-    /// Waits until the store has every share the pool counted.
+    /// Waits, while a miner may still be mining, until the store has at least every share
+    /// the pool had counted when this was called (equality with a count that keeps moving
+    /// is only ever met by chance).
+    async fn caught_up(&self) {
+        let counted = self.pool.handle().counters();
+        let invalid: u64 = counted.invalid_shares.values().sum();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let stored = self.store.counts().await.unwrap();
+            if stored.valid_shares >= counted.valid_shares && stored.invalid_shares >= invalid {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "store {stored:?} behind what the pool had counted {counted:?}; writer {:?}",
+                *self.writer_status.borrow()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the store has every share the pool counted (no miner mining).
     async fn settled(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -488,7 +509,7 @@ async fn live_stats_arrive_within_one_interval(setup: &Setup) {
 
     let miner = TestMiner::start(setup.pool.ports[0], &setup.workers[1], Algorithm::Sha256d);
     assert!(miner.wait_for_accepted(1, Duration::from_secs(30)));
-    setup.settled().await;
+    setup.caught_up().await;
     let shares_in = Instant::now();
     loop {
         let update = tokio::time::timeout(UPDATE * 3, events.next())
