@@ -13,8 +13,9 @@
 //!   share log.
 //!
 //! Clients and pools share this process and its cores, so the figures are a floor for the
-//! pool alone. `loadgen serve [store]` runs only the pool (on the stand-in daemon, events
-//! counted or, with `store`, written to an embedded store) for
+//! pool alone. `loadgen serve [store] [scrypt]` runs only the pool (on the stand-in daemon,
+//! events counted or, with `store`, written to an embedded store; sha256d or, with
+//! `scrypt`, Litecoin's scrypt) for
 //! the out-of-process generator `swarm`: it prints `listening <address>` once its first job
 //! is ready, moves the stand-in daemon to a new block and wakes the pool (as blocknotify
 //! does) for each `block` line on stdin, and stops at the end of stdin.
@@ -52,11 +53,18 @@ const UPSTREAM_DIFFICULTY: f64 = 1.0 / (1u64 << 28) as f64;
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("serve") {
-        let mode = match args.get(1).map(String::as_str) {
-            Some("store") => Mode::Store { durable: false },
-            _ => Mode::Count,
+        let words: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+        let mode = if words.contains(&"store") {
+            Mode::Store { durable: false }
+        } else {
+            Mode::Count
         };
-        return match serve(mode).await {
+        let algorithm = if words.contains(&"scrypt") {
+            Algorithm::Scrypt
+        } else {
+            Algorithm::Sha256d
+        };
+        return match serve(mode, algorithm).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("loadgen serve: {error}");
@@ -107,7 +115,7 @@ fn stand_in()
 }
 
 /// The pool alone, driven over stdin (see the crate doc).
-async fn serve(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(mode: Mode, algorithm: Algorithm) -> Result<(), Box<dyn std::error::Error>> {
     use tokio::io::AsyncBufReadExt;
 
     tracing_subscriber::fmt()
@@ -115,8 +123,10 @@ async fn serve(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let (daemon, daemons, coinbase) = stand_in()?;
-    let port = PortOptions::new("127.0.0.1:0".parse()?, Difficulty::new(SHARE_DIFFICULTY)?);
-    let options = PoolOptions::new(Algorithm::Sha256d, coinbase, vec![port]);
+    // The same share target for every algorithm: half of all hashes meet it.
+    let difficulty = Difficulty::new(SHARE_DIFFICULTY * algorithm.multiplier())?;
+    let port = PortOptions::new("127.0.0.1:0".parse()?, difficulty);
+    let options = PoolOptions::new(algorithm, coinbase, vec![port]);
     let cancel = CancellationToken::new();
     let mut pool = start_pool(options, daemons, Arc::new(AllowAll), cancel.clone()).await?;
     let dir = tempfile::tempdir()?;

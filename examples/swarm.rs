@@ -2,16 +2,17 @@
 //! drives it over plain sockets with its own minimal stratum code, so the pool's client code
 //! is not what is measured, and reads the pool's CPU time and memory from `/proc`.
 //!
-//! `swarm <pool command> <mode> <connections> [seconds]` (the pool command is run with
-//! `serve` and, if the environment sets `SWARM_POOL_MODE`, that word: `store` writes the
-//! shares to an embedded store), modes:
+//! `swarm <pool command> <mode> <connections> [seconds | rounds]` (the pool command is run with
+//! `serve` and, if the environment sets `SWARM_POOL_MODE`, its words: `store` writes the
+//! shares to an embedded store, `scrypt` makes it a scrypt pool), modes:
 //! - `shares`: every connection submits a share as soon as the last is answered (about half
 //!   meet the pool's difficulty, the rest are low-difficulty refusals); prints the pool's
 //!   CPU time per answered share and the answer latency;
 //! - `idle`: connections subscribe and authorise, then wait; prints the pool's resident
 //!   memory per connection;
 //! - `fanout`: idle connections, then a new block (the pool's blocknotify trigger); prints
-//!   when the new `mining.notify` reached the first, median, 99th-percentile and last miner.
+//!   when the new `mining.notify` reached the first, median, 99th-percentile and last miner,
+//!   for each of `rounds` new blocks (default 1).
 //!
 //! Connections come from 127.0.0.1–127.0.0.200 in turn. Raise the open-files limit first
 //! (`ulimit -n`; `scripts/bench.sh` does): each connection is a file in both processes.
@@ -47,11 +48,13 @@ async fn main() -> ExitCode {
         args.get(1),
         args.get(2).map(|n| n.parse::<usize>()),
     ) else {
-        eprintln!("usage: swarm <loadgen binary> <shares|idle|fanout> <connections> [seconds]");
+        eprintln!(
+            "usage: swarm <loadgen binary> <shares|idle|fanout> <connections> [seconds | rounds]"
+        );
         return ExitCode::from(2);
     };
-    let seconds = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10);
-    match run(loadgen, mode, connections, Duration::from_secs(seconds)).await {
+    let last = args.get(3).and_then(|s| s.parse().ok());
+    match run(loadgen, mode, connections, last).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("swarm: {error}");
@@ -66,7 +69,7 @@ async fn run(
     loadgen: &str,
     mode: &str,
     connections: usize,
-    duration: Duration,
+    last: Option<u64>,
 ) -> Result<(), Error> {
     let mut pool = Pool::start(loadgen).await?;
     let before = pool.usage()?;
@@ -87,8 +90,8 @@ async fn run(
                 after.rss_kib.saturating_sub(before.rss_kib) as f64 / connections as f64
             );
         }
-        "shares" => shares(&pool, miners, duration).await?,
-        "fanout" => fanout(&mut pool, miners).await?,
+        "shares" => shares(&pool, miners, Duration::from_secs(last.unwrap_or(10))).await?,
+        "fanout" => fanout(&mut pool, miners, last.unwrap_or(1)).await?,
         other => return Err(format!("unknown mode {other:?}").into()),
     }
     pool.stop().await;
@@ -115,7 +118,7 @@ impl Pool {
         let mut command = Command::new(loadgen);
         command.arg("serve");
         if let Ok(mode) = std::env::var("SWARM_POOL_MODE") {
-            command.arg(mode);
+            command.args(mode.split_whitespace());
         }
         let mut child = command
             .stdin(Stdio::piped())
@@ -142,20 +145,10 @@ impl Pool {
     }
 
     fn usage(&self) -> Result<Usage, Error> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
-        // Fields after the command name (which may hold spaces) start at the state, field 3.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .ok_or("unreadable stat")?
-            .1
-            .split_whitespace()
-            .collect();
-        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-        let rss_kib = nomp_examples::resident_kib(&self.pid.to_string()).ok_or("no VmRSS")?;
-        // Linux reports CPU time in USER_HZ, 100 per second on every common build.
+        let pid = self.pid.to_string();
         Ok(Usage {
-            cpu: Duration::from_millis(ticks * 10),
-            rss_kib,
+            cpu: nomp_examples::cpu_time(&pid).ok_or("no CPU time")?,
+            rss_kib: nomp_examples::resident_kib(&pid).ok_or("no VmRSS")?,
         })
     }
 
@@ -318,54 +311,60 @@ async fn shares(pool: &Pool, miners: Vec<Miner>, duration: Duration) -> Result<(
     Ok(())
 }
 
-async fn fanout(pool: &mut Pool, miners: Vec<Miner>) -> Result<(), Error> {
+async fn fanout(pool: &mut Pool, mut miners: Vec<Miner>, rounds: u64) -> Result<(), Error> {
     let count = miners.len();
-    let (trigger, triggered) = watch::channel(None::<Instant>);
-    let mut tasks = Vec::new();
-    for miner in miners {
-        let mut triggered = triggered.clone();
-        tasks.push(tokio::spawn(async move {
-            let at = triggered
-                .wait_for(Option::is_some)
-                .await?
-                .ok_or("no trigger")?;
-            // The whole miner moves in: its write half, unused here, keeps the socket open.
-            let mut miner = miner;
-            let old_job = format!("[\"{}\",", miner.job_id);
-            loop {
-                let line = miner.lines.next_line().await?.ok_or("the pool closed")?;
-                // A new block's job is clean (its notify ends with `true]}`) and new.
-                if line.contains("mining.notify")
-                    && line.ends_with("true]}")
-                    && !line.contains(&old_job)
-                {
-                    return Ok::<_, Error>(at.elapsed());
+    for _ in 0..rounds.max(1) {
+        let (trigger, triggered) = watch::channel(None::<Instant>);
+        let mut tasks = Vec::with_capacity(count);
+        for miner in miners.drain(..) {
+            let mut triggered = triggered.clone();
+            tasks.push(tokio::spawn(async move {
+                let at = triggered
+                    .wait_for(Option::is_some)
+                    .await?
+                    .ok_or("no trigger")?;
+                // The whole miner moves in: its write half, unused here, keeps the socket open.
+                let mut miner = miner;
+                let old_job = format!("[\"{}\",", miner.job_id);
+                loop {
+                    let line = miner.lines.next_line().await?.ok_or("the pool closed")?;
+                    // A new block's job is clean (its notify ends with `true]}`) and new.
+                    if line.contains("mining.notify")
+                        && line.ends_with("true]}")
+                        && !line.contains(&old_job)
+                    {
+                        let message: Value = serde_json::from_str(&line)?;
+                        miner.job_id = text(&message["params"][0])?;
+                        return Ok::<_, Error>((at.elapsed(), miner));
+                    }
                 }
-            }
-        }));
+            }));
+        }
+        let start = pool.usage()?;
+        let sent = Instant::now();
+        trigger.send_replace(Some(sent));
+        pool.block().await?;
+        let mut arrivals = Vec::with_capacity(count);
+        for task in tasks {
+            let (arrival, miner) = task.await??;
+            arrivals.push(arrival);
+            miners.push(miner);
+        }
+        let cpu = pool.usage()?.cpu.saturating_sub(start.cpu);
+        arrivals.sort_unstable();
+        let at = |p: f64| arrivals[((count as f64 * p) as usize).min(count - 1)];
+        println!(
+            "new block's notify     first {:?}, p50 {:?}, p99 {:?}, last {:?} after the trigger",
+            at(0.0),
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        );
+        println!(
+            "pool CPU per miner     {:.1} µs ({:?} in all, template fetch and job included)",
+            cpu.as_secs_f64() * 1e6 / count as f64,
+            cpu
+        );
     }
-    let start = pool.usage()?;
-    let sent = Instant::now();
-    trigger.send_replace(Some(sent));
-    pool.block().await?;
-    let mut arrivals = Vec::with_capacity(count);
-    for task in tasks {
-        arrivals.push(task.await??);
-    }
-    let cpu = pool.usage()?.cpu.saturating_sub(start.cpu);
-    arrivals.sort_unstable();
-    let at = |p: f64| arrivals[((count as f64 * p) as usize).min(count - 1)];
-    println!(
-        "new block's notify     first {:?}, p50 {:?}, p99 {:?}, last {:?} after the trigger",
-        at(0.0),
-        at(0.5),
-        at(0.99),
-        at(1.0)
-    );
-    println!(
-        "pool CPU per miner     {:.1} µs ({:?} in all, template fetch and job included)",
-        cpu.as_secs_f64() * 1e6 / count as f64,
-        cpu
-    );
     Ok(())
 }

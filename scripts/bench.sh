@@ -14,7 +14,7 @@ fanout=${2:-10000}
 share_connections=${3:-200}
 seconds=${4:-10}
 
-cargo build --release --quiet -p nomp-examples --example loadgen --example swarm
+cargo build --release --quiet -p nomp-examples --example loadgen --example swarm --example tcp_floor
 bin="${CARGO_TARGET_DIR:-$(pwd)/target}/release/examples"
 ulimit -n "$(ulimit -Hn)"
 
@@ -24,9 +24,12 @@ cores=$(nproc)
 if [ "$cores" -ge 2 ]; then
     printf '#!/bin/sh\nexec taskset -c 0 %q "$@"\n' "$bin/loadgen" >"$work/pool"
     swarm=(taskset -c 1 "$bin/swarm")
+    floor=(taskset -c 0 "$bin/tcp_floor")
+    export TCP_FLOOR_CLIENT_CORE=1
 else
     printf '#!/bin/sh\nexec %q "$@"\n' "$bin/loadgen" >"$work/pool"
     swarm=("$bin/swarm")
+    floor=("$bin/tcp_floor")
 fi
 chmod +x "$work/pool"
 
@@ -36,5 +39,10 @@ echo "== shares: $share_connections connections for $seconds s, written to the e
 SWARM_POOL_MODE=store "${swarm[@]}" "$work/pool" shares "$share_connections" "$seconds"
 echo "== idle: $idle connections"
 "${swarm[@]}" "$work/pool" idle "$idle"
-echo "== fanout: $fanout connections"
-"${swarm[@]}" "$work/pool" fanout "$fanout"
+echo "== shares: $share_connections connections for $seconds s, a scrypt pool"
+SWARM_POOL_MODE=scrypt "${swarm[@]}" "$work/pool" shares "$share_connections" "$seconds"
+echo "== fanout: $fanout connections, 4 new blocks"
+"${swarm[@]}" "$work/pool" fanout "$fanout" 4
+echo "== floor: bare loopback writes (each connection is two files here) and a do-nothing server"
+"${floor[@]}" writes "$((fanout < 9000 ? fanout : 9000))"
+"${floor[@]}" echo "$share_connections" "$seconds"

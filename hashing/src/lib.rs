@@ -58,6 +58,7 @@ mod error;
 mod ids;
 mod neoscrypt;
 mod pow;
+mod romix;
 mod scrypt_jane;
 mod scrypt_n;
 mod sha1coin;

@@ -122,6 +122,29 @@ fn every_supported_algorithm_hashes_real_mainnet_headers() {
 }
 
 #[test]
+fn hashing_several_headers_at_once_gives_each_its_own_hash() {
+    for vector in vectors() {
+        let name = format!("{} block {}", vector.chain, vector.height);
+        let hasher = hasher_for(&vector);
+        // The real header, then others with other nonces: more than one pass takes, so a
+        // lone header is left for a second pass.
+        let headers: Vec<Vec<u8>> = (0..=PowHasher::LANES as u8)
+            .map(|i| {
+                let mut header = vector.header.clone();
+                header[76] ^= i;
+                header
+            })
+            .collect();
+        let slices: Vec<&[u8]> = headers.iter().map(Vec::as_slice).collect();
+        let hashes = hasher.hash_many(&slices).unwrap();
+        assert_eq!(hashes[0], vector.pow_hash, "{name}");
+        for (header, hash) in headers.iter().zip(&hashes) {
+            assert_eq!(*hash, hasher.hash(header).unwrap(), "{name}");
+        }
+    }
+}
+
+#[test]
 fn blocks_not_named_by_their_proof_of_work_are_named_by_the_header_sha256d() {
     let vectors = vectors();
     let renamed: Vec<&Vector> = vectors

@@ -26,7 +26,9 @@ use crate::proxy::read_proxy_header;
 use crate::session::{Output, PoolView, Session, SessionOptions, WorkerCredit};
 use crate::shared::{Shared, forward_share, submit_block};
 use crate::upstream::Forward;
-use crate::validate::{MinerState, Submission, ValidShare, validate_share};
+use crate::validate::{
+    MinerState, Submission, ValidShare, finish_share, prepare_share, validate_share,
+};
 
 /// Whether to keep the connection after a message.
 enum Flow {
@@ -209,7 +211,7 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(()) => {
                     let job = route.jobs.borrow_and_update().clone();
                     match job {
-                        Some(job) => Box::pin(send_job(&shared, &mut miner, &mut lines, &mut route.jobs, &job)).await,
+                        Some(job) => send_job(&shared, &mut miner, &mut lines, &mut route.jobs, &job).await,
                         None => Flow::Continue,
                     }
                 }
@@ -282,7 +284,8 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(lines: &mut LineStream<S>, line
     }
 }
 
-/// Sends a job, with the difficulty that applies from it when one is pending.
+/// Sends a job's shared notify line, after the difficulty that applies from it when one
+/// is pending. The common case (no new difficulty) allocates nothing per miner.
 async fn send_job<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Arc<Shared>,
     miner: &mut Miner,
@@ -290,8 +293,14 @@ async fn send_job<S: AsyncRead + AsyncWrite + Unpin>(
     jobs: &mut watch::Receiver<Option<Arc<Job>>>,
     job: &Job,
 ) -> Flow {
-    let outputs = miner.session.on_job(job.id, job.notify_line());
-    carry_out(shared, miner, lines, jobs, outputs).await
+    let before = miner.session.on_job(job.id);
+    if !before.is_empty() {
+        // Boxed: the rarely taken path's state is not part of every idle miner's task.
+        if let Flow::Close = Box::pin(carry_out(shared, miner, lines, jobs, before)).await {
+            return Flow::Close;
+        }
+    }
+    send(lines, job.notify_line()).await
 }
 
 async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
@@ -424,39 +433,34 @@ async fn check_share<S: AsyncRead + AsyncWrite + Unpin>(
     let job = JobId::parse(job_id).and_then(|job_id| shared.job(job_id));
     let height = job.as_ref().map_or(0, |job| job.height());
     let submitted_job = job.clone();
-    let result = if shared.options.algorithm.is_memory_hard() {
-        // Memory-hard hashes run on the blocking pool, at most a few at a time, so the
-        // reactor threads keep serving other miners.
-        let _permit = shared.hash_slots.acquire().await;
-        let hashing = Arc::clone(shared);
-        let owned = submit.clone();
-        tokio::task::spawn_blocking(move || {
-            let submission = Submission {
-                job_id: &owned.job_id,
-                extranonce2: &owned.extranonce2,
-                ntime: &owned.ntime,
-                nonce: &owned.nonce,
-                version_bits: owned.version_bits.as_deref(),
-            };
-            let job = job.as_deref();
-            validate_share(job, &submission, &state, &hashing.hasher, |key| {
-                job.is_some_and(|job| job.record_share(key))
-            })
-        })
-        .await
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
-    } else {
-        let submission = Submission {
-            job_id,
-            extranonce2,
-            ntime,
-            nonce,
-            version_bits: version_bits.as_deref(),
-        };
-        let job = job.as_deref();
-        validate_share(job, &submission, &state, &shared.hasher, |key| {
+    let submission = Submission {
+        job_id,
+        extranonce2,
+        ntime,
+        nonce,
+        version_bits: version_bits.as_deref(),
+    };
+    let result = match (job.as_deref(), &shared.hashes) {
+        // Memory-hard hashes go to the blocking pool, several shares per pass, so the
+        // reactor threads keep serving other miners; the checks around them run here.
+        (Some(job), Some(hashes)) => {
+            let first_seen = |key| job.record_share(key);
+            match prepare_share(job, &submission, &state, &shared.hasher, first_seen) {
+                Ok(prepared) => match hashes.hash(prepared.header).await {
+                    Ok(hash) => finish_share(job, &state, &shared.hasher, &prepared, &hash),
+                    Err(stopped) => {
+                        tracing::error!(peer = %miner.peer, error = %stopped, "a share could not be checked");
+                        let reply =
+                            error_line(id, codes::OTHER, &format!("share not checked: {stopped}"));
+                        return send(lines, &reply).await;
+                    }
+                },
+                Err(reject) => Err(reject),
+            }
+        }
+        (job, _) => validate_share(job, &submission, &state, &shared.hasher, |key| {
             job.is_some_and(|job| job.record_share(key))
-        })
+        }),
     };
 
     let forward = match (&result, submitted_job) {

@@ -9,7 +9,8 @@
 //! - A miner's [`Session`]: a sans-IO state machine (`handle(id, request, now, pool) ->
 //!   outputs`: subscription, authorised workers, difficulty with the job it applies from,
 //!   vardiff, ban tally, version mask).
-//! - Share checks ([`validate_share`]): a function of the job, the submission and the miner,
+//! - Share checks ([`validate_share`], or [`prepare_share`] and [`finish_share`] around a
+//!   hash done elsewhere): a function of the job, the submission and the miner,
 //!   naming the reason of every refusal ([`Reject`]) with node-stratum-pool's codes; the
 //!   caller says whether a share is new ([`Job::record_share`]).
 //! - Jobs ([`Job`], [`build_coinbase`], [`merkle_branch`]): block templates turned into
@@ -22,7 +23,7 @@
 //! - [`start_pool`]: a listener per port (plain TCP or TLS, optionally behind a PROXY
 //!   protocol header), one task per miner (framing and a select loop carrying out its
 //!   session's outputs), the current job on a `watch` channel, memory-hard hashes on the
-//!   blocking pool, block candidates submitted to every daemon (accepted if any synced
+//!   blocking pool (the shares waiting together hashed in one pass), block candidates submitted to every daemon (accepted if any synced
 //!   daemon has them on its main chain), and every share and block as a [`PoolEvent`] on an
 //!   [`EventReceiver`], never dropped: memory held for a failing consumer is bounded by the
 //!   [`EventGate`] (shares refused with an error at the bound), and with `durable_ack` a
@@ -81,6 +82,7 @@
 mod address;
 mod auth;
 mod ban;
+mod batch;
 mod client;
 mod coinbase;
 mod connection;
@@ -131,7 +133,10 @@ pub use switch::{RunningSwitch, SwitchOptions, SwitchTarget, key_hash_credit, st
 pub use tls::tls_config_from_pem;
 pub use tokio_rustls::rustls;
 pub use upstream::{UpstreamError, UpstreamOptions, UpstreamServer};
-pub use validate::{BlockCandidate, MinerState, Submission, ValidShare, validate_share};
+pub use validate::{
+    BlockCandidate, MinerState, PreparedShare, Submission, ValidShare, finish_share, prepare_share,
+    validate_share,
+};
 pub use vardiff::{Vardiff, VardiffOptions};
 // The event side of the server's API, from the crate the stores share with it.
 pub use pool_events::{

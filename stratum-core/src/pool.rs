@@ -10,12 +10,13 @@ use pool_events::{
     Authorizer, CounterSnapshot, EventGate, EventReceiver, EventSender, PoolCounters,
 };
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, broadcast, watch};
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::ban::{BanList, BanOptions};
+use crate::batch::HashBatcher;
 use crate::connection::{PortContext, Route, accept_loop};
 use crate::ids::IdAllocator;
 use crate::job::Job;
@@ -306,7 +307,11 @@ fn serve_ports(
         .collect::<Result<Vec<_>, _>>()?;
     let registry = Arc::new(JobRegistry::default());
     let (feed, jobs) = JobFeed::new(registry.clone());
-    let hash_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // One memory-hard hashing pass per core at a time.
+    let hashes = options.algorithm.is_memory_hard().then(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        HashBatcher::start(hasher.clone(), cores)
+    });
     let counters = Arc::new(PoolCounters::default());
     let (sink, events) = EventSender::new(
         options.event_capacity,
@@ -322,7 +327,7 @@ fn serve_ports(
         bans: Mutex::new(BanList::default()),
         events: sink,
         counters,
-        hash_slots: Semaphore::new(hash_threads * 2),
+        hashes,
         broadcast: broadcast::channel(64).0,
         claims: Mutex::default(),
         submissions: TaskTracker::new(),

@@ -1,7 +1,7 @@
 //! Stratum v1 messages: JSON objects, one per line.
 
 use hashing::{BlockHash, CompactTarget, Difficulty, PowHasher};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::header::{header_bytes, notify_prevhash};
@@ -512,14 +512,35 @@ impl ServerMessage {
     }
 }
 
+/// An answer as node-stratum-pool writes it: `id`, `result`, `error`, in that order.
+/// Serialised from borrowed fields: a share's answer costs one allocation, its line.
+#[derive(Serialize)]
+struct Answer<'a, R, E> {
+    id: &'a Value,
+    result: R,
+    error: E,
+}
+
+fn answer_line<R: Serialize, E: Serialize>(answer: &Answer<'_, R, E>) -> String {
+    serde_json::to_string(answer).expect("an answer of JSON values serialises")
+}
+
 /// A successful answer.
 pub fn result_line(id: &Value, result: Value) -> String {
-    json!({ "id": id, "result": result, "error": null }).to_string()
+    answer_line(&Answer {
+        id,
+        result,
+        error: (),
+    })
 }
 
 /// An error answer: `[code, message, null]`.
 pub fn error_line(id: &Value, code: i64, message: &str) -> String {
-    json!({ "id": id, "result": null, "error": [code, message, null] }).to_string()
+    answer_line(&Answer {
+        id,
+        result: (),
+        error: (code, message, ()),
+    })
 }
 
 /// A server notification (`mining.notify`, `mining.set_difficulty`, `client.show_message`, …).
@@ -530,6 +551,18 @@ pub fn notification_line(method: &str, params: Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_are_written_as_node_stratum_pool_writes_them() {
+        assert_eq!(
+            result_line(&json!(4), json!(true)),
+            r#"{"id":4,"result":true,"error":null}"#
+        );
+        assert_eq!(
+            error_line(&json!("a"), 23, "low difficulty \"share\""),
+            r#"{"id":"a","result":null,"error":[23,"low difficulty \"share\"",null]}"#
+        );
+    }
 
     #[test]
     fn requests_parse_with_any_id_and_loose_params() {

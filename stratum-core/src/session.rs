@@ -263,9 +263,11 @@ impl Session {
         banning.is_some_and(|banning| self.tally.record(valid, banning))
     }
 
-    /// A job to send, with its `mining.notify` line: a pending difficulty applies from it
-    /// on (the old one still for shares of earlier jobs).
-    pub fn on_job(&mut self, job: JobId, notify_line: &str) -> Vec<Output> {
+    /// A job is about to be sent: a pending difficulty applies from it on (the old one
+    /// still for shares of earlier jobs). Returns what goes out before the job's own
+    /// `mining.notify`, which the caller sends from the job's shared line; nothing, and no
+    /// allocation, when the difficulty stays.
+    pub fn on_job(&mut self, job: JobId) -> Vec<Output> {
         let mut out = Vec::new();
         if let Some(next) = self.pending_difficulty.take() {
             self.previous_difficulty = Some((self.difficulty, job));
@@ -282,7 +284,6 @@ impl Session {
                 ServerMessage::SetDifficulty(next.get()).to_line(),
             ));
         }
-        out.push(Output::Send(notify_line.to_owned()));
         out
     }
 
@@ -475,9 +476,11 @@ mod tests {
         let suggest = MinerRequest::SuggestDifficulty(Difficulty::new(64.0).ok());
         s.handle(json!(2), suggest, now, &POOL);
         assert_eq!(s.difficulty().get(), 8.0, "not before the next job");
-        let sent = s.on_job(JobId(9), "notify 9");
-        assert!(matches!(&sent[0], Output::Send(line) if line.contains("mining.set_difficulty")));
-        assert!(matches!(&sent[1], Output::Send(line) if line == "notify 9"));
+        let sent = s.on_job(JobId(9));
+        assert!(
+            matches!(&sent[..], [Output::Send(line)] if line.contains("mining.set_difficulty")),
+            "{sent:?}"
+        );
         assert_eq!(s.difficulty().get(), 64.0);
         assert_eq!(
             s.previous_difficulty.map(|(d, job)| (d.get(), job)),
@@ -486,8 +489,9 @@ mod tests {
         // Below the port's floor is raised to it.
         let low = MinerRequest::SuggestDifficulty(Difficulty::new(0.001).ok());
         s.handle(json!(3), low, now, &POOL);
-        s.on_job(JobId(10), "notify 10");
+        s.on_job(JobId(10));
         assert_eq!(s.difficulty().get(), 8.0);
+        assert!(s.on_job(JobId(11)).is_empty(), "the difficulty stays");
     }
 
     #[test]

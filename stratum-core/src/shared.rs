@@ -10,11 +10,12 @@ use hashing::{BlockHash, Difficulty, PowHasher};
 use pool_events::{
     Authorizer, BlockEvent, DurableAck, EventSender, PoolCounters, PoolEvent, ShareEvent,
 };
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::ban::BanList;
+use crate::batch::HashBatcher;
 use crate::coinbase::EXTRANONCE2_SIZE;
 use crate::extranonce::Extranonce;
 use crate::job::{Job, JobId};
@@ -94,7 +95,8 @@ pub(crate) struct Shared {
     pub(crate) bans: Mutex<BanList>,
     pub(crate) events: EventSender,
     pub(crate) counters: Arc<PoolCounters>,
-    pub(crate) hash_slots: Semaphore,
+    /// Memory-hard algorithms: the blocking-pool hashing of shares, several per pass.
+    pub(crate) hashes: Option<HashBatcher>,
     pub(crate) broadcast: broadcast::Sender<String>,
     /// Blocks submitted (in flight or accepted), by the block they build on.
     pub(crate) claims: Mutex<HashMap<BlockHash, Claim>>,

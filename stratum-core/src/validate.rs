@@ -1,6 +1,6 @@
 //! Share validation: a pure function of a job, a submission and the miner's state.
 
-use hashing::{BlockHash, Difficulty, PowHasher, Txid};
+use hashing::{BlockHash, Difficulty, PowHash, PowHasher, Txid};
 use pool_events::Reject;
 
 use crate::extranonce::Extranonce;
@@ -86,6 +86,29 @@ pub fn validate_share(
     first_seen: impl FnOnce(ShareKey) -> bool,
 ) -> Result<ValidShare, Reject> {
     let job = job.ok_or(Reject::JobNotFound)?;
+    let prepared = prepare_share(job, submission, miner, hasher, first_seen)?;
+    let hash = hasher.hash(&prepared.header).expect("headers are 80 bytes");
+    finish_share(job, miner, hasher, &prepared, &hash)
+}
+
+/// A share checked up to its hash: the header to hash, and what [`finish_share`] needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedShare {
+    /// The block header the share's proof of work is the hash of.
+    pub header: [u8; 80],
+    coinbase: Vec<u8>,
+}
+
+/// The checks of [`validate_share`] before the hash, and the share's header: so a pool can
+/// hash the headers of several shares together ([`PowHasher::hash_many`]) and finish each
+/// with [`finish_share`]. The same verdicts as [`validate_share`], in the same order.
+pub fn prepare_share(
+    job: &Job,
+    submission: &Submission<'_>,
+    miner: &MinerState,
+    hasher: &PowHasher,
+    first_seen: impl FnOnce(ShareKey) -> bool,
+) -> Result<PreparedShare, Reject> {
     let extranonce2 = Extranonce::from_hex(submission.extranonce2, job.extranonce2_size)
         .ok_or(Reject::Extranonce2Size)?;
     let ntime = parse_u32(submission.ntime).ok_or(Reject::NtimeSize)?;
@@ -116,26 +139,37 @@ pub fn validate_share(
     if !first_seen(key) {
         return Err(Reject::Duplicate);
     }
-
     let coinbase = job.coinbase(miner.extranonce1.as_bytes(), extranonce2.as_bytes());
     let header = job.header(hasher, &coinbase, ntime, nonce, version);
-    let hash = hasher.hash(&header).expect("headers are 80 bytes");
-    let algorithm = hasher.algorithm();
-    let share_difficulty = Difficulty::of_hash(&hash, algorithm);
+    Ok(PreparedShare { header, coinbase })
+}
 
-    let block = job.network_target.is_met_by(&hash).then(|| BlockCandidate {
-        hash: BlockHash::from_internal(*hasher.block_id(&header, &hash).as_internal()),
-        coinbase_txid: Txid::from_internal(hasher.coinbase_hash(&coinbase)),
-        block_hex: job.block(&header, &coinbase).map(hex::encode),
+/// The checks of [`validate_share`] after the hash: `hash` is `hasher`'s hash of the
+/// prepared share's header, checked against the miner's difficulty and the network's.
+pub fn finish_share(
+    job: &Job,
+    miner: &MinerState,
+    hasher: &PowHasher,
+    prepared: &PreparedShare,
+    hash: &PowHash,
+) -> Result<ValidShare, Reject> {
+    let PreparedShare { header, coinbase } = prepared;
+    let algorithm = hasher.algorithm();
+    let share_difficulty = Difficulty::of_hash(hash, algorithm);
+
+    let block = job.network_target.is_met_by(hash).then(|| BlockCandidate {
+        hash: BlockHash::from_internal(*hasher.block_id(header, hash).as_internal()),
+        coinbase_txid: Txid::from_internal(hasher.coinbase_hash(coinbase)),
+        block_hex: job.block(header, coinbase).map(hex::encode),
         height: job.height(),
         previous_hash: job.previous_hash,
     });
-    let difficulty = if block.is_some() || miner.difficulty.target(algorithm).is_met_by(&hash) {
+    let difficulty = if block.is_some() || miner.difficulty.target(algorithm).is_met_by(hash) {
         miner.difficulty
     } else {
         match miner.previous_difficulty {
             Some((previous, first_new_job))
-                if job.id < first_new_job && previous.target(algorithm).is_met_by(&hash) =>
+                if job.id < first_new_job && previous.target(algorithm).is_met_by(hash) =>
             {
                 previous
             }
@@ -147,7 +181,7 @@ pub fn validate_share(
         }
     };
     let forward = job.upstream.as_ref().is_some_and(|upstream| {
-        block.is_some() || upstream.difficulty.target(algorithm).is_met_by(&hash)
+        block.is_some() || upstream.difficulty.target(algorithm).is_met_by(hash)
     });
     Ok(ValidShare {
         difficulty,
