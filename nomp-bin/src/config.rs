@@ -1403,6 +1403,47 @@ fn check_ports(pools: &[PoolFile]) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Where the portal of the nomp configured in `dir` answers, from `config.json`'s `website`
+/// alone (read with the loader's own type): a wildcard listen address becomes loopback.
+pub(crate) fn portal_address(dir: &Path) -> Result<std::net::SocketAddr, ConfigError> {
+    let path = dir.join("config.json");
+    let value = read_json5(&path)?;
+    let problem = |field: &str, message: String, fix: &str| ConfigError {
+        file: path.clone(),
+        field: field.into(),
+        message,
+        fix: Some(fix.into()),
+    };
+    let website: WebsiteConfig = match value.get("website") {
+        Some(website) => serde_json::from_value(website.clone())
+            .map_err(|e| problem("website", e.to_string(), "fix the website section"))?,
+        None => return Err(problem("website", "absent".into(), WEBSITE_FOR_READY)),
+    };
+    if !website.enabled {
+        return Err(problem(
+            "website.enabled",
+            "the portal is disabled".into(),
+            WEBSITE_FOR_READY,
+        ));
+    }
+    let host: std::net::IpAddr = website.host.parse().map_err(|_| {
+        problem(
+            "website.host",
+            format!("{:?} is not an IP address", website.host),
+            "listen on an IP address (0.0.0.0 for every interface)",
+        )
+    })?;
+    let host = match host {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        other => other,
+    };
+    Ok(std::net::SocketAddr::new(host, website.port))
+}
+
+const WEBSITE_FOR_READY: &str =
+    "set \"website\": { \"enabled\": true, … }: /ready is served on the portal's port";
+
 /// `cliPort` from `config.json` alone, so the CLI client finds a running nomp even while
 /// a pool file it is about to reload is broken. NOMP's 17117 when absent.
 pub(crate) fn cli_port(dir: &Path) -> Result<u16, ConfigError> {

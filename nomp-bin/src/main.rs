@@ -13,6 +13,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use hashing::Algorithm;
@@ -62,6 +63,13 @@ enum Command {
         #[arg(long)]
         algorithm: Option<String>,
     },
+    /// Ask a running nomp whether every pool is ready (its portal's `/ready`): prints what
+    /// is not, and exits 0 when ready, 1 when not ready, 2 when nothing answers.
+    Check {
+        /// Keep asking for up to this many seconds until ready (for service managers).
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<u64>,
+    },
     /// List the proof-of-work algorithms this build hashes.
     Algorithms,
     /// Read a password on standard input and print its argon2 hash, for
@@ -73,6 +81,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     match args.command.unwrap_or(Command::Run) {
         Command::Algorithms => print_algorithms(),
+        Command::Check { wait } => check(&args.config_dir, wait.map(Duration::from_secs)),
         Command::HashPassword => hash_password(),
         Command::CheckConfig => match config::load(&args.config_dir) {
             Ok(config) => {
@@ -173,6 +182,66 @@ fn hash_password() -> ExitCode {
         portal::hash_password(password)
     );
     ExitCode::SUCCESS
+}
+
+/// `nomp check`: the portal's `/ready`, once or until ready within `wait`.
+fn check(config_dir: &Path, wait: Option<Duration>) -> ExitCode {
+    let addr = match config::portal_address(config_dir) {
+        Ok(addr) => addr,
+        Err(error) => {
+            eprintln!("nomp: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error.to_string()),
+    };
+    let url = format!("http://{addr}/ready");
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => return fail(&error.to_string()),
+    };
+    let deadline = wait.map(|wait| std::time::Instant::now() + wait);
+    runtime.block_on(async {
+        loop {
+            let answer = match client.get(&url).send().await {
+                Ok(response) => {
+                    let ready = response.status().is_success();
+                    match response.text().await {
+                        Ok(body) => Ok((ready, body)),
+                        Err(error) => Err(error),
+                    }
+                }
+                Err(error) => Err(error),
+            };
+            let waiting = deadline.is_some_and(|d| std::time::Instant::now() < d);
+            match answer {
+                Ok((true, body)) => {
+                    let _ = writeln!(std::io::stdout().lock(), "{body}");
+                    return ExitCode::SUCCESS;
+                }
+                Ok((false, _)) | Err(_) if waiting => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Ok((false, body)) => {
+                    let _ = writeln!(std::io::stdout().lock(), "{body}");
+                    eprintln!("nomp: not ready (see the problems above)");
+                    return ExitCode::from(1);
+                }
+                Err(error) => {
+                    eprintln!("nomp: nothing answers at {url}: {error}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    })
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -472,3 +472,29 @@ fn check_config_reads_tls_files_as_start_up_does() {
         &["a.json", "ports.3333.tls", "check the PEM files"],
     );
 }
+
+#[test]
+fn check_says_why_it_cannot_ask_and_exits_2() {
+    let run = |config: &str| {
+        let dir = config_dir(config, COIN, &[("a.json", pool(3333, ""))]);
+        common::run_nomp(dir.path(), &["check"])
+    };
+    let disabled = run(CONFIG);
+    let stderr = String::from_utf8_lossy(&disabled.stderr);
+    assert_eq!(disabled.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("config.json") && stderr.contains("website"),
+        "{stderr}"
+    );
+
+    let port = testkit::free_port();
+    let silent = run(&format!(
+        r#"{{ "website": {{ "enabled": true, "host": "0.0.0.0", "port": {port} }} }}"#
+    ));
+    let stderr = String::from_utf8_lossy(&silent.stderr);
+    assert_eq!(silent.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("http://127.0.0.1:{port}/ready")),
+        "{stderr}"
+    );
+}

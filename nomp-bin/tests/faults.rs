@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Nomp, PATIENCE, config_dir, write};
+use common::{Nomp, PATIENCE, config_dir, run_nomp, write};
 use hashing::Algorithm;
 use payments::{EmbeddedStore, PayoutStore, ShareStore};
 use testkit::{Fault, RegtestPair, Release, RpcProxy, SmallDisk, TestMiner, free_port};
@@ -212,6 +212,9 @@ fn a_full_data_disk_for_a_minute_loses_no_acknowledged_share_and_recovers_by_its
         assert!(miner.wait_for_accepted(20, PATIENCE));
     }
     assert_eq!(get(web, "/ready").0, 200);
+    let check = || run_nomp(dir.path(), &["check"]);
+    let ready = check();
+    assert_eq!(ready.status.code(), Some(0), "{ready:?}");
 
     disk.fill();
     let full = Instant::now();
@@ -221,6 +224,14 @@ fn a_full_data_disk_for_a_minute_loses_no_acknowledged_share_and_recovers_by_its
         let (status, body) = get(web, "/ready");
         status == 503 && body.contains("No space left on device")
     });
+    let not_ready = check();
+    let said = String::from_utf8_lossy(&not_ready.stdout);
+    assert_eq!(
+        not_ready.status.code(),
+        Some(1),
+        "nomp check: {not_ready:?}"
+    );
+    assert!(said.contains("No space left on device"), "{said}");
     until_seen("the failing metric", || {
         let metrics = get(web, "/metrics").1;
         (
@@ -246,6 +257,7 @@ fn a_full_data_disk_for_a_minute_loses_no_acknowledged_share_and_recovers_by_its
 
     // Back by itself: no reload, no restart.
     until("ready again", || get(web, "/ready").0 == 200);
+    assert_eq!(check().status.code(), Some(0));
     let before: Vec<u64> = miners.iter().map(TestMiner::accepted).collect();
     for (miner, before) in miners.iter().zip(&before) {
         assert!(miner.wait_for_accepted(before + 20, PATIENCE));
