@@ -46,6 +46,7 @@ mod p2p;
 mod rpc;
 mod template;
 mod template_source;
+mod zmq;
 
 pub use amount::Amount;
 pub use calls::{
@@ -61,3 +62,4 @@ pub use template::{BlockTemplate, CoinbaseAux, Payee, TemplateTransaction};
 pub use template_source::{
     TemplateOptions, TemplateSource, TemplateUpdate, TemplateWaker, Trigger, WakeSource,
 };
+pub use zmq::spawn_zmq_block_notify;

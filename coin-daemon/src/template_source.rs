@@ -34,6 +34,8 @@ pub enum WakeSource {
     BlockNotify,
     /// A block announcement from the P2P peer.
     P2p,
+    /// A `hashblock` message from the daemon's ZMQ publisher.
+    Zmq,
     /// Anything else (an operator, a test).
     Manual,
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use coin_daemon::{
     Amount, DaemonEndpoint, DaemonError, DaemonGroup, GroupOptions, P2pOptions, SubmitOutcome,
     TemplateOptions, TemplateSource, TemplateUpdate, Trigger, TxCategory, WakeSource,
-    spawn_block_notify,
+    spawn_block_notify, spawn_zmq_block_notify,
 };
 use testkit::{RegtestNode, RegtestPair};
 use tokio::sync::watch;
@@ -158,6 +158,37 @@ async fn p2p_block_announcement_wakes_the_source_long_before_the_poll() {
 
     let (update, waited) = template_after_block(&pair, &mut source).await;
     assert_eq!(update.trigger, Trigger::Wake(WakeSource::P2p));
+    assert!(waited < Duration::from_secs(5), "took {waited:?}");
+    source.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zmq_hashblock_wakes_the_source_long_before_the_poll() {
+    let pair = RegtestPair::start();
+    let pool = pair.pool_node();
+    let mut source = start_source(pool, Duration::from_secs(120), Duration::from_secs(600)).await;
+    spawn_zmq_block_notify(
+        pool.zmq_hashblock(),
+        source.source.waker.clone(),
+        source.cancel.clone(),
+    );
+    // The subscription must be in place before a block, or its message goes nowhere: mine
+    // until a block's template comes from a ZMQ wake-up (a poll this slow finds none).
+    let first = source.first.template.height;
+    let mut woken = None;
+    for height in first + 1..=first + 20 {
+        let started = Instant::now();
+        pair.mine_on_other(1);
+        let update = next_update(&mut source.updates, Duration::from_secs(5), |u| {
+            u.template.height == height
+        })
+        .await;
+        if update.trigger == Trigger::Wake(WakeSource::Zmq) {
+            woken = Some(started.elapsed());
+            break;
+        }
+    }
+    let waited = woken.expect("no block's template came from a ZMQ wake-up");
     assert!(waited < Duration::from_secs(5), "took {waited:?}");
     source.cancel.cancel();
 }

@@ -642,6 +642,10 @@ pub(crate) struct DaemonConfig {
     /// Seconds an RPC call may take before it counts as failed (nomp-rs; 10 by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) timeout: Option<u64>,
+    /// The daemon's ZMQ `hashblock` publisher (`tcp://host:port`, as its
+    /// `-zmqpubhashblock`), a block trigger beside polling (nomp-rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) zmq_block_notify: Option<String>,
 }
 
 impl DaemonConfig {
@@ -1171,6 +1175,20 @@ fn check_pool(path: &Path, pool: &PoolConfig) -> Result<(), ConfigError> {
         }
         None => {}
         Some(upstream) => check_upstream(&error, pool, upstream)?,
+    }
+    for (index, daemon) in pool.daemons.iter().enumerate() {
+        if let Some(zmq) = &daemon.zmq_block_notify {
+            let address = zmq.strip_prefix("tcp://").unwrap_or_default();
+            if address.rsplit_once(':').is_none_or(|(host, port)| {
+                host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0)
+            }) {
+                return Err(error(
+                    &format!("daemons.{index}.zmqBlockNotify"),
+                    format!("{zmq:?} is not a tcp://host:port address"),
+                    "give the daemon's -zmqpubhashblock address, like tcp://127.0.0.1:28332",
+                ));
+            }
+        }
     }
     for port in pool.ports.keys() {
         if port.parse::<u16>().map_or(true, |p| p == 0) {

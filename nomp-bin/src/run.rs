@@ -383,6 +383,11 @@ pub(crate) async fn start(
     };
     options.connection_timeout = Duration::from_secs(settings.connection_timeout.max(1));
     options.proxy_protocol = settings.tcp_proxy_protocol;
+    options.zmq_block_notify = settings
+        .daemons
+        .iter()
+        .filter_map(|d| d.zmq_block_notify.clone())
+        .collect();
     options.durable_ack = settings.durable_ack;
     options.event_memory_limit = settings.share_memory_limit.max(1);
     options.banning = settings

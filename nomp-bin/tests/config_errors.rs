@@ -498,3 +498,28 @@ fn check_says_why_it_cannot_ask_and_exits_2() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_zmq_block_notify_that_is_not_a_tcp_address_is_refused_with_the_form() {
+    let with = |zmq: &str| {
+        pool(3333, "").replace(
+            r#""password": "p" }"#,
+            &format!(r#""password": "p", "zmqBlockNotify": "{zmq}" }}"#),
+        )
+    };
+    let dir = config_dir(CONFIG, COIN, &[("a.json", with("127.0.0.1:28332"))]);
+    assert_error(
+        dir.path(),
+        &[
+            "pool_configs/a.json: daemons.0.zmqBlockNotify",
+            "tcp://127.0.0.1:28332",
+        ],
+    );
+    let dir = config_dir(CONFIG, COIN, &[("a.json", with("tcp://127.0.0.1:28332"))]);
+    let (ok, stdout, stderr) = check(dir.path());
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(r#""zmqBlockNotify": "tcp://127.0.0.1:28332""#),
+        "{stdout}"
+    );
+}

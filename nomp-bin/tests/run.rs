@@ -193,6 +193,48 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zmq_block_notify_brings_a_new_job_long_before_the_poll() {
+    let pair = RegtestPair::start();
+    let node = pair.pool_node();
+    let (port, cli) = (free_port(), free_port());
+    let slow = r#", "blockRefreshInterval": 60000"#.to_owned();
+    let dir = config_dir(node, cli, &[("RegtestZ", port, slow)]);
+    let file = dir.path().join("pool_configs/regtestz.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let password = format!(r#""password": "{}" }}"#, node.rpc_password());
+    assert!(text.contains(&password));
+    let zmq = format!(
+        r#""password": "{}", "zmqBlockNotify": "{}" }}"#,
+        node.rpc_password(),
+        node.zmq_hashblock()
+    );
+    std::fs::write(&file, text.replace(&password, &zmq)).unwrap();
+    let nomp = Nomp::start(dir.path());
+    nomp.wait_for_log("ZMQ block notify connected");
+
+    let (_client, mut notifications) = subscribed(port).await;
+    let first = loop {
+        if let Some(ServerMessage::Notify(job)) = notifications.recv().await {
+            break job;
+        }
+    };
+    pair.mine_on_other(1);
+    // The poll is a minute away: a new job well before it came from the ZMQ message.
+    let next = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Some(ServerMessage::Notify(job)) = notifications.recv().await
+                && job.previous_hash != first.previous_hash
+            {
+                return job;
+            }
+        }
+    })
+    .await
+    .expect("a new job long before the 60 s poll");
+    assert!(next.clean);
+}
+
 #[test]
 fn a_pool_waiting_for_its_daemon_holds_up_no_other_and_sigterm_exits_cleanly() {
     let pair = RegtestPair::start();

@@ -64,6 +64,9 @@ pub struct PoolOptions {
     pub durable_ack: bool,
     /// A P2P peer for instant block notifications, if configured.
     pub p2p: Option<P2pOptions>,
+    /// ZMQ `hashblock` publishers (`tcp://host:port`) of the pool's daemons, each a block
+    /// trigger beside polling, blocknotify and P2P.
+    pub zmq_block_notify: Vec<String>,
     /// Every connection starts with a PROXY protocol header (v1 or v2) naming the miner's
     /// real address (`tcpProxyProtocol`); bans and events then use that address.
     pub proxy_protocol: bool,
@@ -102,6 +105,7 @@ impl PoolOptions {
             event_memory_limit: 250_000,
             durable_ack: false,
             p2p: None,
+            zmq_block_notify: Vec::new(),
             proxy_protocol: false,
         }
     }

@@ -4,7 +4,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use coin_daemon::{DaemonGroup, TemplateSource, TemplateWaker, spawn_block_notify};
+use coin_daemon::{
+    DaemonGroup, TemplateSource, TemplateWaker, spawn_block_notify, spawn_zmq_block_notify,
+};
 use hashing::{Difficulty, PowHasher};
 use pool_events::{
     Authorizer, CounterSnapshot, EventGate, EventReceiver, EventSender, PoolCounters,
@@ -212,6 +214,7 @@ pub async fn start_pool(
     );
     let waker = source.waker.clone();
     let p2p = options.p2p.clone();
+    let zmq = options.zmq_block_notify.clone();
     let (mut running, feed) = serve_ports(
         options,
         listeners,
@@ -228,6 +231,12 @@ pub async fn start_pool(
         feed,
         cancel.clone(),
     ));
+    for endpoint in zmq {
+        let notify = spawn_zmq_block_notify(endpoint, waker.clone(), cancel.clone());
+        running.tasks.spawn(async move {
+            let _ = notify.await;
+        });
+    }
     if let Some(p2p) = p2p {
         let notify = spawn_block_notify(p2p, waker, cancel);
         running.tasks.spawn(async move {

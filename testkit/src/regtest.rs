@@ -33,6 +33,8 @@ pub struct RegtestNode {
     name: &'static str,
     rpc_port: u16,
     p2p_port: u16,
+    /// Where the node publishes ZMQ `hashblock` messages.
+    zmq_port: u16,
     /// The P2P port of the other node of the pair, dialled again after a restart.
     peer_p2p_port: Option<u16>,
     dir: TempDir,
@@ -135,6 +137,7 @@ impl RegtestNode {
                 name,
                 rpc_port: free_port(),
                 p2p_port: free_port(),
+                zmq_port: free_port(),
                 peer_p2p_port: None,
                 dir,
                 process: None,
@@ -163,6 +166,7 @@ impl RegtestNode {
             ])
             .arg(format!("-port={}", self.p2p_port))
             .arg(format!("-rpcport={}", self.rpc_port))
+            .arg(format!("-zmqpubhashblock={}", self.zmq_hashblock()))
             .arg(format!("-rpcuser={RPC_USER}"))
             .arg(format!("-rpcpassword={RPC_PASSWORD}"))
             .args(["-txindex=1", "-printtoconsole=1"])
@@ -194,6 +198,11 @@ impl RegtestNode {
         if let Some(port) = self.peer_p2p_port {
             self.cli(&["addnode", &format!("127.0.0.1:{port}"), "add"]);
         }
+    }
+
+    /// The node's ZMQ `hashblock` publisher (`tcp://127.0.0.1:<port>`).
+    pub fn zmq_hashblock(&self) -> String {
+        format!("tcp://127.0.0.1:{}", self.zmq_port)
     }
 
     /// The JSON-RPC port (127.0.0.1).
