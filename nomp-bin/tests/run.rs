@@ -32,6 +32,24 @@ async fn subscribed(
     (client, notifications)
 }
 
+/// The first job on another block than `first`'s, if one comes `within`.
+async fn job_on_new_block(
+    notifications: &mut tokio::sync::mpsc::UnboundedReceiver<ServerMessage>,
+    first: &stratum_core::MiningJob,
+    within: Duration,
+) -> Result<stratum_core::MiningJob, tokio::time::error::Elapsed> {
+    tokio::time::timeout(within, async {
+        loop {
+            if let Some(ServerMessage::Notify(job)) = notifications.recv().await
+                && job.previous_hash != first.previous_hash
+            {
+                return job;
+            }
+        }
+    })
+    .await
+}
+
 /// Sends what NOMP's `scripts/cli.js <command> <params…>` sends (its JSON and a newline,
 /// keeping its side open) and reads the reply as it does: until the listener closes.
 fn cli_js(port: u16, command: &str, params: &[&str], options: &str) -> String {
@@ -150,17 +168,9 @@ async fn blocknotify_brings_a_new_job_long_before_the_poll_and_reloadpool_applie
     let reply = cli_js(cli, "blocknotify", &["RegtestB", &hash], "{}");
     assert!(reply.contains("notified"), "{reply}");
     // The poll is 30 s away: a job well before it came from blocknotify, loaded machine or not.
-    let next = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            if let Some(ServerMessage::Notify(job)) = notifications.recv().await
-                && job.previous_hash != first.previous_hash
-            {
-                return job;
-            }
-        }
-    })
-    .await
-    .expect("a new job long before the 30 s poll");
+    let next = job_on_new_block(&mut notifications, &first, Duration::from_secs(20))
+        .await
+        .expect("a new job long before the 30 s poll");
     assert!(next.clean);
     let waited = notified.elapsed();
     assert!(waited < Duration::from_secs(15), "{waited:?}");
@@ -221,17 +231,9 @@ async fn zmq_block_notify_brings_a_new_job_long_before_the_poll() {
     };
     pair.mine_on_other(1);
     // The poll is a minute away: a new job well before it came from the ZMQ message.
-    let next = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            if let Some(ServerMessage::Notify(job)) = notifications.recv().await
-                && job.previous_hash != first.previous_hash
-            {
-                return job;
-            }
-        }
-    })
-    .await
-    .expect("a new job long before the 60 s poll");
+    let next = job_on_new_block(&mut notifications, &first, Duration::from_secs(30))
+        .await
+        .expect("a new job long before the 60 s poll");
     assert!(next.clean);
 }
 
