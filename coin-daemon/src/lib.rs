@@ -43,6 +43,7 @@ mod calls;
 mod error;
 mod group;
 mod p2p;
+mod resubscribe;
 mod rpc;
 mod template;
 mod template_source;

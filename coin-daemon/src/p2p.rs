@@ -1,5 +1,5 @@
 use std::io;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -7,6 +7,7 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::resubscribe::{Ended, keep_subscribed};
 use crate::template_source::{TemplateWaker, WakeSource};
 
 /// Protocol version announced in `version` (70015: what Bitcoin Core 0.13+ and Bitcoin SV speak).
@@ -17,8 +18,6 @@ const HEADER_LEN: usize = 24;
 const MAX_KEPT_PAYLOAD: usize = 4 << 20;
 /// `inv` entry types announcing a block (plain, witness, compact).
 const BLOCK_INV_TYPES: [u32; 3] = [2, 0x4000_0002, 4];
-const MIN_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Where the P2P peer connects (NOMP's `p2p` section with the coin's `peerMagic`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,42 +42,18 @@ pub fn spawn_block_notify(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let peer = format!("{}:{}", options.host, options.port);
-        let mut backoff = MIN_BACKOFF;
-        let mut logged_down = false;
-        loop {
-            let outcome = tokio::select! {
-                () = cancel.cancelled() => return,
-                outcome = session(&options, &waker) => outcome,
-            };
-            match outcome {
-                Ok(Handshake::Completed(error)) => {
-                    backoff = MIN_BACKOFF;
-                    tracing::warn!(%peer, %error, "P2P block notify connection lost; reconnecting");
-                    logged_down = true;
-                }
-                Ok(Handshake::Failed(error)) | Err(error) => {
-                    if !logged_down {
-                        tracing::warn!(%peer, %error, "P2P block notify cannot connect; retrying with backoff");
-                        logged_down = true;
-                    }
-                }
+        keep_subscribed("P2P block notify", &peer, &cancel, || async {
+            match session(&options, &waker).await {
+                Ok(ended) => ended,
+                Err(error) => Ended::Unreachable(error),
             }
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
+        })
+        .await;
     })
 }
 
-/// How a session ended: after a completed handshake (the error that ended it) or before.
-enum Handshake {
-    Completed(io::Error),
-    Failed(io::Error),
-}
-
-async fn session(options: &P2pOptions, waker: &TemplateWaker) -> io::Result<Handshake> {
+/// One session: how it ended after the handshake (the error that ended it) or before.
+async fn session(options: &P2pOptions, waker: &TemplateWaker) -> io::Result<Ended<io::Error>> {
     let mut stream = TcpStream::connect((options.host.as_str(), options.port)).await?;
     stream.set_nodelay(true)?;
     let version = version_payload(options.relay_transactions, unix_time(), nonce());
@@ -90,8 +65,8 @@ async fn session(options: &P2pOptions, waker: &TemplateWaker) -> io::Result<Hand
     loop {
         let command = match read_message(&mut stream, options.magic, &mut payload).await {
             Ok(command) => command,
-            Err(error) if handshaken => return Ok(Handshake::Completed(error)),
-            Err(error) => return Ok(Handshake::Failed(error)),
+            Err(error) if handshaken => return Ok(Ended::Lost(error)),
+            Err(error) => return Ok(Ended::Unreachable(error)),
         };
         match command.as_str() {
             "version" => {
