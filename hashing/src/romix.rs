@@ -61,20 +61,21 @@ fn pbkdf2(password: &[u8], salt: &[u8], out: &mut [u8]) {
 
 /// ROMix over `n` steps: fill the scratchpad with successive BlockMix states, then mix in
 /// the entries each header's state points at.
-fn romix(state: &mut [Block], n: usize, scratch: &mut Vec<Block>) {
+fn romix(state: &mut Vec<Block>, n: usize, scratch: &mut Vec<Block>) {
     let words = state.len() * 16;
     scratch.resize(n * state.len(), [u32x4::default(); 16]);
     let scratch = scratch.as_flattened_mut();
-    let mut next = state.to_vec();
+    // BlockMix writes into `next`, which then becomes the state: swapped, not copied.
+    let mut next = state.clone();
     for entry in scratch.chunks_exact_mut(words) {
         store(state.as_flattened(), entry);
         block_mix(state, &mut next);
-        state.copy_from_slice(&next);
+        std::mem::swap(state, &mut next);
     }
     for _ in 0..n {
         mix_in(state.as_flattened_mut(), scratch, n);
         block_mix(state, &mut next);
-        state.copy_from_slice(&next);
+        std::mem::swap(state, &mut next);
     }
 }
 

@@ -214,10 +214,7 @@ fn check(config_dir: &Path, wait: Option<Duration>) -> ExitCode {
             let answer = match client.get(&url).send().await {
                 Ok(response) => {
                     let ready = response.status().is_success();
-                    match response.text().await {
-                        Ok(body) => Ok((ready, body)),
-                        Err(error) => Err(error),
-                    }
+                    response.text().await.map(|body| (ready, body))
                 }
                 Err(error) => Err(error),
             };
