@@ -23,8 +23,9 @@
 //! - [`start_pool`]: a listener per port (plain TCP or TLS, optionally behind a PROXY
 //!   protocol header), one task per miner (framing and a select loop carrying out its
 //!   session's outputs), the current job on a `watch` channel, memory-hard hashes on the
-//!   blocking pool (the shares waiting together hashed in one pass), block candidates submitted to every daemon (accepted if any synced
-//!   daemon has them on its main chain), and every share and block as a [`PoolEvent`] on an
+//!   blocking pool (the shares waiting together hashed in one pass), block candidates
+//!   submitted to every daemon (accepted if any synced daemon has them on its main
+//!   chain), and every share and block as a [`PoolEvent`] on an
 //!   [`EventReceiver`], never dropped: memory held for a failing consumer is bounded by the
 //!   [`EventGate`] (shares refused with an error at the bound), and with `durable_ack` a
 //!   share is answered only once its [`DurableAck`] is confirmed. [`PoolHandle`] reads its
