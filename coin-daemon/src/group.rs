@@ -2,6 +2,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use pool_events::{LatencyByKey, LatencySnapshot};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -63,6 +64,8 @@ pub struct Answer<T> {
 pub struct DaemonGroup {
     daemons: Vec<Member>,
     options: GroupOptions,
+    /// Every call's time to an answer or failure, by method.
+    latency: LatencyByKey,
 }
 
 #[derive(Debug)]
@@ -90,7 +93,11 @@ impl DaemonGroup {
                 state: Mutex::new(State::default()),
             })
             .collect();
-        Ok(DaemonGroup { daemons, options })
+        Ok(DaemonGroup {
+            daemons,
+            options,
+            latency: LatencyByKey::default(),
+        })
     }
 
     /// The number of daemons.
@@ -123,6 +130,12 @@ impl DaemonGroup {
             .collect()
     }
 
+    /// How long calls took since start, by RPC method (`batch` for batches); a call that
+    /// failed over counts once per daemon tried.
+    pub fn rpc_latency(&self) -> Vec<(String, LatencySnapshot)> {
+        self.latency.snapshot()
+    }
+
     /// Calls `method` on the first healthy daemon, failing over as described on the type.
     pub async fn call<T: DeserializeOwned>(
         &self,
@@ -148,7 +161,10 @@ impl DaemonGroup {
         // because every daemon failed recently.
         for index in ready.into_iter().chain(backing_off) {
             let member = &self.daemons[index];
-            match member.client.call(method, params).await {
+            let started = Instant::now();
+            let result = member.client.call(method, params).await;
+            self.latency.observe(method, started.elapsed());
+            match result {
                 Ok(value) => {
                     member.succeeded();
                     return Ok(Answer {
@@ -169,6 +185,25 @@ impl DaemonGroup {
         Err(last_error.unwrap_or(DaemonError::NoDaemons))
     }
 
+    /// Calls `method` on daemon `index` alone, without failing over; its health is updated
+    /// as by any call.
+    pub async fn call_on<T: DeserializeOwned>(
+        &self,
+        index: usize,
+        method: &str,
+        params: &impl Serialize,
+    ) -> Result<T, DaemonError> {
+        let member = self.daemons.get(index).ok_or(DaemonError::NoDaemons)?;
+        let started = Instant::now();
+        let result = member.client.call(method, params).await;
+        self.latency.observe(method, started.elapsed());
+        match &result {
+            Err(error) if error.is_daemon_failure() => member.failed(error, &self.options),
+            _ => member.succeeded(),
+        }
+        result
+    }
+
     /// Calls `method` on every daemon at once (used for `submitblock`), returning each
     /// daemon's result in configured order.
     pub async fn call_all<T: DeserializeOwned>(
@@ -176,14 +211,7 @@ impl DaemonGroup {
         method: &str,
         params: &impl Serialize,
     ) -> Vec<Result<T, DaemonError>> {
-        let calls = self.daemons.iter().map(|member| async move {
-            let result = member.client.call(method, params).await;
-            match &result {
-                Err(error) if error.is_daemon_failure() => member.failed(error, &self.options),
-                _ => member.succeeded(),
-            }
-            result
-        });
+        let calls = (0..self.daemons.len()).map(|index| self.call_on(index, method, params));
         join_all(calls).await
     }
 
@@ -198,7 +226,10 @@ impl DaemonGroup {
         let mut last_error = DaemonError::NoDaemons;
         for index in order {
             let member = &self.daemons[index];
-            match member.client.batch(calls).await {
+            let started = Instant::now();
+            let result = member.client.batch(calls).await;
+            self.latency.observe("batch", started.elapsed());
+            match result {
                 Ok(results) => {
                     member.succeeded();
                     return Ok(results);

@@ -12,6 +12,9 @@
 //!   text on the wire.
 //! - [`TemplateSource`]: polls `getblocktemplate`, is woken by block notifications, and
 //!   publishes each new template on a `watch` channel.
+//! - [`spawn_chain_guard`]: compares the daemons' tips, chain work and tip age every few
+//!   seconds and publishes a [`ChainVerdict`] naming what is wrong ([`ChainFault`]); the
+//!   judgement itself is the pure [`ChainGuard`].
 //! - [`spawn_block_notify`]: a P2P peer of the daemon that turns block announcements into
 //!   wake-ups of a template source.
 //!
@@ -40,6 +43,7 @@
 
 mod amount;
 mod calls;
+mod chain_guard;
 mod error;
 mod group;
 mod p2p;
@@ -54,6 +58,9 @@ pub use calls::{
     AddressValidation, BlockInfo, BlockPresence, BlockchainInfo, BroadcastOutcome,
     ListedTransaction, MiningInfo, NetworkInfo, OutPoint, SignedTransaction, SubmitOutcome,
     TxCategory, TxDetail, Unspent, WalletTransaction,
+};
+pub use chain_guard::{
+    ChainFault, ChainGuard, ChainGuardOptions, ChainVerdict, DaemonTip, spawn_chain_guard,
 };
 pub use error::DaemonError;
 pub use group::{Answer, DaemonGroup, DaemonHealth, GroupOptions};

@@ -6,6 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::resubscribe::{Ended, keep_subscribed};
 use crate::template_source::{TemplateWaker, WakeSource};
@@ -40,16 +41,19 @@ pub fn spawn_block_notify(
     waker: TemplateWaker,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let peer = format!("{}:{}", options.host, options.port);
-        keep_subscribed("P2P block notify", &peer, &cancel, || async {
-            match session(&options, &waker).await {
-                Ok(ended) => ended,
-                Err(error) => Ended::Unreachable(error),
-            }
-        })
-        .await;
-    })
+    tokio::spawn(
+        async move {
+            let peer = format!("{}:{}", options.host, options.port);
+            keep_subscribed("P2P block notify", &peer, &cancel, || async {
+                match session(&options, &waker).await {
+                    Ok(ended) => ended,
+                    Err(error) => Ended::Unreachable(error),
+                }
+            })
+            .await;
+        }
+        .in_current_span(),
+    )
 }
 
 /// One session: how it ended after the handshake (the error that ended it) or before.

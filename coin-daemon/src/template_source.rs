@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::group::DaemonGroup;
 use crate::template::BlockTemplate;
@@ -111,7 +112,8 @@ impl TemplateSource {
     ) -> TemplateSource {
         let (update_tx, updates) = watch::channel(None);
         let (wake_tx, wake_rx) = mpsc::channel(1);
-        let task = tokio::spawn(poll_loop(daemons, options, cancel, update_tx, wake_rx));
+        let task =
+            tokio::spawn(poll_loop(daemons, options, cancel, update_tx, wake_rx).in_current_span());
         TemplateSource {
             updates,
             waker: TemplateWaker { sender: wake_tx },

@@ -4,6 +4,7 @@
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use zeromq::{Socket, SocketRecv, SubSocket};
 
 use crate::resubscribe::{Ended, keep_subscribed};
@@ -22,12 +23,15 @@ pub fn spawn_zmq_block_notify(
     waker: TemplateWaker,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        keep_subscribed("ZMQ block notify", &endpoint, &cancel, || {
-            subscribe(&endpoint, &waker)
-        })
-        .await;
-    })
+    tokio::spawn(
+        async move {
+            keep_subscribed("ZMQ block notify", &endpoint, &cancel, || {
+                subscribe(&endpoint, &waker)
+            })
+            .await;
+        }
+        .in_current_span(),
+    )
 }
 
 /// One subscription, until its error.

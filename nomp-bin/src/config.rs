@@ -79,6 +79,10 @@ pub(crate) struct PortalConfig {
     /// One JSON object per log line, for log shippers (nomp-rs).
     #[serde(default)]
     pub(crate) log_json: bool,
+    /// `text` (the default) or `json`: one JSON object per line, with the pool, worker and
+    /// remote address as top-level fields (nomp-rs).
+    #[serde(default)]
+    pub(crate) log_format: Option<LogFormat>,
     /// The CLI listener's port on 127.0.0.1.
     #[serde(default = "default_cli_port")]
     pub(crate) cli_port: u16,
@@ -100,6 +104,9 @@ pub(crate) struct PortalConfig {
     /// Profit switching: moves each switch to its most profitable coin.
     #[serde(default)]
     pub(crate) profit_switch: Option<ProfitSwitchConfig>,
+    /// Operator notifications (nomp-rs).
+    #[serde(default)]
+    pub(crate) notifications: Option<NotificationsConfig>,
 }
 
 /// One switch of `switching`: ports that take miners of an algorithm and give them the
@@ -376,6 +383,9 @@ pub(crate) struct CoinConfig {
     /// MPOS mode: share difficulties are multiplied by this before they are written.
     #[serde(default)]
     pub(crate) mpos_diff_multiplier: Option<f64>,
+    /// Target seconds between blocks (nomp-rs): lets the chain guard call a tip stale.
+    #[serde(default)]
+    pub(crate) block_time: Option<u64>,
     /// An early node-stratum-pool's difficulty shift: no version of it in use reads it.
     #[serde(default, skip_serializing)]
     pub(crate) diff_shift: Option<Value>,
@@ -484,6 +494,152 @@ pub(crate) struct PoolConfig {
     /// Upstream mode (nomp-rs): work from larger stratum pools instead of the daemons.
     #[serde(default)]
     pub(crate) upstream: Option<UpstreamConfig>,
+    /// The chain guard over the daemons (nomp-rs; on by default).
+    #[serde(default)]
+    pub(crate) chain_guard: ChainGuardConfig,
+    /// Hand out no work while the chain guard sees a fault (nomp-rs).
+    #[serde(default)]
+    pub(crate) refuse_work_on_chain_fault: bool,
+}
+
+/// `logFormat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl PortalConfig {
+    /// Whether the log is JSON: `logFormat`, else the older `logJson` switch.
+    pub(crate) fn log_json(&self) -> bool {
+        match self.log_format {
+            Some(format) => format == LogFormat::Json,
+            None => self.log_json,
+        }
+    }
+}
+
+/// `notifications`: where the events that cost money are told, and how often.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct NotificationsConfig {
+    /// Whether notifications are sent.
+    #[serde(default = "yes")]
+    pub(crate) enabled: bool,
+    /// Seconds between two notifications of the same kind for one pool; those in between
+    /// are counted and told with the next.
+    #[serde(default = "default_notify_interval")]
+    pub(crate) min_interval: u64,
+    /// Tell of a worker that stops sending shares for this many minutes (off without it).
+    #[serde(default)]
+    pub(crate) worker_offline_minutes: Option<u64>,
+    /// Only these kinds (`block_found`, `block_confirmed`, …); every kind without it.
+    #[serde(default)]
+    pub(crate) events: Option<Vec<String>>,
+    /// Where they go.
+    pub(crate) targets: Vec<NotifyTarget>,
+}
+
+/// One place notifications go; each is an HTTP POST of its own shape.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub(crate) enum NotifyTarget {
+    /// A JSON POST of the whole notice.
+    Webhook {
+        /// The URL posted to.
+        url: String,
+    },
+    /// An ntfy topic (`https://ntfy.sh/<topic>` or a self-hosted server).
+    Ntfy {
+        /// The topic's URL.
+        url: String,
+        /// An access token, when the topic needs one.
+        #[serde(default)]
+        token: Option<String>,
+    },
+    /// A Telegram chat, through a bot.
+    Telegram {
+        /// The bot's token.
+        #[serde(rename = "botToken")]
+        bot_token: String,
+        /// The chat id.
+        #[serde(rename = "chatId")]
+        chat_id: String,
+        /// The Bot API server (a self-hosted one); `https://api.telegram.org` without it.
+        #[serde(rename = "apiUrl", default = "default_telegram_api")]
+        api_url: String,
+    },
+    /// A Discord channel webhook.
+    Discord {
+        /// The webhook's URL.
+        url: String,
+    },
+}
+
+fn default_notify_interval() -> u64 {
+    60
+}
+fn default_telegram_api() -> String {
+    "https://api.telegram.org".into()
+}
+
+/// `chainGuard`: how the daemons' chains are compared and judged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ChainGuardConfig {
+    /// Whether the guard runs.
+    #[serde(default = "yes")]
+    pub(crate) enabled: bool,
+    /// Seconds between checks.
+    #[serde(default = "default_guard_interval")]
+    pub(crate) interval: u64,
+    /// Tips further apart in height than this are a fault at once.
+    #[serde(default = "default_height_lag")]
+    pub(crate) max_height_lag: u64,
+    /// Seconds tips closer than that may differ (a block propagating) before it is a fault.
+    #[serde(default = "default_disagree_seconds")]
+    pub(crate) disagree_seconds: u64,
+    /// A tip older than this many block times is stale.
+    #[serde(default = "default_stale_tip_factor")]
+    pub(crate) stale_tip_factor: u64,
+    /// Seconds between blocks; overrides the coin file's `blockTime`. Without either,
+    /// tips are never called stale.
+    #[serde(default)]
+    pub(crate) block_time: Option<u64>,
+    /// The chain every daemon must report (`main`, `test`, `regtest`); without it they must
+    /// agree with each other.
+    #[serde(default)]
+    pub(crate) expected_chain: Option<String>,
+}
+
+impl Default for ChainGuardConfig {
+    fn default() -> Self {
+        ChainGuardConfig {
+            enabled: true,
+            interval: default_guard_interval(),
+            max_height_lag: default_height_lag(),
+            disagree_seconds: default_disagree_seconds(),
+            stale_tip_factor: default_stale_tip_factor(),
+            block_time: None,
+            expected_chain: None,
+        }
+    }
+}
+
+fn default_guard_interval() -> u64 {
+    10
+}
+fn default_height_lag() -> u64 {
+    2
+}
+fn default_disagree_seconds() -> u64 {
+    120
+}
+fn default_stale_tip_factor() -> u64 {
+    12
 }
 
 impl PoolConfig {
@@ -781,6 +937,9 @@ pub(crate) fn load(dir: &Path) -> Result<Config, ConfigError> {
                 "nomp-rs draws its charts in its own colours; ignored",
             ));
         }
+    }
+    if let Some(notifications) = portal.notifications.as_ref().filter(|n| n.enabled) {
+        check_notifications(&portal_path, notifications)?;
     }
     let coins_dir = dir.join("coins");
     let mut pools = Vec::new();
@@ -1102,6 +1261,51 @@ pub(crate) fn time_table(
     hashing::NFactorTable::new(pairs).map_err(|e| error(e.to_string()))
 }
 
+fn check_notifications(
+    path: &Path,
+    notifications: &NotificationsConfig,
+) -> Result<(), ConfigError> {
+    let error = |field: String, message: String, fix: &str| ConfigError {
+        file: path.to_owned(),
+        field,
+        message,
+        fix: Some(fix.into()),
+    };
+    if notifications.targets.is_empty() {
+        return Err(error(
+            "notifications.targets".into(),
+            "lists no target".into(),
+            "add a webhook, ntfy, telegram or discord target, or set enabled to false",
+        ));
+    }
+    for (index, event) in notifications.events.iter().flatten().enumerate() {
+        if !crate::notify::KINDS.contains(&event.as_str()) {
+            return Err(error(
+                format!("notifications.events.{index}"),
+                format!("{event:?} is not a kind of notification"),
+                &format!("use some of {}", crate::notify::KINDS.join(", ")),
+            ));
+        }
+    }
+    for (index, target) in notifications.targets.iter().enumerate() {
+        let (field, url) = match target {
+            NotifyTarget::Webhook { url }
+            | NotifyTarget::Ntfy { url, .. }
+            | NotifyTarget::Discord { url } => ("url", url),
+            NotifyTarget::Telegram { api_url, .. } => ("apiUrl", api_url),
+        };
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            // The URL may hold a token: named by its field, never quoted.
+            return Err(error(
+                format!("notifications.targets.{index}.{field}"),
+                "is not an http:// or https:// URL".into(),
+                "give the full URL, like https://ntfy.sh/your-topic",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_website(path: &Path, website: &WebsiteConfig) -> Result<(), ConfigError> {
     let error = |field: &str, message: String, fix: &str| ConfigError {
         file: path.to_owned(),
@@ -1188,6 +1392,26 @@ fn check_pool(path: &Path, pool: &PoolConfig) -> Result<(), ConfigError> {
                     "give the daemon's -zmqpubhashblock address, like tcp://127.0.0.1:28332",
                 ));
             }
+        }
+    }
+    let guard = &pool.chain_guard;
+    if pool.refuse_work_on_chain_fault && !guard.enabled {
+        return Err(error(
+            "refuseWorkOnChainFault",
+            "is true while chainGuard.enabled is false: no fault could ever be seen".into(),
+            "enable the chain guard, or set refuseWorkOnChainFault to false",
+        ));
+    }
+    for (field, value) in [
+        ("chainGuard.interval", guard.interval),
+        ("chainGuard.staleTipFactor", guard.stale_tip_factor),
+    ] {
+        if value == 0 {
+            return Err(error(
+                field,
+                "is 0".into(),
+                "use a whole number of 1 or more",
+            ));
         }
     }
     for port in pool.ports.keys() {

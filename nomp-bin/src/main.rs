@@ -4,6 +4,8 @@
 mod cli;
 mod config;
 mod datadir;
+mod logging;
+mod notify;
 mod profit;
 mod run;
 mod web;
@@ -282,14 +284,7 @@ fn run_pools(config: config::Config, data_dir: &Path) -> ExitCode {
     };
     let filter = std::env::var("RUST_LOG")
         .unwrap_or_else(|_| log_filter(&config.portal.log_level).to_owned());
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(config.portal.log_colors);
-    if config.portal.log_json {
-        subscriber.json().init();
-    } else {
-        subscriber.init();
-    }
+    logging::init(filter, config.portal.log_json(), config.portal.log_colors);
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }

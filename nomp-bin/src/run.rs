@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coin_daemon::{
-    Amount, DaemonEndpoint, DaemonGroup, P2pOptions, TemplateOptions, TemplateWaker,
+    Amount, ChainGuardOptions, DaemonEndpoint, DaemonGroup, P2pOptions, TemplateOptions,
+    TemplateWaker,
 };
 use futures_util::future::join_all;
 use hashing::{Algorithm, Difficulty, HashOptions};
@@ -25,9 +26,11 @@ use stratum_core::{
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::config::{Config, ConfigError, DaemonConfig, PoolFile, upstream_options};
 use crate::datadir::DataDir;
+use crate::notify::Notifier;
 
 /// How long shutdown waits for a payment run in progress.
 const PAYMENT_GRACE: Duration = Duration::from_secs(60);
@@ -340,12 +343,27 @@ pub(crate) fn preflight(config: &Config) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Starts one pool.
+/// Starts one pool. Everything it logs, from any of its tasks, carries its name (`pool`).
 pub(crate) async fn start(
     config: &Config,
     pool: &PoolFile,
     data: &DataDir,
     ids: &Arc<IdAllocator>,
+    notifier: Option<&Notifier>,
+    cancel: &CancellationToken,
+) -> Result<Running, StartError> {
+    let span = tracing::info_span!("pool", pool = %pool.name());
+    start_in_span(config, pool, data, ids, notifier, cancel)
+        .instrument(span)
+        .await
+}
+
+async fn start_in_span(
+    config: &Config,
+    pool: &PoolFile,
+    data: &DataDir,
+    ids: &Arc<IdAllocator>,
+    notifier: Option<&Notifier>,
     cancel: &CancellationToken,
 ) -> Result<Running, StartError> {
     let data_dir = data.path();
@@ -388,6 +406,18 @@ pub(crate) async fn start(
         .iter()
         .filter_map(|d| d.zmq_block_notify.clone())
         .collect();
+    let guard = &settings.chain_guard;
+    options.chain_guard = guard.enabled.then(|| ChainGuardOptions {
+        interval: Duration::from_secs(guard.interval),
+        max_height_lag: guard.max_height_lag,
+        disagree_for: Duration::from_secs(guard.disagree_seconds),
+        stale_after: guard
+            .block_time
+            .or(pool.coin.block_time)
+            .map(|seconds| Duration::from_secs(seconds.saturating_mul(guard.stale_tip_factor))),
+        expected_chain: guard.expected_chain.clone(),
+    });
+    options.refuse_work_on_chain_fault = settings.refuse_work_on_chain_fault;
     options.durable_ack = settings.durable_ack;
     options.event_memory_limit = settings.share_memory_limit.max(1);
     options.banning = settings
@@ -524,6 +554,7 @@ pub(crate) async fn start(
         minimum_payment: None,
     };
     let mut store_for_portal = None;
+    let mut payment_counters = None;
     let mut prune_samples = true;
     let (writer, payments) = match destination {
         Destination::Mpos(database, mpos_options) => {
@@ -589,7 +620,7 @@ pub(crate) async fn start(
                     );
                     check_wallet(pool, &wallet).await?;
                     let stop = CancellationToken::new();
-                    let processor = PaymentProcessor::new(
+                    let mut processor = PaymentProcessor::new(
                         store,
                         wallet,
                         PaymentOptions {
@@ -602,6 +633,12 @@ pub(crate) async fn start(
                             owner: data.instance().to_owned(),
                         },
                     );
+                    if let Some(notifier) = notifier {
+                        let (notifier, pool) = (notifier.clone(), name.clone());
+                        processor =
+                            processor.on_report(move |report| notifier.payment(&pool, report));
+                    }
+                    payment_counters = Some(processor.counters());
                     Some((processor.spawn(stop.clone()), stop))
                 }
                 None => None,
@@ -615,8 +652,13 @@ pub(crate) async fn start(
         handle: running.handle(),
         store: store_for_portal,
         writer: Some(writer.status.clone()),
+        store_write: Some(writer.store_write.clone()),
+        payments: payment_counters,
         prune_samples,
     };
+    if let Some(notifier) = notifier {
+        notifier.watch(portal.clone(), writer_stop.child_token());
+    }
     Ok(Running {
         name,
         coin: pool.coin.name.clone(),
@@ -661,6 +703,8 @@ pub(crate) struct Pools {
     data: Arc<DataDir>,
     /// One for every pool of the process: a switching port moves miners between them.
     ids: Arc<IdAllocator>,
+    /// Tells the operator of what costs money, when `notifications` are on.
+    notifier: Option<Notifier>,
     cancel: CancellationToken,
     /// Locked before `switches` wherever both are held.
     running: tokio::sync::Mutex<Vec<Running>>,
@@ -815,6 +859,12 @@ impl Pools {
         preflight(config)?;
         // No instanceId setting yet: one front-end per store is instance 0.
         let ids = &Arc::new(IdAllocator::new(0));
+        let notifier = config
+            .portal
+            .notifications
+            .as_ref()
+            .and_then(|n| Notifier::start(n, cancel.child_token()));
+        let notifier = notifier.as_ref();
         // All at once: a pool waiting for its daemon holds up no other. The first failure
         // stops the others' waits, and every pool started is stopped again.
         let starting = cancel.child_token();
@@ -826,7 +876,7 @@ impl Pools {
                 .map(|pool| {
                     let starting = &starting;
                     async move {
-                        let result = start(config, pool, data, ids, starting).await;
+                        let result = start(config, pool, data, ids, notifier, starting).await;
                         let first_failure = result.is_err() && !starting.is_cancelled();
                         if first_failure {
                             starting.cancel();
@@ -877,6 +927,7 @@ impl Pools {
             config_dir: config.dir.clone(),
             data: data.clone(),
             ids: ids.clone(),
+            notifier: notifier.cloned(),
             cancel,
             running: tokio::sync::Mutex::new(running),
             switches: tokio::sync::Mutex::new(switches),
@@ -947,7 +998,16 @@ impl Pools {
                 "{name} stopped: disabled or removed in the new configuration"
             ));
         };
-        let started = start(&config, &fresh, &self.data, &self.ids, &self.cancel).await;
+        let notifier = self.notifier.as_ref();
+        let started = start(
+            &config,
+            &fresh,
+            &self.data,
+            &self.ids,
+            notifier,
+            &self.cancel,
+        )
+        .await;
         let reply = match started {
             Ok(started) => {
                 running.push(started);
@@ -958,7 +1018,16 @@ impl Pools {
                     pools: vec![file.clone()],
                     ..config
                 };
-                match start(&previous, &file, &self.data, &self.ids, &self.cancel).await {
+                match start(
+                    &previous,
+                    &file,
+                    &self.data,
+                    &self.ids,
+                    notifier,
+                    &self.cancel,
+                )
+                .await
+                {
                     Ok(started) => running.push(started),
                     Err(again) => {
                         tracing::error!(pool = name, %again, "the previous settings do not start either")

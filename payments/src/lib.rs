@@ -25,6 +25,8 @@
 //!   restart broadcasts that same transaction again (same txid); a run is given up only
 //!   when its transaction provably cannot confirm. A lease in the store lets one processor
 //!   per coin pay at a time.
+//! - [`PaymentReport`]s: what each run did (blocks confirmed or orphaned, payouts sent,
+//!   runs failed), counted in [`PaymentCounters`] and passed to a hook for notifications.
 //!
 //! ```no_run
 //! # async fn run(pool: stratum_core::RunningPool) -> Result<(), payments::StoreError> {
@@ -50,6 +52,7 @@ mod history;
 mod journal;
 mod processor;
 mod redis_store;
+mod report;
 mod scheme;
 mod settle;
 mod store;
@@ -64,6 +67,7 @@ pub use journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
 pub use pool_events::{DurableWriter, WriterOptions, WriterStatus};
 pub use processor::{PaymentError, PaymentOptions, PaymentProcessor, PaymentStore, RunOutcome};
 pub use redis_store::RedisStore;
+pub use report::{PaymentCounters, PaymentCounts, PaymentReport};
 pub use rust_decimal::Decimal;
 pub use scheme::{Scheme, address_of, prop_split, solo_split};
 pub use settle::{SettleFacts, SettleOverflow, Settled, owed, settle};

@@ -8,10 +8,12 @@ use coin_daemon::{Amount, BroadcastOutcome, DaemonError, SignedTransaction, TxCa
 use thiserror::Error;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::batch::now_ms;
 use crate::error::StoreError;
 use crate::journal::{JournalEntry, PayoutStore, Settlement};
+use crate::report::{PaymentCounters, PaymentReport};
 use crate::scheme::{Scheme, prop_split, solo_split};
 use crate::settle::{SettleFacts, owed, settle};
 use crate::store::{BlockEntry, BlockStatus, Round, ShareStore};
@@ -110,10 +112,15 @@ pub enum RunOutcome {
         txid: Option<String>,
         /// What was paid per address.
         paid: BTreeMap<String, Amount>,
+        /// Blocks whose rounds it paid into balances.
+        confirmed: Vec<BlockEntry>,
+        /// Blocks it found orphaned.
+        orphaned: Vec<BlockEntry>,
     },
 }
 
 type SentHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
+type ReportHook = Arc<dyn Fn(&PaymentReport) + Send + Sync>;
 
 /// Runs NOMP's payment processing for one pool, paying each run exactly once.
 ///
@@ -135,6 +142,8 @@ pub struct PaymentProcessor {
     wallet: Arc<dyn Wallet>,
     options: PaymentOptions,
     on_sent: Option<SentHook>,
+    on_report: Option<ReportHook>,
+    counters: Arc<PaymentCounters>,
 }
 
 impl std::fmt::Debug for PaymentProcessor {
@@ -175,6 +184,69 @@ impl PaymentProcessor {
             wallet,
             options,
             on_sent: None,
+            on_report: None,
+            counters: Arc::default(),
+        }
+    }
+
+    /// Calls `hook` with each [`PaymentReport`] of the runs [`PaymentProcessor::spawn`]
+    /// makes (after counting it).
+    pub fn on_report(mut self, hook: impl Fn(&PaymentReport) + Send + Sync + 'static) -> Self {
+        self.on_report = Some(Arc::new(hook));
+        self
+    }
+
+    /// The counts of what runs did since start.
+    pub fn counters(&self) -> Arc<PaymentCounters> {
+        self.counters.clone()
+    }
+
+    fn report(&self, report: PaymentReport) {
+        self.counters.count(&report);
+        if let Some(hook) = &self.on_report {
+            hook(&report);
+        }
+    }
+
+    /// Reports what a run did.
+    fn report_outcome(&self, outcome: &Result<RunOutcome, PaymentError>) {
+        match outcome {
+            Ok(RunOutcome::Settled {
+                id,
+                txid,
+                paid,
+                confirmed,
+                orphaned,
+            }) => {
+                for block in confirmed {
+                    self.report(PaymentReport::BlockConfirmed {
+                        height: block.height,
+                        hash: block.hash.clone(),
+                    });
+                }
+                for block in orphaned {
+                    self.report(PaymentReport::BlockOrphaned {
+                        height: block.height,
+                        hash: block.hash.clone(),
+                    });
+                }
+                if let Some(txid) = txid {
+                    let total = paid
+                        .values()
+                        .try_fold(Amount::ZERO, |sum, amount| sum.checked_add(*amount));
+                    self.report(PaymentReport::Sent {
+                        id: id.clone(),
+                        txid: txid.clone(),
+                        addresses: paid.len(),
+                        // `settle` refused a run whose total overflows.
+                        total: total.expect("a settled run's total fits an amount"),
+                    });
+                }
+            }
+            Ok(RunOutcome::LeaseHeld | RunOutcome::NothingToDo) => {}
+            Err(error) => self.report(PaymentReport::Failed {
+                reason: error.to_string(),
+            }),
         }
     }
 
@@ -188,26 +260,31 @@ impl PaymentProcessor {
 
     /// Runs every `interval` until `cancel`; errors are logged and the next run retries.
     pub fn spawn(self, cancel: CancellationToken) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(self.options.interval);
-            loop {
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    _ = ticks.tick() => {}
-                }
-                match self.run_once().await {
-                    Ok(RunOutcome::Settled { id, txid, paid }) => tracing::info!(
-                        coin = self.options.coin,
-                        id,
-                        ?txid,
-                        addresses = paid.len(),
-                        "payment run settled"
-                    ),
-                    Ok(_) => {}
-                    Err(error) => tracing::error!(%error, "payment run failed"),
+        tokio::spawn(
+            async move {
+                let mut ticks = tokio::time::interval(self.options.interval);
+                loop {
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        _ = ticks.tick() => {}
+                    }
+                    let outcome = self.run_once().await;
+                    self.report_outcome(&outcome);
+                    match outcome {
+                        Ok(RunOutcome::Settled { id, txid, paid, .. }) => tracing::info!(
+                            coin = self.options.coin,
+                            id,
+                            ?txid,
+                            addresses = paid.len(),
+                            "payment run settled"
+                        ),
+                        Ok(_) => {}
+                        Err(error) => tracing::error!(%error, "payment run failed"),
+                    }
                 }
             }
-        })
+            .in_current_span(),
+        )
     }
 
     fn store_error(&self, source: StoreError) -> PaymentError {
@@ -288,6 +365,8 @@ impl PaymentProcessor {
             id: settlement.id,
             txid,
             paid: settlement.payments,
+            confirmed: settlement.confirmed,
+            orphaned: settlement.orphaned,
         })
     }
 

@@ -3,12 +3,14 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::events::PoolEvent;
+use crate::latency::{Latency, LatencySnapshot};
 
 /// Counters a pool keeps while it runs, for dashboards and metrics. Since start (not
 /// persisted): the share store keeps the lasting totals.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PoolCounters {
     connections: AtomicU64,
     valid_shares: AtomicU64,
@@ -18,6 +20,49 @@ pub struct PoolCounters {
     blocks_rejected: AtomicU64,
     upstream_accepted: AtomicU64,
     upstream_rejected: AtomicU64,
+    blocks_submitted: AtomicU64,
+    /// Unix seconds of the last accepted block, or of the counters' creation.
+    last_block_time: AtomicU64,
+    share_check: Latency,
+    notify_fanout: Latency,
+    block_submit: Latency,
+}
+
+impl Default for PoolCounters {
+    fn default() -> Self {
+        PoolCounters {
+            connections: AtomicU64::default(),
+            valid_shares: AtomicU64::default(),
+            invalid_shares: Mutex::default(),
+            blocks_accepted: AtomicU64::default(),
+            blocks_rejected: AtomicU64::default(),
+            upstream_accepted: AtomicU64::default(),
+            upstream_rejected: AtomicU64::default(),
+            blocks_submitted: AtomicU64::default(),
+            last_block_time: AtomicU64::new(unix_now()),
+            share_check: Latency::default(),
+            notify_fanout: Latency::default(),
+            block_submit: Latency::default(),
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// How long a pool's steps took since start; see [`PoolCounters::timings`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolTimings {
+    /// From a share's arrival to its verdict (hash included).
+    pub share_check: LatencySnapshot,
+    /// From the pool learning of a new block to its clean job written to a miner, once per
+    /// miner.
+    pub notify_fanout: LatencySnapshot,
+    /// A block's first `submitblock` to every daemon, until the last answers.
+    pub block_submit: LatencySnapshot,
 }
 
 /// A reading of a pool's counters.
@@ -33,6 +78,11 @@ pub struct CounterSnapshot {
     pub blocks_accepted: u64,
     /// Block candidates the daemons refused since start.
     pub blocks_rejected: u64,
+    /// Blocks sent to the daemons (`submitblock`) or the upstream pool since start.
+    pub blocks_submitted: u64,
+    /// Unix seconds of the last block the daemons accepted, or of the pool's start when
+    /// none was since.
+    pub last_block_time: u64,
     /// Upstream mode: shares forwarded to the upstream pool that it accepted.
     pub upstream_accepted: u64,
     /// Upstream mode: shares the upstream pool refused or that could not reach it (its
@@ -59,6 +109,7 @@ impl PoolCounters {
             },
             PoolEvent::Block(block) => {
                 let counter = if block.accepted {
+                    self.last_block_time.store(unix_now(), Ordering::Relaxed);
                     &self.blocks_accepted
                 } else {
                     &self.blocks_rejected
@@ -79,6 +130,35 @@ impl PoolCounters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a block sent to the daemons or the upstream pool.
+    pub fn block_submitted(&self) {
+        self.blocks_submitted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Times one share check.
+    pub fn share_checked(&self, elapsed: Duration) {
+        self.share_check.observe(elapsed);
+    }
+
+    /// Times one miner's new-block notify.
+    pub fn notified(&self, elapsed: Duration) {
+        self.notify_fanout.observe(elapsed);
+    }
+
+    /// Times one block submission round.
+    pub fn block_sent(&self, elapsed: Duration) {
+        self.block_submit.observe(elapsed);
+    }
+
+    /// The latency histograms now.
+    pub fn timings(&self) -> PoolTimings {
+        PoolTimings {
+            share_check: self.share_check.snapshot(),
+            notify_fanout: self.notify_fanout.snapshot(),
+            block_submit: self.block_submit.snapshot(),
+        }
+    }
+
     /// Counts an open connection until the guard drops.
     pub fn connection(&self) -> ConnectionGuard<'_> {
         self.connections.fetch_add(1, Ordering::Relaxed);
@@ -97,6 +177,8 @@ impl PoolCounters {
                 .clone(),
             blocks_accepted: self.blocks_accepted.load(Ordering::Relaxed),
             blocks_rejected: self.blocks_rejected.load(Ordering::Relaxed),
+            blocks_submitted: self.blocks_submitted.load(Ordering::Relaxed),
+            last_block_time: self.last_block_time.load(Ordering::Relaxed),
             upstream_accepted: self.upstream_accepted.load(Ordering::Relaxed),
             upstream_rejected: self.upstream_rejected.load(Ordering::Relaxed),
         }

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use hashing::{BlockHash, Difficulty, Txid};
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use crate::counters::PoolCounters;
 use crate::reject::Reject;
@@ -334,12 +335,10 @@ impl EventSender {
         let (overflow, queued) = mpsc::unbounded_channel();
         let backlog = Arc::new(AtomicU64::new(0));
         let gate = Arc::new(EventGate::new(limit));
-        tokio::spawn(forward_backlog(
-            queued,
-            sender.clone(),
-            backlog.clone(),
-            gate.clone(),
-        ));
+        tokio::spawn(
+            forward_backlog(queued, sender.clone(), backlog.clone(), gate.clone())
+                .in_current_span(),
+        );
         let sink = EventSender {
             sender,
             counters,

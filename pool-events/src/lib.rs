@@ -16,7 +16,8 @@
 //!   share log (`<pool>.spool`) while the target fails and a bounded memory queue while the
 //!   disk fails too; in order, exactly once, never stopping on an error. [`WriterStatus`]
 //!   says what it holds and why.
-//! - [`PoolCounters`]: live counts of a running pool for dashboards.
+//! - [`PoolCounters`]: live counts and latency histograms ([`Latency`]) of a running pool
+//!   for dashboards.
 //! - [`Authorizer`]: how a pool asks whether a worker may mine (MPOS implements it against
 //!   its database).
 //!
@@ -49,16 +50,18 @@
 mod auth;
 mod counters;
 mod events;
+mod latency;
 mod reject;
 mod spool;
 mod writer;
 
 pub use auth::Authorizer;
-pub use counters::{ConnectionGuard, CounterSnapshot, PoolCounters};
+pub use counters::{ConnectionGuard, CounterSnapshot, PoolCounters, PoolTimings};
 pub use events::{
     AckResult, BlockEvent, Delivery, DifficultyEvent, DurableAck, EventGate, EventReceiver,
     EventSender, NotRecorded, PoolEvent, ShareEvent, event_channel,
 };
+pub use latency::{BUCKETS, Latency, LatencyByKey, LatencySnapshot};
 pub use reject::Reject;
 pub use spool::SpoolError;
 pub use writer::{

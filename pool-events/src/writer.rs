@@ -17,8 +17,10 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::events::{Delivery, DurableAck, EventGate, EventReceiver, NotRecorded, PoolEvent};
+use crate::latency::Latency;
 use crate::spool::{Peeked, Spool, SpoolError};
 
 /// Records written together, named by `(writer, seq)`.
@@ -170,6 +172,8 @@ pub enum WriterError {
 pub struct DurableWriter {
     /// Its progress, updated as it goes.
     pub status: watch::Receiver<WriterStatus>,
+    /// Each write to the target, until it answered, failed or timed out.
+    pub store_write: Arc<Latency>,
     task: JoinHandle<Result<(), WriterError>>,
 }
 
@@ -203,8 +207,10 @@ impl DurableWriter {
             spooling: spool.has_pending(),
             ..WriterStatus::default()
         });
+        let store_write = Arc::new(Latency::default());
         let writer = Writer {
             target,
+            store_write: store_write.clone(),
             gate: events.gate().clone(),
             log: Some(spool),
             disk_only,
@@ -223,8 +229,12 @@ impl DurableWriter {
             retry_due: true,
             last_alert: None,
         };
-        let task = tokio::spawn(writer.run(events, convert, cancel));
-        Ok(DurableWriter { status, task })
+        let task = tokio::spawn(writer.run(events, convert, cancel).in_current_span());
+        Ok(DurableWriter {
+            status,
+            store_write,
+            task,
+        })
     }
 
     /// Waits for the writer to stop (after its cancel token or the end of its events).
@@ -289,6 +299,7 @@ struct Inflight<R> {
 
 struct Writer<R, T: ?Sized> {
     target: Arc<T>,
+    store_write: Arc<Latency>,
     gate: Arc<EventGate>,
     /// The share log; `None` only while a blocking operation holds it.
     log: Option<Spool<Batch<R>>>,
@@ -499,13 +510,19 @@ where
         self.retry_due = false;
         let target = self.target.clone();
         let timeout = self.options.write_timeout;
-        let task = tokio::spawn(async move {
-            let result = match tokio::time::timeout(timeout, target.write(&batch)).await {
-                Ok(result) => result,
-                Err(_) => Err(format!("no answer within {timeout:?}").into()),
-            };
-            (batch, result)
-        });
+        let latency = self.store_write.clone();
+        let task = tokio::spawn(
+            async move {
+                let started = Instant::now();
+                let result = match tokio::time::timeout(timeout, target.write(&batch)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(format!("no answer within {timeout:?}").into()),
+                };
+                latency.observe(started.elapsed());
+                (batch, result)
+            }
+            .in_current_span(),
+        );
         self.inflight = Some(Inflight { source, task });
     }
 

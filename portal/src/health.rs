@@ -27,7 +27,8 @@ struct PoolReadiness {
 
 /// `/ready`: 200 when every pool has work for its miners and can keep their shares; 503
 /// naming what is not ready otherwise (no work yet, shares held in memory only because
-/// neither the store nor the share log takes them, shares being refused).
+/// neither the store nor the share log takes them, shares being refused, a chain guard
+/// fault).
 pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let mut pools = Vec::new();
     for pool in state.directory.pools().await {
@@ -47,6 +48,14 @@ pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Response {
                         .unwrap_or("the share writer is failing")
                 ));
             }
+        }
+        if let Some(verdict) = pool.handle.chain_verdict() {
+            problems.extend(
+                verdict
+                    .faults
+                    .iter()
+                    .map(|fault| format!("chain guard: {fault}")),
+            );
         }
         let gate = pool.handle.event_gate();
         if gate.pending() >= gate.limit() {

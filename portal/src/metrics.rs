@@ -1,22 +1,64 @@
 //! Prometheus `/metrics`: read fresh from the pools at every scrape.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use coin_daemon::ChainFault;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
+use stratum_core::LatencySnapshot;
 
 use crate::server::AppState;
 
 type Labels = Vec<(&'static str, String)>;
 type Counters = Family<Labels, Counter>;
 type Gauges = Family<Labels, Gauge<f64, AtomicU64>>;
+type Histograms = Family<Labels, Histogram>;
+
+/// A histogram read at scrape time from a [`LatencySnapshot`].
+#[derive(Debug, Clone, Default)]
+struct Histogram(Arc<Mutex<LatencySnapshot>>);
+
+impl Histogram {
+    fn set(&self, snapshot: LatencySnapshot) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = snapshot;
+    }
+}
+
+impl TypedMetric for Histogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Histogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let snapshot = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        // The encoder sums per-bucket counts itself, `f64::MAX` standing for `+Inf`.
+        let mut below = 0;
+        let mut buckets: Vec<(f64, u64)> = snapshot
+            .buckets
+            .iter()
+            .map(|&(bound, cumulative)| {
+                let count = cumulative - below;
+                below = cumulative;
+                (bound, count)
+            })
+            .collect();
+        buckets.push((f64::MAX, snapshot.count - below));
+        encoder.encode_histogram::<NoLabelSet>(snapshot.sum, snapshot.count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
 
 fn pool(name: &str) -> Labels {
     vec![("pool", name.to_owned())]
@@ -166,6 +208,109 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         Gauges::default(),
     );
 
+    let share_check = add(
+        &mut registry,
+        "share_validation_seconds",
+        "From a share's arrival to its verdict, hash included",
+        Histograms::default(),
+    );
+    let fanout = add(
+        &mut registry,
+        "notify_fanout_seconds",
+        "From the pool learning of a new block to its clean job written to each miner (one observation per miner)",
+        Histograms::default(),
+    );
+    let rpc = add(
+        &mut registry,
+        "daemon_rpc_seconds",
+        "Daemon JSON-RPC calls until answered or failed, by method",
+        Histograms::default(),
+    );
+    let store_write = add(
+        &mut registry,
+        "store_write_seconds",
+        "Share writer batch writes to the store until answered, failed or timed out",
+        Histograms::default(),
+    );
+    let block_submit = add(
+        &mut registry,
+        "block_submit_seconds",
+        "A block's first submitblock round to every daemon",
+        Histograms::default(),
+    );
+    let blocks_found = add(
+        &mut registry,
+        "blocks_found",
+        "Shares that met the network target since start",
+        Counters::default(),
+    );
+    let blocks_submitted = add(
+        &mut registry,
+        "blocks_submitted",
+        "Blocks sent to the daemons or the upstream pool since start",
+        Counters::default(),
+    );
+    let blocks_accepted = add(
+        &mut registry,
+        "blocks_accepted",
+        "Blocks the daemons (or the upstream pool) accepted since start",
+        Counters::default(),
+    );
+    let blocks_confirmed = add(
+        &mut registry,
+        "blocks_confirmed",
+        "Found blocks the payment processor saw mature since start",
+        Counters::default(),
+    );
+    let blocks_orphaned = add(
+        &mut registry,
+        "blocks_orphaned",
+        "Found blocks the payment processor saw orphaned since start",
+        Counters::default(),
+    );
+    let payments_sent = add(
+        &mut registry,
+        "payments_sent",
+        "Payout transactions the daemon took since start",
+        Counters::default(),
+    );
+    let payments_failed = add(
+        &mut registry,
+        "payments_failed",
+        "Payment runs that failed since start (the next run retries)",
+        Counters::default(),
+    );
+    let last_block = add(
+        &mut registry,
+        "last_block_timestamp_seconds",
+        "Unix time of the last block the daemons accepted, or of the pool's start",
+        Gauges::default(),
+    );
+    let network_difficulty = add(
+        &mut registry,
+        "network_difficulty",
+        "Network difficulty of the current job, in share units",
+        Gauges::default(),
+    );
+    let expected_block = add(
+        &mut registry,
+        "expected_block_seconds",
+        "Mean time to a block at the pool's hashrate and the network difficulty",
+        Gauges::default(),
+    );
+    let work = add(
+        &mut registry,
+        "work_available",
+        "1 while the pool has a job for its miners",
+        Gauges::default(),
+    );
+    let chain_fault = add(
+        &mut registry,
+        "chain_fault",
+        "1 while the chain guard sees this kind of fault (tips_disagree, stale_tip, wrong_chain)",
+        Gauges::default(),
+    );
+
     let latest = state.stats.latest();
     for portal_pool in state.directory.pools().await {
         let name = portal_pool.summary.name.as_str();
@@ -180,6 +325,61 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             shares
                 .get_or_create(&with(name, "result", *kind))
                 .inc_by(*count);
+        }
+        let timings = portal_pool.handle.timings();
+        share_check
+            .get_or_create(&pool(name))
+            .set(timings.share_check);
+        fanout.get_or_create(&pool(name)).set(timings.notify_fanout);
+        block_submit
+            .get_or_create(&pool(name))
+            .set(timings.block_submit);
+        if let Some(latency) = &portal_pool.store_write {
+            store_write
+                .get_or_create(&pool(name))
+                .set(latency.snapshot());
+        }
+        blocks_found
+            .get_or_create(&pool(name))
+            .inc_by(counters.blocks_accepted + counters.blocks_rejected);
+        blocks_submitted
+            .get_or_create(&pool(name))
+            .inc_by(counters.blocks_submitted);
+        blocks_accepted
+            .get_or_create(&pool(name))
+            .inc_by(counters.blocks_accepted);
+        last_block
+            .get_or_create(&pool(name))
+            .set(counters.last_block_time as f64);
+        let payment_counts = portal_pool
+            .payments
+            .as_ref()
+            .map(|p| p.snapshot())
+            .unwrap_or_default();
+        for (family, count) in [
+            (&blocks_confirmed, payment_counts.blocks_confirmed),
+            (&blocks_orphaned, payment_counts.blocks_orphaned),
+            (&payments_sent, payment_counts.payments_sent),
+            (&payments_failed, payment_counts.payments_failed),
+        ] {
+            family.get_or_create(&pool(name)).inc_by(count);
+        }
+        work.get_or_create(&pool(name)).set(f64::from(u8::from(
+            portal_pool.handle.current_job().is_some(),
+        )));
+        let network = portal_pool.handle.network_difficulty();
+        if let Some(difficulty) = network {
+            network_difficulty
+                .get_or_create(&pool(name))
+                .set(difficulty.get());
+        }
+        if let Some(verdict) = portal_pool.handle.chain_verdict() {
+            for kind in ChainFault::KINDS {
+                let on = verdict.faults.iter().any(|fault| fault.kind() == kind);
+                chain_fault
+                    .get_or_create(&with(name, "kind", kind))
+                    .set(f64::from(u8::from(on)));
+            }
         }
         let gate = portal_pool.handle.event_gate();
         pending
@@ -232,6 +432,11 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         }
         refused.get_or_create(&pool(name)).inc_by(not_recorded);
         let health = portal_pool.handle.daemons().map(|d| d.health());
+        let latencies = portal_pool.handle.daemons().map(|d| d.rpc_latency());
+        for (method, snapshot) in latencies.unwrap_or_default() {
+            rpc.get_or_create(&with(name, "method", method))
+                .set(snapshot);
+        }
         for daemon in health.unwrap_or_default() {
             let labels = with(name, "daemon", daemon.daemon);
             daemon_up
@@ -243,6 +448,13 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         }
         if let Some(stats) = latest.pools.get(name) {
             hashrate.get_or_create(&pool(name)).set(stats.hashrate);
+            if let Some(difficulty) = network.filter(|_| stats.hashrate > 0.0) {
+                let hashes =
+                    difficulty.get() * portal_pool.summary.algorithm.hashes_per_difficulty();
+                expected_block
+                    .get_or_create(&pool(name))
+                    .set(hashes / stats.hashrate);
+            }
             workers
                 .get_or_create(&pool(name))
                 .set(stats.worker_count as f64);

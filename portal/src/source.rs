@@ -5,8 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use coin_daemon::Amount;
 use hashing::Algorithm;
-use payments::PaymentStore;
-use stratum_core::{PoolHandle, WriterStatus};
+use payments::{PaymentCounters, PaymentStore};
+use stratum_core::{Latency, PoolHandle, WriterStatus};
 use tokio::sync::watch;
 
 /// A pool's public description: nothing secret (no RPC credentials) is in here.
@@ -56,6 +56,10 @@ pub struct PortalPool {
     pub store: Option<Arc<dyn PaymentStore>>,
     /// Its share writer's progress, if it has one.
     pub writer: Option<watch::Receiver<WriterStatus>>,
+    /// Its share writer's store writes, timed.
+    pub store_write: Option<Arc<Latency>>,
+    /// What its payment processor did since start, when this process runs one.
+    pub payments: Option<Arc<PaymentCounters>>,
     /// Whether the portal may forget hashrate samples older than the hashrate window.
     /// False when the payout scheme reads them as its share log (PPLNS).
     pub prune_samples: bool,

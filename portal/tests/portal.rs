@@ -107,6 +107,8 @@ async fn setup() -> Setup {
         handle: pool.handle(),
         store: Some(store.clone()),
         writer: Some(writer.status.clone()),
+        store_write: Some(writer.store_write.clone()),
+        payments: None,
         prune_samples: true,
     }]);
     let writer_status = writer.status.clone();

@@ -13,6 +13,7 @@ use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
+use tracing::Instrument;
 
 use crate::protocol::{
     Configured, MAX_LINE_LENGTH, MinerRequest, ServerMessage, SubmitRequest, Subscription,
@@ -76,11 +77,14 @@ impl StratumClient {
         let (read, write) = stream.into_split();
         let pending: Pending = Arc::default();
         let (notify_tx, notifications) = mpsc::unbounded_channel();
-        let reader = tokio::spawn(read_loop(
-            FramedRead::new(read, LinesCodec::new_with_max_length(MAX_LINE_LENGTH * 16)),
-            pending.clone(),
-            notify_tx,
-        ));
+        let reader = tokio::spawn(
+            read_loop(
+                FramedRead::new(read, LinesCodec::new_with_max_length(MAX_LINE_LENGTH * 16)),
+                pending.clone(),
+                notify_tx,
+            )
+            .in_current_span(),
+        );
         let client = StratumClient {
             writer: tokio::sync::Mutex::new(FramedWrite::new(write, LinesCodec::new())),
             pending,

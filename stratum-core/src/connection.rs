@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::extranonce::Extranonce;
 use crate::framing::{FrameError, LineStream};
@@ -91,7 +92,8 @@ pub(crate) async fn accept_loop(
             (None, Some(switch)) => switch.borrow().clone(),
             (None, None) => continue,
         };
-        connections.spawn(serve(route, context.clone(), socket, peer, cancel.clone()));
+        connections
+            .spawn(serve(route, context.clone(), socket, peer, cancel.clone()).in_current_span());
     }
     while connections.join_next().await.is_some() {}
 }
@@ -119,11 +121,11 @@ pub(crate) async fn serve(
             Ok(Ok(Some(source))) => peer = source,
             Ok(Ok(None)) => {}
             Ok(Err(error)) => {
-                tracing::warn!(%peer, %error, "dropping a connection without a valid PROXY header");
+                tracing::warn!(remote = %peer, %error, "dropping a connection without a valid PROXY header");
                 return;
             }
             Err(_) => {
-                tracing::warn!(%peer, "dropping a connection that sent no PROXY header in time");
+                tracing::warn!(remote = %peer, "dropping a connection that sent no PROXY header in time");
                 return;
             }
         }
@@ -151,8 +153,8 @@ pub(crate) async fn serve(
             ))
             .await
         }
-        Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake failed"),
-        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+        Ok(Err(error)) => tracing::info!(remote = %peer, %error, "TLS handshake failed"),
+        Err(_) => tracing::info!(remote = %peer, "TLS handshake timed out"),
     }
 }
 
@@ -191,18 +193,18 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         let flow = tokio::select! {
             () = cancel.cancelled() => Flow::Close,
             () = tokio::time::sleep_until(zombie_at) => {
-                tracing::info!(%peer, ?timeout, "disconnecting a miner that has not submitted (zombie)");
+                tracing::info!(remote = %peer, ?timeout, "disconnecting a miner that has not submitted (zombie)");
                 Flow::Close
             }
             line = lines.next_line() => match line {
                 // Boxed: a handler's state is held only while it runs, not by every idle miner.
                 Some(Ok(line)) => Box::pin(handle_line(&shared, &mut miner, &mut lines, &mut route.jobs, &line)).await,
                 Some(Err(FrameError::TooLong)) => {
-                    tracing::warn!(%peer, limit = MAX_LINE_LENGTH, "disconnecting a flooding miner (line too long)");
+                    tracing::warn!(remote = %peer, limit = MAX_LINE_LENGTH, "disconnecting a flooding miner (line too long)");
                     Flow::Close
                 }
                 Some(Err(FrameError::Io(error))) => {
-                    tracing::debug!(%peer, %error, "connection error");
+                    tracing::debug!(remote = %peer, %error, "connection error");
                     Flow::Close
                 }
                 None => Flow::Close,
@@ -300,7 +302,11 @@ async fn send_job<S: AsyncRead + AsyncWrite + Unpin>(
             return Flow::Close;
         }
     }
-    send(lines, job.notify_line()).await
+    let flow = send(lines, job.notify_line()).await;
+    if let Some(seen) = job.block_seen_at() {
+        shared.counters.notified(seen.elapsed());
+    }
+    flow
 }
 
 async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
@@ -317,7 +323,7 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
     let request_line: Request = match serde_json::from_str(line) {
         Ok(request) => request,
         Err(error) => {
-            tracing::warn!(peer = %miner.peer, %error, "disconnecting a miner that sent malformed JSON");
+            tracing::warn!(remote = %miner.peer, %error, "disconnecting a miner that sent malformed JSON");
             send(
                 lines,
                 &error_line(&Value::Null, codes::OTHER, "malformed JSON"),
@@ -375,7 +381,7 @@ async fn carry_out<S: AsyncRead + AsyncWrite + Unpin>(
                     .authorize(&credited, &password, miner.peer.ip())
                     .await;
                 if !ok {
-                    tracing::info!(peer = %miner.peer, worker = login, "authorisation refused");
+                    tracing::info!(remote = %miner.peer, worker = login, "authorisation refused");
                 }
                 let reply = miner.session.authorized(&id, login, ok);
                 send(lines, &reply).await
@@ -394,7 +400,7 @@ async fn carry_out<S: AsyncRead + AsyncWrite + Unpin>(
                 Flow::Continue
             }
             Output::UnknownMethod(method) => {
-                tracing::info!(peer = %miner.peer, method, "unknown stratum method");
+                tracing::info!(remote = %miner.peer, method, "unknown stratum method");
                 Flow::Continue
             }
         };
@@ -422,6 +428,7 @@ async fn check_share<S: AsyncRead + AsyncWrite + Unpin>(
     credited: String,
     state: MinerState,
 ) -> Flow {
+    let arrived = Instant::now();
     let SubmitRequest {
         worker,
         job_id,
@@ -449,7 +456,7 @@ async fn check_share<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(prepared) => match hashes.hash(prepared.header).await {
                     Ok(hash) => finish_share(job, &state, &shared.hasher, &prepared, &hash),
                     Err(stopped) => {
-                        tracing::error!(peer = %miner.peer, error = %stopped, "a share could not be checked");
+                        tracing::error!(remote = %miner.peer, error = %stopped, "a share could not be checked");
                         let reply =
                             error_line(id, codes::OTHER, &format!("share not checked: {stopped}"));
                         return send(lines, &reply).await;
@@ -462,6 +469,7 @@ async fn check_share<S: AsyncRead + AsyncWrite + Unpin>(
             job.is_some_and(|job| job.record_share(key))
         }),
     };
+    shared.counters.share_checked(arrived.elapsed());
 
     let forward = match (&result, submitted_job) {
         (Ok(share), Some(job)) if share.forward => {
@@ -530,7 +538,7 @@ async fn check_share<S: AsyncRead + AsyncWrite + Unpin>(
         shared.options.banning.as_ref(),
     );
     if banned {
-        tracing::warn!(peer = %miner.peer, worker, "banning an IP for too many invalid shares");
+        tracing::warn!(remote = %miner.peer, worker, "banning an IP for too many invalid shares");
         shared
             .bans
             .lock()
@@ -595,13 +603,10 @@ fn report_share(
             block: Some(candidate),
             ..
         }) if shared.claim_parent(candidate) => {
-            shared.submissions.spawn(submit_block(
-                Arc::clone(shared),
-                event,
-                candidate.clone(),
-                forward,
-                ack,
-            ));
+            shared.submissions.spawn(
+                submit_block(Arc::clone(shared), event, candidate.clone(), forward, ack)
+                    .in_current_span(),
+            );
             return;
         }
         // A stale duplicate of the block being submitted: counted as a share and, in
@@ -617,6 +622,6 @@ fn report_share(
     if let Some(forward) = forward {
         shared
             .submissions
-            .spawn(forward_share(Arc::clone(shared), forward));
+            .spawn(forward_share(Arc::clone(shared), forward).in_current_span());
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use coin_daemon::BlockTemplate;
 use hashing::{BlockHash, CompactTarget, Difficulty, PowHasher, Target};
@@ -77,6 +78,9 @@ pub struct Job {
     notify_line: String,
     /// The shares submitted for it, to refuse repeats.
     submitted: Mutex<SeenShares>,
+    /// A clean job: when the pool set out to fetch it after learning of the new block, the
+    /// start of the new-block → notify fan-out.
+    block_seen_at: Option<Instant>,
 }
 
 impl Job {
@@ -134,6 +138,7 @@ impl Job {
             upstream: None,
             notify_line: String::new(),
             submitted: Mutex::default(),
+            block_seen_at: None,
         }
         .with_notify_line())
     }
@@ -182,6 +187,8 @@ impl Job {
             upstream: Some(upstream),
             notify_line: String::new(),
             submitted: Mutex::default(),
+            // The upstream's notify is how the pool learns of the block.
+            block_seen_at: clean.then(Instant::now),
         }
         .with_notify_line())
     }
@@ -199,6 +206,20 @@ impl Job {
             ntime: self.min_ntime,
             clean: self.clean,
         }
+    }
+
+    /// Marks a clean job with when the pool learned of its block (see
+    /// [`Job::block_seen_at`]).
+    pub fn seen_at(mut self, at: Instant) -> Job {
+        if self.clean {
+            self.block_seen_at = Some(at);
+        }
+        self
+    }
+
+    /// For a clean job marked with [`Job::seen_at`]: when the pool learned of its block.
+    pub fn block_seen_at(&self) -> Option<Instant> {
+        self.block_seen_at
     }
 
     /// The `mining.notify` line of this job (without its newline).

@@ -142,6 +142,7 @@ pub use vardiff::{Vardiff, VardiffOptions};
 // The event side of the server's API, from the crate the stores share with it.
 pub use pool_events::{
     Authorizer, Batch, BatchTarget, BlockEvent, CounterSnapshot, Delivery, DifficultyEvent,
-    DurableAck, DurableWriter, EventGate, EventReceiver, EventSender, PoolEvent, Reject,
-    ShareEvent, SpoolError, TargetError, WriterError, WriterOptions, WriterStatus, event_channel,
+    DurableAck, DurableWriter, EventGate, EventReceiver, EventSender, Latency, LatencySnapshot,
+    PoolEvent, PoolTimings, Reject, ShareEvent, SpoolError, TargetError, WriterError,
+    WriterOptions, WriterStatus, event_channel,
 };

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coin_daemon::{P2pOptions, TemplateOptions};
+use coin_daemon::{ChainGuardOptions, P2pOptions, TemplateOptions};
 use hashing::{Algorithm, Difficulty, HashOptions, HashingError};
 use thiserror::Error;
 use tokio_rustls::rustls;
@@ -70,6 +70,11 @@ pub struct PoolOptions {
     /// Every connection starts with a PROXY protocol header (v1 or v2) naming the miner's
     /// real address (`tcpProxyProtocol`); bans and events then use that address.
     pub proxy_protocol: bool,
+    /// The chain guard over the pool's daemons (daemon mode); `None` turns it off.
+    pub chain_guard: Option<ChainGuardOptions>,
+    /// While the chain guard sees a fault, hand out no work (`refuseWorkOnChainFault`):
+    /// the current job is withdrawn, so shares for it are refused, until the fault clears.
+    pub refuse_work_on_chain_fault: bool,
 }
 
 impl PortOptions {
@@ -89,7 +94,8 @@ impl PoolOptions {
     /// polled every second and refreshed after 55 s, zombies dropped after 600 s, no
     /// banning, version rolling within BIP320's `0x1fffe000`, no P2P peer, no PROXY header;
     /// shares acknowledged when handed to the consumer, refused once 250 000 events wait
-    /// in memory.
+    /// in memory; the chain guard on with its defaults, reporting faults but not refusing
+    /// work.
     pub fn new(algorithm: Algorithm, coinbase: CoinbaseOptions, ports: Vec<PortOptions>) -> Self {
         PoolOptions {
             algorithm,
@@ -107,6 +113,8 @@ impl PoolOptions {
             p2p: None,
             zmq_block_notify: Vec::new(),
             proxy_protocol: false,
+            chain_guard: Some(ChainGuardOptions::default()),
+            refuse_work_on_chain_fault: false,
         }
     }
 }

@@ -5,17 +5,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use coin_daemon::{
-    DaemonGroup, TemplateSource, TemplateWaker, spawn_block_notify, spawn_zmq_block_notify,
+    ChainVerdict, DaemonGroup, TemplateSource, TemplateWaker, spawn_block_notify,
+    spawn_chain_guard, spawn_zmq_block_notify,
 };
 use hashing::{Difficulty, PowHasher};
 use pool_events::{
-    Authorizer, CounterSnapshot, EventGate, EventReceiver, EventSender, PoolCounters,
+    Authorizer, BlockEvent, CounterSnapshot, EventGate, EventReceiver, EventSender, PoolCounters,
+    PoolTimings,
 };
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::ban::{BanList, BanOptions};
 use crate::batch::HashBatcher;
@@ -91,6 +94,24 @@ impl PoolHandle {
     /// Connections, shares and blocks counted since the pool started.
     pub fn counters(&self) -> CounterSnapshot {
         self.shared.counters.snapshot()
+    }
+
+    /// Latency histograms since start: share checks, new-block fan-out, block submission.
+    pub fn timings(&self) -> PoolTimings {
+        self.shared.counters.timings()
+    }
+
+    /// Each block candidate's verdict from now on, as it is reported.
+    pub fn blocks(&self) -> broadcast::Receiver<BlockEvent> {
+        self.shared.blocks.subscribe()
+    }
+
+    /// The chain guard's verdict, when it runs (daemon mode with `chain_guard` set).
+    pub fn chain_verdict(&self) -> Option<ChainVerdict> {
+        self.shared
+            .chain
+            .as_ref()
+            .map(|chain| chain.borrow().clone())
     }
 
     /// The network difficulty of the current job, in this pool's share units.
@@ -215,6 +236,10 @@ pub async fn start_pool(
     let waker = source.waker.clone();
     let p2p = options.p2p.clone();
     let zmq = options.zmq_block_notify.clone();
+    let chain = options
+        .chain_guard
+        .clone()
+        .map(|guard| spawn_chain_guard(daemons.clone(), guard, cancel.child_token()));
     let (mut running, feed) = serve_ports(
         options,
         listeners,
@@ -223,25 +248,35 @@ pub async fn start_pool(
             waker: waker.clone(),
         },
         authorizer,
+        chain,
         cancel.clone(),
     )?;
-    running.tasks.spawn(manage_jobs(
-        running.shared.clone(),
-        source.updates.clone(),
-        feed,
-        cancel.clone(),
-    ));
+    running.tasks.spawn(
+        manage_jobs(
+            running.shared.clone(),
+            source.updates.clone(),
+            feed,
+            cancel.clone(),
+        )
+        .in_current_span(),
+    );
     for endpoint in zmq {
         let notify = spawn_zmq_block_notify(endpoint, waker.clone(), cancel.clone());
-        running.tasks.spawn(async move {
-            let _ = notify.await;
-        });
+        running.tasks.spawn(
+            async move {
+                let _ = notify.await;
+            }
+            .in_current_span(),
+        );
     }
     if let Some(p2p) = p2p {
         let notify = spawn_block_notify(p2p, waker, cancel);
-        running.tasks.spawn(async move {
-            let _ = notify.await;
-        });
+        running.tasks.spawn(
+            async move {
+                let _ = notify.await;
+            }
+            .in_current_span(),
+        );
     }
     Ok(running)
 }
@@ -270,13 +305,14 @@ pub async fn start_upstream_pool(
             daemons,
         },
         authorizer,
+        None,
         cancel.clone(),
     )?;
     let wanted = running.shared.options.version_mask;
     let ids = running.shared.options.ids.clone();
     running
         .tasks
-        .spawn(upstream::run(link, feed, ids, wanted, cancel));
+        .spawn(upstream::run(link, feed, ids, wanted, cancel).in_current_span());
     Ok(running)
 }
 
@@ -301,6 +337,7 @@ fn serve_ports(
     listeners: Vec<TcpListener>,
     work: WorkSource,
     authorizer: Arc<dyn Authorizer>,
+    chain: Option<watch::Receiver<ChainVerdict>>,
     cancel: CancellationToken,
 ) -> Result<(RunningPool, JobFeed), PoolError> {
     let hasher = PowHasher::new(options.algorithm, &options.hash_options)?;
@@ -338,15 +375,17 @@ fn serve_ports(
         counters,
         hashes,
         broadcast: broadcast::channel(64).0,
+        blocks: broadcast::channel(64).0,
         claims: Mutex::default(),
         submissions: TaskTracker::new(),
         stopped: cancel.clone(),
+        chain,
         options,
     });
 
     let mut tasks = JoinSet::new();
     if let Some(banning) = shared.options.banning {
-        tasks.spawn(purge_bans(shared.clone(), banning, cancel.clone()));
+        tasks.spawn(purge_bans(shared.clone(), banning, cancel.clone()).in_current_span());
     }
     for (index, listener) in listeners.into_iter().enumerate() {
         let route = Route {
@@ -359,7 +398,7 @@ fn serve_ports(
             proxy_protocol: shared.options.proxy_protocol,
             switch: None,
         };
-        tasks.spawn(accept_loop(listener, Some(route), context, cancel.clone()));
+        tasks.spawn(accept_loop(listener, Some(route), context, cancel.clone()).in_current_span());
     }
     let running = RunningPool {
         events,
@@ -379,10 +418,49 @@ async fn manage_jobs(
     jobs: JobFeed,
     cancel: CancellationToken,
 ) {
+    // Followed only when faults withhold work; a closed guard is never waited on again.
+    let mut chain = shared
+        .chain
+        .clone()
+        .filter(|_| shared.options.refuse_work_on_chain_fault);
+    let mut refusing = false;
     loop {
-        tokio::select! {
+        let chain_changed = async {
+            match chain.as_mut() {
+                Some(chain) => chain.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        let chain_woke = tokio::select! {
             () = cancel.cancelled() => return,
-            changed = templates.changed() => if changed.is_err() { return },
+            changed = templates.changed() => if changed.is_err() { return } else { None },
+            open = chain_changed => Some(open),
+        };
+        if chain_woke == Some(false) {
+            chain = None;
+            continue;
+        }
+        if let Some(receiver) = chain.as_mut() {
+            let verdict = receiver.borrow_and_update().clone();
+            if !verdict.is_clear() {
+                if !refusing {
+                    let faults: Vec<String> =
+                        verdict.faults.iter().map(ToString::to_string).collect();
+                    tracing::error!(
+                        ?faults,
+                        "refusing work while the chain guard sees a fault (refuseWorkOnChainFault): miners get no job and shares for the last one are refused"
+                    );
+                    jobs.void();
+                    refusing = true;
+                }
+                continue;
+            }
+        }
+        let resumed = std::mem::take(&mut refusing);
+        if resumed {
+            tracing::info!("the chain guard sees no fault: handing out work again");
+        } else if chain_woke.is_some() {
+            continue;
         }
         let Some(update) = templates.borrow_and_update().clone() else {
             continue;
@@ -403,10 +481,10 @@ async fn manage_jobs(
             shared.options.ids.next_job_id(),
             &update.template,
             &shared.options.coinbase,
-            update.new_block,
+            update.new_block || resumed,
             now,
         ) {
-            Ok(job) => jobs.publish(job),
+            Ok(job) => jobs.publish(job.seen_at(update.requested_at)),
             Err(error) => {
                 tracing::error!(%error, height = update.template.height, "cannot build a job from the template")
             }

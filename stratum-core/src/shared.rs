@@ -5,12 +5,14 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use coin_daemon::{BlockPresence, DaemonGroup, SubmitOutcome, TemplateWaker, WakeSource};
+use coin_daemon::{
+    BlockPresence, ChainVerdict, DaemonGroup, SubmitOutcome, TemplateWaker, WakeSource,
+};
 use hashing::{BlockHash, Difficulty, PowHasher};
 use pool_events::{
     Authorizer, BlockEvent, DurableAck, EventSender, PoolCounters, PoolEvent, ShareEvent,
 };
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -98,6 +100,9 @@ pub(crate) struct Shared {
     /// Memory-hard algorithms: the blocking-pool hashing of shares, several per pass.
     pub(crate) hashes: Option<HashBatcher>,
     pub(crate) broadcast: broadcast::Sender<String>,
+    /// Every block candidate's verdict, for watchers (notifications); a watcher that lags
+    /// is told how many it missed.
+    pub(crate) blocks: broadcast::Sender<BlockEvent>,
     /// Blocks submitted (in flight or accepted), by the block they build on.
     pub(crate) claims: Mutex<HashMap<BlockHash, Claim>>,
     /// Block submissions in flight: shutdown waits for them, so their shares are reported.
@@ -105,6 +110,8 @@ pub(crate) struct Shared {
     /// Cancelled when the pool stops: switching-port miners still routed here are told
     /// their shares are not counted, instead of sending events nobody stores.
     pub(crate) stopped: CancellationToken,
+    /// The chain guard's verdicts, when it runs.
+    pub(crate) chain: Option<watch::Receiver<ChainVerdict>>,
 }
 
 impl Shared {
@@ -244,6 +251,7 @@ pub(crate) async fn submit_block(
     forward: Option<Forward>,
     ack: Option<DurableAck>,
 ) {
+    shared.counters.block_submitted();
     let verdict = match (&forward, shared.work.daemons()) {
         (Some(forward), _) => match shared.forward(forward).await {
             Ok(()) => Verdict::Accepted,
@@ -279,14 +287,17 @@ pub(crate) async fn submit_block(
     let worker = share.worker.clone();
     share.block_accepted = on_chain;
     shared.events.send_with(PoolEvent::Share(share), ack);
-    shared.events.send(PoolEvent::Block(BlockEvent {
+    let block = BlockEvent {
         worker,
         height: candidate.height,
         hash: candidate.hash,
         coinbase_txid: candidate.coinbase_txid,
         accepted: on_chain,
         reason,
-    }));
+    };
+    // An error only says nobody watches; the event below is what the store keeps.
+    let _ = shared.blocks.send(block.clone());
+    shared.events.send(PoolEvent::Block(block));
     if let Some(waker) = shared.work.waker() {
         waker.wake(WakeSource::Manual);
     }
@@ -315,8 +326,13 @@ async fn daemon_verdict(
         return Verdict::Rejected("the job has no block to submit".into());
     };
     let mut waits = BLOCK_RECHECKS.iter();
+    let mut first = true;
     loop {
+        let sent = Instant::now();
         let outcomes = daemons.submit_block(block_hex).await;
+        if std::mem::take(&mut first) {
+            shared.counters.block_sent(sent.elapsed());
+        }
         let presence = daemons.find_block(&candidate.hash, candidate.height).await;
         if presence.contains(&BlockPresence::MainChain) {
             return Verdict::Accepted;

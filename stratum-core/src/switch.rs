@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::address::{AddressFormat, address_from_hash160};
 use crate::connection::{PortContext, Route, accept_loop};
@@ -165,7 +166,7 @@ pub async fn start_switch(
             proxy_protocol: options.proxy_protocol,
             switch: Some(receiver.clone()),
         };
-        tasks.spawn(accept_loop(listener, None, context, cancel.clone()));
+        tasks.spawn(accept_loop(listener, None, context, cancel.clone()).in_current_span());
     }
     tracing::info!(
         switch = options.name,

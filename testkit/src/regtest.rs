@@ -103,6 +103,33 @@ impl RegtestPair {
             .unwrap_or_default()
     }
 
+    /// Splits the pair: the other node stops all P2P traffic, so each node goes on alone
+    /// (a network split). Returns once neither has a peer.
+    pub fn split(&self) {
+        self.other_node().cli(&["setnetworkactive", "false"]);
+        self.wait_until("split", || {
+            self.nodes
+                .iter()
+                .all(|n| n.cli(&["getconnectioncount"]).as_u64() == Some(0))
+        });
+    }
+
+    /// Mines `count` blocks on the other node alone (to its own wallet), without waiting
+    /// for the pool node: on a split pair, a chain the pool node does not see.
+    pub fn mine_alone_on_other(&self, count: u32) {
+        let address = self.other_node().new_address();
+        self.other_node()
+            .cli(&["generatetoaddress", &count.to_string(), &address]);
+    }
+
+    /// Joins a split pair again and waits until both nodes are on the same tip.
+    pub fn rejoin(&self) {
+        self.other_node().cli(&["setnetworkactive", "true"]);
+        let other = format!("127.0.0.1:{}", self.other_node().p2p_port);
+        self.pool_node().cli(&["addnode", &other, "onetry"]);
+        self.wait_for_sync();
+    }
+
     /// Waits until both running nodes report the same best block.
     pub fn wait_for_sync(&self) {
         self.wait_until("in sync", || {
