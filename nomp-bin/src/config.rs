@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use hashing::{Algorithm, HashOptions};
 use serde::de::DeserializeOwned;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -67,7 +68,7 @@ fn yes() -> bool {
 }
 
 /// `config.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct PortalConfig {
     /// `debug`, `warning`, `error` or `special` (NOMP's levels), or any tracing level.
@@ -111,7 +112,7 @@ pub(crate) struct PortalConfig {
 
 /// One switch of `switching`: ports that take miners of an algorithm and give them the
 /// work of one coin at a time.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct SwitchConfig {
     /// Whether the switch runs: only with `"enabled": true`, as NOMP.
@@ -124,7 +125,7 @@ pub(crate) struct SwitchConfig {
 }
 
 /// `profitSwitch`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ProfitSwitchConfig {
     /// Whether switches follow profit.
@@ -185,7 +186,7 @@ fn default_margin() -> f64 {
 }
 
 /// A price read from a JSON document over HTTP.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct PriceSourceConfig {
     /// The document's URL (`http://…`).
@@ -196,7 +197,7 @@ pub(crate) struct PriceSourceConfig {
 }
 
 /// `website`: the portal.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct WebsiteConfig {
     /// Whether the portal runs: only with `"enabled": true`, as NOMP.
@@ -228,7 +229,7 @@ fn default_web_port() -> u16 {
 }
 
 /// `website.stats`, in seconds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct WebsiteStats {
     /// How often stats are gathered and pushed.
@@ -269,7 +270,7 @@ fn default_hashrate_window() -> u64 {
 }
 
 /// `website.adminCenter`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct AdminCenter {
     /// Whether the admin center is on (it also needs a password hash).
@@ -292,7 +293,7 @@ fn default_cli_port() -> u16 {
 }
 
 /// `clustering`: NOMP's worker processes, here the runtime's worker threads.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct Clustering {
     /// Ignored (one process always); kept for NOMP's files.
@@ -304,7 +305,7 @@ pub(crate) struct Clustering {
 }
 
 /// A Redis server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct RedisConfig {
     /// Host name or IP.
@@ -336,7 +337,7 @@ impl RedisConfig {
 }
 
 /// `coins/<name>.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct CoinConfig {
     /// The coin's name; also the key prefix in Redis and the pool's name in the CLI.
@@ -354,6 +355,7 @@ pub(crate) struct CoinConfig {
     pub(crate) peer_magic_testnet: Option<String>,
     /// Coinbase carries a transaction message (`true`, or NOMP files' `"true"`).
     #[serde(default, deserialize_with = "bool_or_text")]
+    #[schemars(schema_with = "bool_or_text_schema")]
     pub(crate) tx_messages: bool,
     /// `POW` (default) or `POS`.
     #[serde(default)]
@@ -399,7 +401,7 @@ pub(crate) struct CoinConfig {
 }
 
 /// A network's address prefixes, as NOMP's coin example writes them.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct NetworkPrefixes {
     /// Bech32 human-readable part.
@@ -431,8 +433,16 @@ fn bool_or_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<boo
     }
 }
 
+/// What [`bool_or_text`] reads, as a schema.
+fn bool_or_text_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "true or false, or the text \"true\" / \"false\"",
+        "type": ["boolean", "string"]
+    })
+}
+
 /// `pool_configs/<name>.json`, after `defaultPoolConfigs` are merged in.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct PoolConfig {
     /// Whether to run it: only with `"enabled": true`, as NOMP.
@@ -503,7 +513,7 @@ pub(crate) struct PoolConfig {
 }
 
 /// `logFormat`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum LogFormat {
     /// Lines for people.
@@ -523,7 +533,7 @@ impl PortalConfig {
 }
 
 /// `notifications`: where the events that cost money are told, and how often.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct NotificationsConfig {
     /// Whether notifications are sent.
@@ -544,7 +554,7 @@ pub(crate) struct NotificationsConfig {
 }
 
 /// One place notifications go; each is an HTTP POST of its own shape.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub(crate) enum NotifyTarget {
     /// A JSON POST of the whole notice.
@@ -587,7 +597,7 @@ fn default_telegram_api() -> String {
 }
 
 /// `chainGuard`: how the daemons' chains are compared and judged.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ChainGuardConfig {
     /// Whether the guard runs.
@@ -650,7 +660,7 @@ impl PoolConfig {
 }
 
 /// `upstream`: the pools this one mines through, in order of preference.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct UpstreamConfig {
     /// Whether upstream mode is on.
@@ -676,7 +686,7 @@ pub(crate) struct UpstreamConfig {
 }
 
 /// One upstream pool.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct UpstreamServerConfig {
     /// Host.
@@ -721,7 +731,7 @@ fn default_connection_timeout() -> u64 {
 }
 
 /// `paymentProcessing`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct PaymentProcessing {
     /// Whether payouts run.
@@ -741,7 +751,7 @@ pub(crate) struct PaymentProcessing {
 }
 
 /// One stratum port.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct PortConfig {
     /// Starting difficulty.
@@ -755,7 +765,7 @@ pub(crate) struct PortConfig {
 }
 
 /// `varDiff`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct VarDiffConfig {
     /// Lowest difficulty.
@@ -774,7 +784,7 @@ pub(crate) struct VarDiffConfig {
 }
 
 /// A TLS port's certificate chain and key (PEM files, relative to the config directory).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct TlsConfig {
     /// Certificate chain.
@@ -784,7 +794,7 @@ pub(crate) struct TlsConfig {
 }
 
 /// A daemon's RPC endpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct DaemonConfig {
     /// Host.
@@ -816,7 +826,7 @@ impl DaemonConfig {
 }
 
 /// `p2p`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct P2pConfig {
     /// Whether to connect.
@@ -831,7 +841,7 @@ pub(crate) struct P2pConfig {
 }
 
 /// `mposMode`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct MposMode {
     /// Whether MPOS mode is on.
@@ -865,7 +875,7 @@ pub(crate) struct MposMode {
 }
 
 /// `banning`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct Banning {
     /// Whether banning is on.
@@ -917,6 +927,38 @@ pub(crate) struct Config {
     pub(crate) pools: Vec<PoolFile>,
     /// What NOMP would accept that nomp-rs reads otherwise, said at start-up.
     pub(crate) warnings: Vec<ConfigWarning>,
+}
+
+/// A config file whose schema `nomp config-schema` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SchemaFile {
+    /// `config.json`.
+    Config,
+    /// `coins/<coin>.json`.
+    Coin,
+    /// `pool_configs/<pool>.json` (after `defaultPoolConfigs` are merged in: a field the
+    /// defaults give may be left out of the file).
+    Pool,
+}
+
+/// The JSON Schema of `file`, or of every config file keyed by its path.
+pub(crate) fn schema(file: Option<SchemaFile>) -> Value {
+    let one = |file| {
+        let schema = match file {
+            SchemaFile::Config => schemars::schema_for!(PortalConfig),
+            SchemaFile::Coin => schemars::schema_for!(CoinConfig),
+            SchemaFile::Pool => schemars::schema_for!(PoolConfig),
+        };
+        schema.to_value()
+    };
+    match file {
+        Some(file) => one(file),
+        None => serde_json::json!({
+            "config.json": one(SchemaFile::Config),
+            "coins/<coin>.json": one(SchemaFile::Coin),
+            "pool_configs/<pool>.json": one(SchemaFile::Pool),
+        }),
+    }
 }
 
 /// Reads and checks `config.json`, `coins/` and `pool_configs/` in `dir`, as NOMP reads
@@ -1816,6 +1858,40 @@ pub(crate) fn merged_json(config: &Config) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schema_names_every_field_of_the_shipped_files_and_refuses_others() {
+        let schema = schema(None);
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = vec![
+            ("config.json", root.join("config_example.json")),
+            ("pool_configs/<pool>.json", root.join("pool_configs/litecoin_example.json")),
+            ("pool_configs/<pool>.json", root.join("pool_configs/upstream_example.json")),
+        ];
+        for coin in json_files(&root.join("coins")).unwrap() {
+            files.push(("coins/<coin>.json", coin));
+        }
+        for (kind, path) in files {
+            let file = &schema[kind];
+            assert_eq!(file["additionalProperties"], false, "{kind}");
+            let Value::Object(fields) = read_json5(&path).unwrap() else {
+                panic!("{} is not an object", path.display())
+            };
+            for key in fields.keys() {
+                assert!(
+                    file["properties"].get(key).is_some(),
+                    "{}: {key} is not in the {kind} schema",
+                    path.display()
+                );
+            }
+        }
+        let pool = &schema["pool_configs/<pool>.json"]["properties"];
+        for nomp_rs in ["chainGuard", "refuseWorkOnChainFault", "durableAck"] {
+            assert!(pool.get(nomp_rs).is_some(), "{nomp_rs}");
+        }
+        let config = &schema["config.json"]["properties"];
+        assert!(config.get("notifications").is_some() && config.get("logFormat").is_some());
+    }
 
     #[test]
     fn typos_are_matched_to_the_closest_name() {

@@ -72,6 +72,12 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         wait: Option<u64>,
     },
+    /// Print the JSON Schema of the config files (`config.json`, coin files, pool files),
+    /// derived from the types the loader reads them with; one file's schema with its name.
+    ConfigSchema {
+        /// `config`, `coin` or `pool`; all three, keyed by file, without it.
+        file: Option<config::SchemaFile>,
+    },
     /// List the proof-of-work algorithms this build hashes.
     Algorithms,
     /// Read a password on standard input and print its argon2 hash, for
@@ -83,6 +89,12 @@ fn main() -> ExitCode {
     let args = Args::parse();
     match args.command.unwrap_or(Command::Run) {
         Command::Algorithms => print_algorithms(),
+        Command::ConfigSchema { file } => {
+            let schema = config::schema(file);
+            let text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+            ExitCode::SUCCESS
+        }
         Command::Check { wait } => check(&args.config_dir, wait.map(Duration::from_secs)),
         Command::HashPassword => hash_password(),
         Command::CheckConfig => match config::load(&args.config_dir) {

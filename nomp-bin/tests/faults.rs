@@ -10,11 +10,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Nomp, PATIENCE, config_dir, run_nomp, write};
+use common::{Nomp, PATIENCE, config_dir, get, run_nomp, until, until_seen, write};
 use hashing::Algorithm;
 use payments::{EmbeddedStore, PayoutStore, ShareStore};
 use testkit::{Fault, RegtestPair, Release, RpcProxy, SmallDisk, TestMiner, free_port};
@@ -106,44 +105,6 @@ fn account(told: &[Told], stored: &BTreeMap<String, u64>) -> (u64, u64, u64) {
         totals.2 += connection.submitted;
     }
     totals
-}
-
-/// A plain HTTP GET on 127.0.0.1: (status, body).
-fn get(port: u16, path: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_owned());
-    (status, body)
-}
-
-/// Waits until `condition` holds, checking every 100 ms.
-fn until(what: &str, condition: impl Fn() -> bool) {
-    until_seen(what, || (condition(), String::new()));
-}
-
-/// Waits until `check` says yes; on giving up, shows the last thing it saw.
-fn until_seen(what: &str, check: impl Fn() -> (bool, String)) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let (done, seen) = check();
-        if done {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never: {what}; last seen:\n{seen}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A number from the clock, for random moments (printed, so a failure can be replayed).

@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Nomp, PATIENCE, config_dir, pool_files, run_nomp, write};
+use common::{Nomp, PATIENCE, config_dir, get, pool_files, run_nomp, until, until_seen, write};
 
 use hashing::Algorithm;
 use payments::{EmbeddedStore, RedisStore, ShareStore};
@@ -766,4 +766,247 @@ async fn a_pool_in_upstream_mode_mines_through_another_nomp_and_credits_its_mine
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// A local HTTP server that answers every request 200 and keeps what it got: the stand-in
+/// for webhook, ntfy, Telegram and Discord endpoints.
+#[derive(Clone, Default)]
+struct Receiver(std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>);
+
+impl Receiver {
+    /// Serves on a free port; returns it with the requests seen (path, headers, body).
+    fn start() -> (u16, Receiver) {
+        use std::io::{BufRead, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Receiver::default();
+        let keep = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(stream);
+                let mut head = String::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let path = head
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_owned();
+                keep.0.lock().unwrap().push((
+                    path,
+                    head,
+                    String::from_utf8_lossy(&body).into_owned(),
+                ));
+                let _ = reader.get_mut().write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+            }
+        });
+        (port, seen)
+    }
+
+    /// Whether a request to `path` carried `needle` (in its headers or body).
+    fn got(&self, path: &str, needle: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            // Header names arrive in whatever case the client writes them.
+            .any(|(p, head, body)| {
+                p == path && (head.to_ascii_lowercase().contains(needle) || body.contains(needle))
+            })
+    }
+}
+
+/// Every `nomp_…` metric the Grafana dashboard and the Prometheus rules in `contrib/` name.
+fn contrib_metric_names() -> std::collections::BTreeSet<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib");
+    let mut names = std::collections::BTreeSet::new();
+    for file in ["grafana/nomp.json", "prometheus/nomp-alerts.yml"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("nomp_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            names.insert(name);
+        }
+    }
+    assert!(names.len() > 20, "{names:?}");
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_split_is_seen_told_and_refuses_work_until_the_daemons_agree_again() {
+    let pair = RegtestPair::start();
+    let (hooks, received) = Receiver::start();
+    let (port, web) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let hook = |path: &str| format!("http://127.0.0.1:{hooks}{path}");
+    write(
+        dir.path(),
+        "config.json",
+        &format!(
+            r#"{{ "logColors": false, "logFormat": "json", "cliPort": {cli},
+                 "website": {{ "enabled": true, "host": "127.0.0.1", "port": {web}, "stats": {{ "updateInterval": 1 }} }},
+                 "notifications": {{ "minInterval": 0, "targets": [
+                     {{ "type": "webhook", "url": "{webhook}" }},
+                     {{ "type": "ntfy", "url": "{ntfy}", "token": "ntfy-secret" }},
+                     {{ "type": "telegram", "botToken": "1:tg-secret", "chatId": "77", "apiUrl": "{telegram}" }},
+                     {{ "type": "discord", "url": "{discord}" }} ] }} }}"#,
+            cli = free_port(),
+            webhook = hook("/hook"),
+            ntfy = hook("/topic"),
+            telegram = hook(""),
+            discord = hook("/discord"),
+        ),
+    );
+    let daemon = |node: &testkit::RegtestNode| {
+        format!(
+            r#"{{ "host": "127.0.0.1", "port": {}, "user": "{}", "password": "{}" }}"#,
+            node.rpc_port(),
+            node.rpc_user(),
+            node.rpc_password()
+        )
+    };
+    write(
+        dir.path(),
+        "coins/split.json",
+        r#"{ "name": "Split", "symbol": "BSV", "algorithm": "sha256" }"#,
+    );
+    write(
+        dir.path(),
+        "pool_configs/split.json",
+        &format!(
+            r#"{{ "enabled": true, "coin": "split.json", "address": "{address}",
+                 "ports": {{ "{port}": {{ "diff": 0.000000001 }} }},
+                 "daemons": [ {first}, {second} ], "blockRefreshInterval": 200,
+                 "chainGuard": {{ "interval": 1 }}, "refuseWorkOnChainFault": true }}"#,
+            address = pair.pool_node().new_address(),
+            first = daemon(pair.pool_node()),
+            second = daemon(pair.other_node()),
+        ),
+    );
+    let nomp = Nomp::start(dir.path());
+    until("ready", || get(web, "/ready").0 == 200);
+    let miner = TestMiner::start(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        &pair.other_node().new_address(),
+        Algorithm::Sha256d,
+    );
+    assert!(miner.wait_for_accepted(5, PATIENCE));
+    // Every metric the dashboard and the alert rules use is served by a running pool.
+    let wanted = contrib_metric_names();
+    until_seen("every metric contrib/ names in /metrics", || {
+        let metrics = get(web, "/metrics").1;
+        let missing: Vec<&String> = wanted
+            .iter()
+            .filter(|name| {
+                !metrics.lines().any(|line| {
+                    line.strip_prefix(name.as_str())
+                        .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+                })
+            })
+            .collect();
+        (
+            missing.is_empty(),
+            format!("missing {missing:?}\n{metrics}"),
+        )
+    });
+
+    let (_client, mut notifications) = subscribed(port).await;
+    let first = loop {
+        if let Some(ServerMessage::Notify(job)) = notifications.recv().await {
+            break job;
+        }
+    };
+    pair.split();
+    pair.mine_alone_on_other(3);
+    let behind = format!("least work: 127.0.0.1:{}", pair.pool_node().rpc_port());
+    until_seen("/ready names the split and the minority daemon", || {
+        let (status, body) = get(web, "/ready");
+        (
+            status == 503 && body.contains("tips disagree") && body.contains(&behind),
+            body,
+        )
+    });
+    until_seen("the fault and the withdrawn work in /metrics", || {
+        let metrics = get(web, "/metrics").1;
+        (
+            metrics.contains(r#"nomp_chain_fault{pool="split",kind="tips_disagree"} 1"#)
+                && metrics.contains(r#"nomp_work_available{pool="split"} 0"#),
+            metrics,
+        )
+    });
+    nomp.wait_for_log("refusing work while the chain guard sees a fault");
+    // Work for the withdrawn job is refused, not credited.
+    let rejected = miner.rejected();
+    assert!(miner.wait_for_rejected(rejected + 1, PATIENCE));
+    assert!(
+        miner
+            .rejections()
+            .keys()
+            .any(|m| m.contains("job not found")),
+        "{:?}",
+        miner.rejections()
+    );
+    until_seen("the fault told to every target", || {
+        (
+            received.got("/hook", r#""event":"chain_fault""#)
+                && received.got("/topic", "title: nomp split: chain_fault")
+                && received.got("/bot1:tg-secret/sendMessage", "tips disagree")
+                && received.got("/discord", "tips disagree"),
+            format!("{:?}", received.0.lock().unwrap()),
+        )
+    });
+
+    pair.rejoin();
+    until("ready again", || get(web, "/ready").0 == 200);
+    let fresh = job_on_new_block(&mut notifications, &first, PATIENCE)
+        .await
+        .expect("work again, on the chain both daemons hold");
+    assert!(fresh.clean);
+    until("the all-clear told", || {
+        received.got("/hook", r#""event":"chain_clear""#)
+    });
+    let accepted = miner.accepted();
+    assert!(miner.wait_for_accepted(accepted + 5, PATIENCE));
+
+    // JSON logs: one object per line; a miner's line names the pool and its address.
+    {
+        use std::io::Write;
+        let mut garbage = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        garbage.write_all(b"not json\n").unwrap();
+    }
+    let line = nomp.wait_for_line("the malformed-JSON warning", |line| {
+        line.contains("malformed JSON")
+    });
+    let logged: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(logged["pool"], "split", "{line}");
+    assert!(
+        logged["remote"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{line}"
+    );
+    let log = nomp.log();
+    assert!(
+        log.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
+    // No secret of a notification target reached the log.
+    assert!(!log.contains("tg-secret") && !log.contains("ntfy-secret"));
 }

@@ -5,7 +5,7 @@
     reason = "each test binary uses a different part of these helpers"
 )]
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -255,4 +255,42 @@ fn exited(pid: u32) -> bool {
         stat.rsplit_once(')')
             .is_some_and(|(_, state)| state.trim_start().starts_with('Z'))
     })
+}
+
+/// A plain HTTP GET on 127.0.0.1: (status, body).
+pub(crate) fn get(port: u16, path: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_owned());
+    (status, body)
+}
+
+/// Waits until `condition` holds, checking every 100 ms.
+pub(crate) fn until(what: &str, condition: impl Fn() -> bool) {
+    until_seen(what, || (condition(), String::new()));
+}
+
+/// Waits until `check` says yes; on giving up, shows the last thing it saw.
+pub(crate) fn until_seen(what: &str, check: impl Fn() -> (bool, String)) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (done, seen) = check();
+        if done {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never: {what}; last seen:\n{seen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
