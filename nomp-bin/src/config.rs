@@ -7,8 +7,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use hashing::{Algorithm, HashOptions};
-use serde::de::DeserializeOwned;
 use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -218,6 +218,10 @@ pub(crate) struct WebsiteConfig {
     /// The admin center.
     #[serde(default)]
     pub(crate) admin_center: AdminCenter,
+    /// Per-worker hashrate in `/metrics` for at most this many workers per pool (nomp-rs;
+    /// 0, the default, keeps worker names out of metrics).
+    #[serde(default)]
+    pub(crate) metrics_worker_labels: usize,
 }
 
 fn default_web_host() -> String {
@@ -1865,8 +1869,14 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut files = vec![
             ("config.json", root.join("config_example.json")),
-            ("pool_configs/<pool>.json", root.join("pool_configs/litecoin_example.json")),
-            ("pool_configs/<pool>.json", root.join("pool_configs/upstream_example.json")),
+            (
+                "pool_configs/<pool>.json",
+                root.join("pool_configs/litecoin_example.json"),
+            ),
+            (
+                "pool_configs/<pool>.json",
+                root.join("pool_configs/upstream_example.json"),
+            ),
         ];
         for coin in json_files(&root.join("coins")).unwrap() {
             files.push(("coins/<coin>.json", coin));

@@ -39,6 +39,7 @@ pub(crate) async fn start(
     options.update_interval = Duration::from_secs(website.stats.update_interval);
     options.hashrate_window = Duration::from_secs(website.stats.hashrate_window);
     options.historical_retention = Duration::from_secs(website.stats.historical_retention);
+    options.metrics_worker_labels = website.metrics_worker_labels;
     let admin = &website.admin_center;
     options.admin = admin
         .admin_password_hash

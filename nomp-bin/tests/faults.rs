@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Nomp, PATIENCE, config_dir, get, run_nomp, until, until_seen, write};
+use common::{Nomp, PATIENCE, Receiver, config_dir, get, run_nomp, until, until_seen, write};
 use hashing::Algorithm;
 use payments::{EmbeddedStore, PayoutStore, ShareStore};
 use testkit::{Fault, RegtestPair, Release, RpcProxy, SmallDisk, TestMiner, free_port};
@@ -302,8 +302,9 @@ fn kill_9_at_random_moments_with_durable_acks_loses_and_doubles_nothing() {
 }
 
 /// A pool paying out every second from the pool node's wallet, reached through `proxy`
-/// (calls time out after 2 s); returns its config directory and stratum port.
-fn paying_pool(pair: &RegtestPair, proxy: &RpcProxy) -> (tempfile::TempDir, u16) {
+/// (calls time out after 2 s), telling every notification to `hooks`; returns its config
+/// directory and stratum port.
+fn paying_pool(pair: &RegtestPair, proxy: &RpcProxy, hooks: u16) -> (tempfile::TempDir, u16) {
     let port = free_port();
     let node = pair.pool_node();
     let payments = format!(
@@ -315,6 +316,15 @@ fn paying_pool(pair: &RegtestPair, proxy: &RpcProxy) -> (tempfile::TempDir, u16)
         node.rpc_password()
     );
     let dir = config_dir(node, free_port(), &[("Regtest", port, payments)]);
+    write(
+        dir.path(),
+        "config.json",
+        &format!(
+            r#"{{ "logColors": false, "cliPort": {}, {} }}"#,
+            free_port(),
+            Receiver::webhook_config(hooks)
+        ),
+    );
     (dir, port)
 }
 
@@ -404,7 +414,8 @@ fn paid_exactly_once(pair: &RegtestPair, store: &EmbeddedStore) -> (usize, usize
 fn a_slow_lossy_or_failing_wallet_pays_every_run_exactly_once() {
     let pair = RegtestPair::start();
     let proxy = RpcProxy::start(pair.pool_node().rpc_port());
-    let (dir, port) = paying_pool(&pair, &proxy);
+    let (hooks, told) = Receiver::start();
+    let (dir, port) = paying_pool(&pair, &proxy, hooks);
     let nomp = Nomp::start(dir.path());
     let store = store_in(&dir.path().join("data"), "Regtest");
     let workers: Vec<String> = (0..2).map(|_| pair.other_node().new_address()).collect();
@@ -453,13 +464,36 @@ fn a_slow_lossy_or_failing_wallet_pays_every_run_exactly_once() {
         log.contains("giving up a payment run whose transaction can never confirm"),
         "{log}"
     );
+    // The operator was told of the blocks, each payout (by its journalled txid) and the
+    // failed runs.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let paid = runtime.block_on(store.payment_history(10_000)).unwrap();
+    until_seen("blocks, payouts and failures told", || {
+        let bodies = told.bodies("/hook");
+        let every_payout = paid
+            .iter()
+            .filter_map(|run| run.txid.as_deref())
+            .all(|txid| {
+                bodies
+                    .iter()
+                    .any(|b| b.contains("payment_sent") && b.contains(txid))
+            });
+        let kinds = ["block_found", "block_confirmed", "payment_failed"];
+        let every_kind = kinds.iter().all(|kind| {
+            bodies
+                .iter()
+                .any(|b| b.contains(&format!(r#""event":"{kind}""#)))
+        });
+        (every_payout && every_kind, bodies.join("\n"))
+    });
 }
 
 #[test]
 fn sigkill_at_each_step_of_a_payment_run_pays_exactly_once() {
     let pair = RegtestPair::start();
     let proxy = RpcProxy::start(pair.pool_node().rpc_port());
-    let (dir, port) = paying_pool(&pair, &proxy);
+    let (hooks, _told) = Receiver::start();
+    let (dir, port) = paying_pool(&pair, &proxy, hooks);
     let mut nomp = Nomp::start(dir.path());
     let store = store_in(&dir.path().join("data"), "Regtest");
     let workers: Vec<String> = (0..2).map(|_| pair.other_node().new_address()).collect();
@@ -518,7 +552,8 @@ fn sigkill_at_each_step_of_a_payment_run_pays_exactly_once() {
 fn a_second_block_at_an_orphaned_blocks_height_keeps_both_rounds_and_every_share_is_paid() {
     let pair = RegtestPair::start();
     let proxy = RpcProxy::start(pair.pool_node().rpc_port());
-    let (dir, port) = paying_pool(&pair, &proxy);
+    let (hooks, told) = Receiver::start();
+    let (dir, port) = paying_pool(&pair, &proxy, hooks);
     let nomp = Nomp::start(dir.path());
     let store = store_in(&dir.path().join("data"), "Regtest");
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -626,6 +661,15 @@ fn a_second_block_at_an_orphaned_blocks_height_keeps_both_rounds_and_every_share
         confirmed.len(),
         expected
     );
+    until_seen("the orphan told, with its hash", || {
+        let bodies = told.bodies("/hook");
+        (
+            bodies
+                .iter()
+                .any(|b| b.contains(r#""event":"block_orphaned""#) && b.contains(&orphan.hash)),
+            bodies.join("\n"),
+        )
+    });
 }
 
 /// Waits until a pending block `wanted` accepts is recorded, and returns it.

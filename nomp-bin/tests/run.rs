@@ -10,7 +10,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Nomp, PATIENCE, config_dir, get, pool_files, run_nomp, until, until_seen, write};
+use common::{
+    Nomp, PATIENCE, Receiver, config_dir, get, pool_files, run_nomp, until, until_seen, write,
+};
 
 use hashing::Algorithm;
 use payments::{EmbeddedStore, RedisStore, ShareStore};
@@ -768,69 +770,6 @@ async fn a_pool_in_upstream_mode_mines_through_another_nomp_and_credits_its_mine
     );
 }
 
-/// A local HTTP server that answers every request 200 and keeps what it got: the stand-in
-/// for webhook, ntfy, Telegram and Discord endpoints.
-#[derive(Clone, Default)]
-struct Receiver(std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>);
-
-impl Receiver {
-    /// Serves on a free port; returns it with the requests seen (path, headers, body).
-    fn start() -> (u16, Receiver) {
-        use std::io::{BufRead, Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let seen = Receiver::default();
-        let keep = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut reader = std::io::BufReader::new(stream);
-                let mut head = String::new();
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = value.trim().parse().unwrap_or(0);
-                    }
-                    head.push_str(&line);
-                }
-                let mut body = vec![0; length];
-                if reader.read_exact(&mut body).is_err() {
-                    continue;
-                }
-                let path = head
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or_default()
-                    .to_owned();
-                keep.0.lock().unwrap().push((
-                    path,
-                    head,
-                    String::from_utf8_lossy(&body).into_owned(),
-                ));
-                let _ = reader.get_mut().write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-                );
-            }
-        });
-        (port, seen)
-    }
-
-    /// Whether a request to `path` carried `needle` (in its headers or body).
-    fn got(&self, path: &str, needle: &str) -> bool {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            // Header names arrive in whatever case the client writes them.
-            .any(|(p, head, body)| {
-                p == path && (head.to_ascii_lowercase().contains(needle) || body.contains(needle))
-            })
-    }
-}
-
 /// Every `nomp_…` metric the Grafana dashboard and the Prometheus rules in `contrib/` name.
 fn contrib_metric_names() -> std::collections::BTreeSet<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib");
@@ -971,7 +910,7 @@ async fn a_chain_split_is_seen_told_and_refuses_work_until_the_daemons_agree_aga
                 && received.got("/topic", "title: nomp split: chain_fault")
                 && received.got("/bot1:tg-secret/sendMessage", "tips disagree")
                 && received.got("/discord", "tips disagree"),
-            format!("{:?}", received.0.lock().unwrap()),
+            received.bodies("/hook").join("\n"),
         )
     });
 

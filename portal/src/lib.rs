@@ -12,9 +12,10 @@
 //! - Pages (home, getting started, stats with SVG charts, miner, blocks, payments, API)
 //!   work without script; a small script only refreshes numbers live.
 //! - The admin center is off unless an argon2 password hash is configured; logins are
-//!   rate-limited per IP. `/metrics` serves Prometheus text; `/health` says the process
-//!   serves and `/ready` whether every pool has work and can keep its shares (503 with
-//!   the reasons when not).
+//!   rate-limited per IP. `/metrics` serves Prometheus text (fixed label sets; latency
+//!   histograms, block and payment counters, chain faults); `/health` says the process
+//!   serves and `/ready` whether every pool has work, can keep its shares and sees no chain
+//!   fault (503 with the reasons when not).
 //! - No response carries a secret: pools are shown from their [`PoolSummary`], which holds
 //!   no credentials.
 //!

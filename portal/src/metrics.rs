@@ -311,6 +311,13 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         Gauges::default(),
     );
 
+    let worker_hashrate = add(
+        &mut registry,
+        "worker_hashrate",
+        "Hashes per second of the fastest workers (website.metricsWorkerLabels of them per pool; off by default)",
+        Gauges::default(),
+    );
+
     let latest = state.stats.latest();
     for portal_pool in state.directory.pools().await {
         let name = portal_pool.summary.name.as_str();
@@ -448,6 +455,20 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         }
         if let Some(stats) = latest.pools.get(name) {
             hashrate.get_or_create(&pool(name)).set(stats.hashrate);
+            let mut fastest: Vec<(&String, f64)> = stats
+                .workers
+                .iter()
+                .map(|(worker, s)| (worker, s.hashrate))
+                .collect();
+            fastest.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+            for (worker, rate) in fastest
+                .into_iter()
+                .take(state.options.metrics_worker_labels)
+            {
+                worker_hashrate
+                    .get_or_create(&with(name, "worker", worker.clone()))
+                    .set(rate);
+            }
             if let Some(difficulty) = network.filter(|_| stats.hashrate > 0.0) {
                 let hashes =
                     difficulty.get() * portal_pool.summary.algorithm.hashes_per_difficulty();

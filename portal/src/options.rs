@@ -18,6 +18,10 @@ pub struct PortalOptions {
     pub historical_retention: Duration,
     /// The admin center, or `None` to keep it off.
     pub admin: Option<AdminOptions>,
+    /// Per-worker hashrate in `/metrics` (`nomp_worker_hashrate{pool, worker}`) for at most
+    /// this many workers per pool, the fastest; 0 (the default) keeps worker names out of
+    /// metrics, so their label count never grows with the miners.
+    pub metrics_worker_labels: usize,
 }
 
 impl PortalOptions {
@@ -30,6 +34,7 @@ impl PortalOptions {
             hashrate_window: Duration::from_secs(300),
             historical_retention: Duration::from_secs(4 * 3600),
             admin: None,
+            metrics_worker_labels: 0,
         }
     }
 }

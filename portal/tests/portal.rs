@@ -117,6 +117,7 @@ async fn setup() -> Setup {
     let mut options = PortalOptions::new(([127, 0, 0, 1], 0).into(), "pool.example.test");
     options.update_interval = UPDATE;
     options.hashrate_window = WINDOW;
+    options.metrics_worker_labels = 1;
     options.admin = Some(AdminOptions::new(admin_hash.clone()));
     let history: Arc<dyn StatsHistory> = store.clone();
     let portal = start_portal(
@@ -639,6 +640,39 @@ async fn metrics_count_what_the_pool_counted(setup: &Setup) {
     assert!(body.contains("nomp_share_writer_spooling{pool=\"regtest\"} 0"));
     assert!(body.contains("nomp_paid_coins{pool=\"regtest\"}"));
     assert!(body.trim_end().ends_with("# EOF"));
+    // Every label is one of a fixed set of names; worker names only where asked for, and
+    // only as many as asked for.
+    let allowed = [
+        "pool", "result", "bound", "daemon", "method", "kind", "status", "le", "worker",
+    ];
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let Some((_, labels)) = line.split_once('{') else {
+            continue;
+        };
+        let labels = labels.split_once('}').unwrap().0;
+        for pair in labels.split("\",").filter(|p| !p.is_empty()) {
+            let key = pair.split_once('=').unwrap().0;
+            assert!(allowed.contains(&key), "label {key} in {line}");
+        }
+    }
+    let workers = body
+        .lines()
+        .filter(|l| l.starts_with("nomp_worker_hashrate{"))
+        .count();
+    assert_eq!(workers, 1, "{body}");
+    // Each share checked was timed.
+    let checked: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("nomp_share_validation_seconds_count{pool=\"regtest\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        checked >= counters.valid_shares,
+        "{checked} < {}",
+        counters.valid_shares
+    );
+    assert!(body.contains("method=\"getblocktemplate\""), "{body}");
 }
 
 const PAGES: [&str; 9] = [

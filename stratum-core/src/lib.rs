@@ -28,8 +28,10 @@
 //!   chain), and every share and block as a [`PoolEvent`] on an
 //!   [`EventReceiver`], never dropped: memory held for a failing consumer is bounded by the
 //!   [`EventGate`] (shares refused with an error at the bound), and with `durable_ack` a
-//!   share is answered only once its [`DurableAck`] is confirmed. [`PoolHandle`] reads its
-//!   live counters for dashboards. The event types and the [`DurableWriter`] that keeps
+//!   share is answered only once its [`DurableAck`] is confirmed. The chain guard watches the
+//!   daemons (`chain_guard`) and, with `refuse_work_on_chain_fault`, withdraws the job while
+//!   they disagree. [`PoolHandle`] reads its live counters, latency histograms
+//!   ([`PoolTimings`]), block verdicts and chain verdict for dashboards and alerts. The event types and the [`DurableWriter`] that keeps
 //!   them come from the `pool-events` crate, which the stores build on without building
 //!   this server; they are re-exported here.
 //! - Switching ports ([`start_switch`]): miners log in with their key hash and get the work

@@ -294,3 +294,85 @@ pub(crate) fn until_seen(what: &str, check: impl Fn() -> (bool, String)) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A local HTTP server that answers every request 200 and keeps what it got: the stand-in
+/// for webhook, ntfy, Telegram and Discord endpoints.
+#[derive(Clone, Default)]
+pub(crate) struct Receiver(std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>);
+
+impl Receiver {
+    /// Serves on a free port; returns it with the requests seen (path, headers, body).
+    pub(crate) fn start() -> (u16, Receiver) {
+        use std::io::{BufRead, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Receiver::default();
+        let keep = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(stream);
+                let mut head = String::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let path = head
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_owned();
+                keep.0.lock().unwrap().push((
+                    path,
+                    head,
+                    String::from_utf8_lossy(&body).into_owned(),
+                ));
+                let _ = reader.get_mut().write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+            }
+        });
+        (port, seen)
+    }
+
+    /// The bodies of the requests to `path`.
+    pub(crate) fn bodies(&self, path: &str) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _, _)| p == path)
+            .map(|(_, _, body)| body.clone())
+            .collect()
+    }
+
+    /// A `notifications` entry for `config.json` sending every kind, unthrottled, to this
+    /// receiver's `/hook` as a webhook.
+    pub(crate) fn webhook_config(port: u16) -> String {
+        format!(
+            r#""notifications": {{ "minInterval": 0, "targets": [ {{ "type": "webhook", "url": "http://127.0.0.1:{port}/hook" }} ] }}"#
+        )
+    }
+
+    /// Whether a request to `path` carried `needle` (in its headers or body).
+    pub(crate) fn got(&self, path: &str, needle: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            // Header names arrive in whatever case the client writes them.
+            .any(|(p, head, body)| {
+                p == path && (head.to_ascii_lowercase().contains(needle) || body.contains(needle))
+            })
+    }
+}
