@@ -148,13 +148,15 @@ fn a_full_data_disk_for_a_minute_loses_no_acknowledged_share_and_recovers_by_its
             ("Durable", durable_port, fast.clone()),
         ],
     );
+    let (hooks, told) = Receiver::start();
     write(
         dir.path(),
         "config.json",
         &format!(
             r#"{{ "logColors": false, "cliPort": {}, "website": {{ "enabled": true, "host": "127.0.0.1", "port": {web},
-                 "stats": {{ "updateInterval": 1 }} }} }}"#,
-            free_port()
+                 "stats": {{ "updateInterval": 1 }} }}, {} }}"#,
+            free_port(),
+            Receiver::webhook_config(hooks)
         ),
     );
     let data = disk.path();
@@ -218,6 +220,18 @@ fn a_full_data_disk_for_a_minute_loses_no_acknowledged_share_and_recovers_by_its
 
     // Back by itself: no reload, no restart.
     until("ready again", || get(web, "/ready").0 == 200);
+    until_seen("the failure and the recovery told", || {
+        let bodies = told.bodies("/hook");
+        let said = |kind: &str| {
+            bodies.iter().any(|b| {
+                b.contains(&format!(r#""event":"{kind}""#)) && b.contains(r#""pool":"held""#)
+            })
+        };
+        (
+            said("share_writer_failing") && said("share_writer_recovered"),
+            bodies.join("\n"),
+        )
+    });
     assert_eq!(check().status.code(), Some(0));
     let before: Vec<u64> = miners.iter().map(TestMiner::accepted).collect();
     for (miner, before) in miners.iter().zip(&before) {

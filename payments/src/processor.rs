@@ -112,10 +112,6 @@ pub enum RunOutcome {
         txid: Option<String>,
         /// What was paid per address.
         paid: BTreeMap<String, Amount>,
-        /// Blocks whose rounds it paid into balances.
-        confirmed: Vec<BlockEntry>,
-        /// Blocks it found orphaned.
-        orphaned: Vec<BlockEntry>,
     },
 }
 
@@ -189,8 +185,9 @@ impl PaymentProcessor {
         }
     }
 
-    /// Calls `hook` with each [`PaymentReport`] of the runs [`PaymentProcessor::spawn`]
-    /// makes (after counting it).
+    /// Calls `hook` with each [`PaymentReport`] (after counting it): a settlement's blocks
+    /// and payout once it is complete (also one an earlier run left planned), and each
+    /// failed run of [`PaymentProcessor::spawn`].
     pub fn on_report(mut self, hook: impl Fn(&PaymentReport) + Send + Sync + 'static) -> Self {
         self.on_report = Some(Arc::new(hook));
         self
@@ -208,45 +205,32 @@ impl PaymentProcessor {
         }
     }
 
-    /// Reports what a run did.
-    fn report_outcome(&self, outcome: &Result<RunOutcome, PaymentError>) {
-        match outcome {
-            Ok(RunOutcome::Settled {
-                id,
-                txid,
-                paid,
-                confirmed,
-                orphaned,
-            }) => {
-                for block in confirmed {
-                    self.report(PaymentReport::BlockConfirmed {
-                        height: block.height,
-                        hash: block.hash.clone(),
-                    });
-                }
-                for block in orphaned {
-                    self.report(PaymentReport::BlockOrphaned {
-                        height: block.height,
-                        hash: block.hash.clone(),
-                    });
-                }
-                if let Some(txid) = txid {
-                    let total = paid
-                        .values()
-                        .try_fold(Amount::ZERO, |sum, amount| sum.checked_add(*amount));
-                    self.report(PaymentReport::Sent {
-                        id: id.clone(),
-                        txid: txid.clone(),
-                        addresses: paid.len(),
-                        // `settle` refused a run whose total overflows.
-                        total: total.expect("a settled run's total fits an amount"),
-                    });
-                }
-            }
-            Ok(RunOutcome::LeaseHeld | RunOutcome::NothingToDo) => {}
-            Err(error) => self.report(PaymentReport::Failed {
-                reason: error.to_string(),
-            }),
+    /// Reports a settlement just completed: its blocks, and its payout when it paid.
+    fn report_settled(&self, settlement: &Settlement, txid: Option<&str>) {
+        for block in &settlement.confirmed {
+            self.report(PaymentReport::BlockConfirmed {
+                height: block.height,
+                hash: block.hash.clone(),
+            });
+        }
+        for block in &settlement.orphaned {
+            self.report(PaymentReport::BlockOrphaned {
+                height: block.height,
+                hash: block.hash.clone(),
+            });
+        }
+        if let Some(txid) = txid {
+            let total = settlement
+                .payments
+                .values()
+                .try_fold(Amount::ZERO, |sum, amount| sum.checked_add(*amount));
+            self.report(PaymentReport::Sent {
+                id: settlement.id.clone(),
+                txid: txid.to_owned(),
+                addresses: settlement.payments.len(),
+                // `settle` refused a run whose total overflows.
+                total: total.expect("a settled run's total fits an amount"),
+            });
         }
     }
 
@@ -268,10 +252,8 @@ impl PaymentProcessor {
                         () = cancel.cancelled() => return,
                         _ = ticks.tick() => {}
                     }
-                    let outcome = self.run_once().await;
-                    self.report_outcome(&outcome);
-                    match outcome {
-                        Ok(RunOutcome::Settled { id, txid, paid, .. }) => tracing::info!(
+                    match self.run_once().await {
+                        Ok(RunOutcome::Settled { id, txid, paid }) => tracing::info!(
                             coin = self.options.coin,
                             id,
                             ?txid,
@@ -279,7 +261,12 @@ impl PaymentProcessor {
                             "payment run settled"
                         ),
                         Ok(_) => {}
-                        Err(error) => tracing::error!(%error, "payment run failed"),
+                        Err(error) => {
+                            tracing::error!(%error, "payment run failed");
+                            self.report(PaymentReport::Failed {
+                                reason: error.to_string(),
+                            });
+                        }
                     }
                 }
             }
@@ -361,12 +348,11 @@ impl PaymentProcessor {
             .complete(&settlement.id, txid.as_deref())
             .await
             .map_err(|e| self.store_error(e))?;
+        self.report_settled(&settlement, txid.as_deref());
         Ok(RunOutcome::Settled {
             id: settlement.id,
             txid,
             paid: settlement.payments,
-            confirmed: settlement.confirmed,
-            orphaned: settlement.orphaned,
         })
     }
 
@@ -475,6 +461,7 @@ impl PaymentProcessor {
                         .complete(&id, txid.as_deref())
                         .await
                         .map_err(|e| self.store_error(e))?;
+                    self.report_settled(&entry.settlement, txid.as_deref());
                 }
                 Reconciled::Dead(reason) => self.give_up(&id, &reason).await?,
             }

@@ -47,16 +47,36 @@ async fn prop_pays_matured_rounds_merges_orphans_and_keeps_small_balances(
     pair.mine_on_other(100);
 
     let minimum = 10_000_000; // 0.1 coin
+    let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let told = reports.clone();
     let processor = PaymentProcessor::new(
         store.clone(),
         wallet.clone(),
         common::options(&pool_address, minimum, "run-a"),
-    );
+    )
+    .on_report(move |report| told.lock().unwrap().push(report.clone()));
     let outcome = processor.run_once().await.unwrap();
     let RunOutcome::Settled { txid, .. } = outcome else {
         panic!("expected a settled run, got {outcome:?}")
     };
     assert!(txid.is_some());
+    // What the run did is reported and counted: two blocks paid, one orphaned, one payout.
+    let reports = reports.lock().unwrap().clone();
+    assert!(reports.contains(&payments::PaymentReport::BlockOrphaned {
+        height: block3.height,
+        hash: block3.hash.clone()
+    }));
+    assert!(reports.iter().any(|r| matches!(r,
+        payments::PaymentReport::Sent { txid: sent, addresses, .. } if Some(sent) == txid.as_ref() && *addresses >= 2)));
+    let counts = processor.counters().snapshot();
+    assert_eq!(
+        (
+            counts.blocks_confirmed,
+            counts.blocks_orphaned,
+            counts.payments_sent
+        ),
+        (2, 1, 1)
+    );
     // Confirm the payment so the other node counts it.
     pair.pool_node()
         .cli(&["generatetoaddress", "1", &pair.pool_node().new_address()]);
