@@ -41,6 +41,7 @@ use stratum_core::{
 use testkit::StandInDaemon;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Transactions in the stand-in template (a full mainnet block's worth).
 const TRANSACTIONS: usize = 3000;
@@ -116,12 +117,21 @@ fn stand_in()
 
 /// The pool alone, driven over stdin (see the crate doc).
 async fn serve(mode: Mode, algorithm: Algorithm) -> Result<(), Box<dyn std::error::Error>> {
-    use tokio::io::AsyncBufReadExt;
-
+    // As nomp logs by default: at info, every task of the pool inside its span.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    serve_pool(mode, algorithm)
+        .instrument(tracing::info_span!("pool", pool = "bench"))
+        .await
+}
+
+async fn serve_pool(mode: Mode, algorithm: Algorithm) -> Result<(), Box<dyn std::error::Error>> {
+    use tokio::io::AsyncBufReadExt;
+
     let (daemon, daemons, coinbase) = stand_in()?;
     // The same share target for every algorithm: half of all hashes meet it.
     let difficulty = Difficulty::new(SHARE_DIFFICULTY * algorithm.multiplier())?;
