@@ -835,7 +835,9 @@ async fn a_chain_split_is_seen_told_and_refuses_work_until_the_daemons_agree_aga
             r#"{{ "enabled": true, "coin": "split.json", "address": "{address}",
                  "ports": {{ "{port}": {{ "diff": 0.000000001 }} }},
                  "daemons": [ {first}, {second} ], "blockRefreshInterval": 200,
-                 "chainGuard": {{ "interval": 1 }}, "refuseWorkOnChainFault": true }}"#,
+                 "chainGuard": {{ "interval": 1 }}, "refuseWorkOnChainFault": true,
+                 "banning": {{ "enabled": true, "time": 600, "invalidPercent": 50,
+                              "checkThreshold": 10, "purgeInterval": 300 }} }}"#,
             address = pair.pool_node().new_address(),
             first = daemon(pair.pool_node()),
             second = daemon(pair.other_node()),
@@ -923,8 +925,10 @@ async fn a_chain_split_is_seen_told_and_refuses_work_until_the_daemons_agree_aga
     until("the all-clear told", || {
         received.got("/hook", r#""event":"chain_clear""#)
     });
+    // The shares for the withdrawn job were the pool's doing: nobody was banned for them.
     let accepted = miner.accepted();
     assert!(miner.wait_for_accepted(accepted + 5, PATIENCE));
+    assert!(!nomp.log().contains("banning an IP"), "{}", nomp.log());
 
     // JSON logs: one object per line; a miner's line names the pool and its address.
     {

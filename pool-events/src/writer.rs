@@ -209,6 +209,7 @@ impl DurableWriter {
         });
         let store_write = Arc::new(Latency::default());
         let writer = Writer {
+            span: tracing::Span::current(),
             target,
             store_write: store_write.clone(),
             gate: events.gate().clone(),
@@ -229,7 +230,7 @@ impl DurableWriter {
             retry_due: true,
             last_alert: None,
         };
-        let task = tokio::spawn(writer.run(events, convert, cancel).in_current_span());
+        let task = tokio::spawn(writer.run(events, convert, cancel));
         Ok(DurableWriter {
             status,
             store_write,
@@ -298,6 +299,9 @@ struct Inflight<R> {
 }
 
 struct Writer<R, T: ?Sized> {
+    /// The span it was started in: its lines name it as parent (the task is not run inside
+    /// it, which would cost an enter and exit at every wake-up).
+    span: tracing::Span,
     target: Arc<T>,
     store_write: Arc<Latency>,
     gate: Arc<EventGate>,
@@ -338,7 +342,7 @@ where
         cancel: CancellationToken,
     ) -> Result<(), WriterError> {
         if self.log_pending() > 0 {
-            tracing::info!(
+            tracing::info!(parent: &self.span,
                 batches = self.log_pending(),
                 "writing batches an earlier run left in the share log"
             );
@@ -471,7 +475,7 @@ where
                     self.trim_copies();
                     self.status.send_modify(|s| s.spooled_batches += 1);
                     if self.log_failure.take().is_some() {
-                        tracing::info!("the share log can be written again");
+                        tracing::info!(parent: &self.span, "the share log can be written again");
                     }
                 }
                 Err(error) => {
@@ -521,7 +525,7 @@ where
                 latency.observe(started.elapsed());
                 (batch, result)
             }
-            .in_current_span(),
+            .instrument(self.span.clone()),
         );
         self.inflight = Some(Inflight { source, task });
     }
@@ -534,7 +538,7 @@ where
                 Ok(Some(Peeked::Item(batch))) => return Some(batch),
                 Ok(Some(Peeked::Unreadable(bytes, error))) => {
                     let aside = self.set_aside(&bytes).await;
-                    tracing::error!(%error, kept = %aside, "a share log record cannot be decoded; it is kept aside and skipped");
+                    tracing::error!(parent: &self.span, %error, kept = %aside, "a share log record cannot be decoded; it is kept aside and skipped");
                     if let Err(error) = self.with_log(|log| log.advance(1)).await {
                         self.fail_log(error.to_string());
                         return None;
@@ -588,9 +592,9 @@ where
         };
         let (batch, result) = done;
         if let Err(error) = result {
-            tracing::debug!(%error, seq = batch.seq, "batch not written");
+            tracing::debug!(parent: &self.span, %error, seq = batch.seq, "batch not written");
             if self.store_failure.is_none() {
-                tracing::warn!(%error, "share store unavailable: keeping batches on local disk until it is back");
+                tracing::warn!(parent: &self.span, %error, "share store unavailable: keeping batches on local disk until it is back");
             }
             self.store_failure = Some(error.to_string());
             // The same batch is written again, whole, so a write whose answer was lost is
@@ -600,7 +604,7 @@ where
             return;
         }
         if self.store_failure.take().is_some() {
-            tracing::info!("share store is back: writing what waited");
+            tracing::info!(parent: &self.span, "share store is back: writing what waited");
         }
         self.status.send_modify(|s| s.stored_batches += 1);
         match inflight.source {
@@ -721,7 +725,7 @@ where
 
     fn fail_log(&mut self, error: String) {
         if self.log_failure.is_none() {
-            tracing::error!(%error, "cannot write the share log");
+            tracing::error!(parent: &self.span, %error, "cannot write the share log");
         }
         self.log_failure = Some(error);
     }
@@ -751,7 +755,7 @@ where
                 .last_alert
                 .is_none_or(|at| at.elapsed() >= self.options.alert_interval);
             if due {
-                tracing::error!(
+                tracing::error!(parent: &self.span,
                     held,
                     limit = self.gate.limit(),
                     failure = failure.as_deref().unwrap_or_default(),
@@ -760,7 +764,7 @@ where
                 self.last_alert = Some(Instant::now());
             }
         } else if self.last_alert.take().is_some() {
-            tracing::info!(
+            tracing::info!(parent: &self.span,
                 on_disk,
                 "share writer recovered: nothing is held in memory only any more"
             );
@@ -823,7 +827,7 @@ where
             }
         }
         if self.log_pending() > 0 {
-            tracing::warn!(
+            tracing::warn!(parent: &self.span,
                 batches = self.log_pending(),
                 "share store still unavailable at shutdown; batches stay in the share log for the next start"
             );
@@ -838,7 +842,7 @@ where
             for ack in unit.acks {
                 ack.refuse(NotRecorded::Unsaved(reason.clone()));
             }
-            tracing::error!(
+            tracing::error!(parent: &self.span,
                 batch = %serde_json::to_string(&unit.batch).unwrap_or_default(),
                 "unsaved share batch (neither the store nor the share log took it)"
             );

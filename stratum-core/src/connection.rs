@@ -92,8 +92,7 @@ pub(crate) async fn accept_loop(
             (None, Some(switch)) => switch.borrow().clone(),
             (None, None) => continue,
         };
-        connections
-            .spawn(serve(route, context.clone(), socket, peer, cancel.clone()).in_current_span());
+        connections.spawn(serve(route, context.clone(), socket, peer, cancel.clone()));
     }
     while connections.join_next().await.is_some() {}
 }
@@ -121,17 +120,17 @@ pub(crate) async fn serve(
             Ok(Ok(Some(source))) => peer = source,
             Ok(Ok(None)) => {}
             Ok(Err(error)) => {
-                tracing::warn!(remote = %peer, %error, "dropping a connection without a valid PROXY header");
+                tracing::warn!(parent: &route.shared.span, remote = %peer, %error, "dropping a connection without a valid PROXY header");
                 return;
             }
             Err(_) => {
-                tracing::warn!(remote = %peer, "dropping a connection that sent no PROXY header in time");
+                tracing::warn!(parent: &route.shared.span, remote = %peer, "dropping a connection that sent no PROXY header in time");
                 return;
             }
         }
     }
     if let Some(left) = route.shared.ban_remaining(peer.ip()) {
-        tracing::info!(ip = %peer.ip(), ?left, "refused a banned IP");
+        tracing::info!(parent: &route.shared.span, ip = %peer.ip(), ?left, "refused a banned IP");
         return;
     }
     let Some(tls) = port.tls.clone() else {
@@ -153,8 +152,12 @@ pub(crate) async fn serve(
             ))
             .await
         }
-        Ok(Err(error)) => tracing::info!(remote = %peer, %error, "TLS handshake failed"),
-        Err(_) => tracing::info!(remote = %peer, "TLS handshake timed out"),
+        Ok(Err(error)) => {
+            tracing::info!(parent: &route.shared.span, remote = %peer, %error, "TLS handshake failed")
+        }
+        Err(_) => {
+            tracing::info!(parent: &route.shared.span, remote = %peer, "TLS handshake timed out")
+        }
     }
 }
 
@@ -193,18 +196,18 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         let flow = tokio::select! {
             () = cancel.cancelled() => Flow::Close,
             () = tokio::time::sleep_until(zombie_at) => {
-                tracing::info!(remote = %peer, ?timeout, "disconnecting a miner that has not submitted (zombie)");
+                tracing::info!(parent: &route.shared.span, remote = %peer, ?timeout, "disconnecting a miner that has not submitted (zombie)");
                 Flow::Close
             }
             line = lines.next_line() => match line {
                 // Boxed: a handler's state is held only while it runs, not by every idle miner.
                 Some(Ok(line)) => Box::pin(handle_line(&shared, &mut miner, &mut lines, &mut route.jobs, &line)).await,
                 Some(Err(FrameError::TooLong)) => {
-                    tracing::warn!(remote = %peer, limit = MAX_LINE_LENGTH, "disconnecting a flooding miner (line too long)");
+                    tracing::warn!(parent: &route.shared.span, remote = %peer, limit = MAX_LINE_LENGTH, "disconnecting a flooding miner (line too long)");
                     Flow::Close
                 }
                 Some(Err(FrameError::Io(error))) => {
-                    tracing::debug!(remote = %peer, %error, "connection error");
+                    tracing::debug!(parent: &route.shared.span, remote = %peer, %error, "connection error");
                     Flow::Close
                 }
                 None => Flow::Close,
@@ -323,7 +326,7 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
     let request_line: Request = match serde_json::from_str(line) {
         Ok(request) => request,
         Err(error) => {
-            tracing::warn!(remote = %miner.peer, %error, "disconnecting a miner that sent malformed JSON");
+            tracing::warn!(parent: &shared.span, remote = %miner.peer, %error, "disconnecting a miner that sent malformed JSON");
             send(
                 lines,
                 &error_line(&Value::Null, codes::OTHER, "malformed JSON"),
@@ -379,9 +382,10 @@ async fn carry_out<S: AsyncRead + AsyncWrite + Unpin>(
                 let ok = shared
                     .authorizer
                     .authorize(&credited, &password, miner.peer.ip())
+                    .instrument(shared.span.clone())
                     .await;
                 if !ok {
-                    tracing::info!(remote = %miner.peer, worker = login, "authorisation refused");
+                    tracing::info!(parent: &shared.span, remote = %miner.peer, worker = login, "authorisation refused");
                 }
                 let reply = miner.session.authorized(&id, login, ok);
                 send(lines, &reply).await
@@ -400,7 +404,7 @@ async fn carry_out<S: AsyncRead + AsyncWrite + Unpin>(
                 Flow::Continue
             }
             Output::UnknownMethod(method) => {
-                tracing::info!(remote = %miner.peer, method, "unknown stratum method");
+                tracing::info!(parent: &shared.span, remote = %miner.peer, method, "unknown stratum method");
                 Flow::Continue
             }
         };
@@ -456,7 +460,7 @@ async fn check_share<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(prepared) => match hashes.hash(prepared.header).await {
                     Ok(hash) => finish_share(job, &state, &shared.hasher, &prepared, &hash),
                     Err(stopped) => {
-                        tracing::error!(remote = %miner.peer, error = %stopped, "a share could not be checked");
+                        tracing::error!(parent: &shared.span, remote = %miner.peer, error = %stopped, "a share could not be checked");
                         let reply =
                             error_line(id, codes::OTHER, &format!("share not checked: {stopped}"));
                         return send(lines, &reply).await;
@@ -531,14 +535,18 @@ async fn check_share<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let flow = send(lines, &reply).await;
 
-    let banned = miner.session.share_checked(
-        result.is_ok(),
-        Instant::now(),
-        || shared.network_difficulty(),
-        shared.options.banning.as_ref(),
-    );
+    // While the pool has withdrawn its work (upstream lost, a chain fault), shares for the
+    // withdrawn jobs are the pool's doing, not the miner's: they count towards no ban.
+    let withdrawn = matches!(result, Err(Reject::JobNotFound)) && shared.jobs.latest().is_none();
+    let banned = !withdrawn
+        && miner.session.share_checked(
+            result.is_ok(),
+            Instant::now(),
+            || shared.network_difficulty(),
+            shared.options.banning.as_ref(),
+        );
     if banned {
-        tracing::warn!(remote = %miner.peer, worker, "banning an IP for too many invalid shares");
+        tracing::warn!(parent: &shared.span, remote = %miner.peer, worker, "banning an IP for too many invalid shares");
         shared
             .bans
             .lock()
@@ -605,7 +613,7 @@ fn report_share(
         }) if shared.claim_parent(candidate) => {
             shared.submissions.spawn(
                 submit_block(Arc::clone(shared), event, candidate.clone(), forward, ack)
-                    .in_current_span(),
+                    .instrument(shared.span.clone()),
             );
             return;
         }
@@ -622,6 +630,6 @@ fn report_share(
     if let Some(forward) = forward {
         shared
             .submissions
-            .spawn(forward_share(Arc::clone(shared), forward).in_current_span());
+            .spawn(forward_share(Arc::clone(shared), forward).instrument(shared.span.clone()));
     }
 }

@@ -380,6 +380,7 @@ fn serve_ports(
         submissions: TaskTracker::new(),
         stopped: cancel.clone(),
         chain,
+        span: tracing::Span::current(),
         options,
     });
 

@@ -112,6 +112,10 @@ pub(crate) struct Shared {
     pub(crate) stopped: CancellationToken,
     /// The chain guard's verdicts, when it runs.
     pub(crate) chain: Option<watch::Receiver<ChainVerdict>>,
+    /// The span the pool was started in. Connection tasks are not run inside it (entering a
+    /// span at every poll costs about a microsecond a share); their log lines name it as
+    /// parent, and the rare tasks they start (block submission, forwarding) run in it.
+    pub(crate) span: tracing::Span,
 }
 
 impl Shared {
