@@ -1,7 +1,8 @@
 //! The real `nomp` binary with real config files on the regtest pair: two pools at once (one
 //! on Redis in NOMP's layout, one on the embedded store) and a SIGTERM under load that keeps
 //! every accepted share; blocknotify and reloadpool through the CLI; the portal over the
-//! running pools, with its admin center reloading one.
+//! running pools, with its admin center reloading one; a regtest pair split under the chain
+//! guard, with its notifications and metrics.
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly")]
 
@@ -792,7 +793,7 @@ fn contrib_metric_names() -> std::collections::BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_split_is_seen_told_and_refuses_work_until_the_daemons_agree_again() {
-    let pair = RegtestPair::start();
+    let mut pair = RegtestPair::start();
     let (hooks, received) = Receiver::start();
     let (port, web) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
@@ -929,6 +930,19 @@ async fn a_chain_split_is_seen_told_and_refuses_work_until_the_daemons_agree_aga
     let accepted = miner.accepted();
     assert!(miner.wait_for_accepted(accepted + 5, PATIENCE));
     assert!(!nomp.log().contains("banning an IP"), "{}", nomp.log());
+
+    // A daemon that stops answering, and comes back, is told both ways.
+    let other = format!("127.0.0.1:{}", pair.other_node().rpc_port());
+    pair.node_mut(1).stop();
+    let told = |kind: &str| {
+        received
+            .bodies("/hook")
+            .iter()
+            .any(|b| b.contains(&format!(r#""event":"{kind}""#)) && b.contains(&other))
+    };
+    until("the daemon down told", || told("daemon_down"));
+    pair.node_mut(1).start_again();
+    until("the daemon back told", || told("daemon_back"));
 
     // JSON logs: one object per line; a miner's line names the pool and its address.
     {
