@@ -837,8 +837,9 @@ async fn a_chain_split_is_seen_told_and_refuses_work_until_the_daemons_agree_aga
                  "ports": {{ "{port}": {{ "diff": 0.000000001 }} }},
                  "daemons": [ {first}, {second} ], "blockRefreshInterval": 200,
                  "chainGuard": {{ "interval": 1 }}, "refuseWorkOnChainFault": true,
+                 // NOMP's defaults: the withdrawn job's shares alone would pass them in a second.
                  "banning": {{ "enabled": true, "time": 600, "invalidPercent": 50,
-                              "checkThreshold": 10, "purgeInterval": 300 }} }}"#,
+                              "checkThreshold": 500, "purgeInterval": 300 }} }}"#,
             address = pair.pool_node().new_address(),
             first = daemon(pair.pool_node()),
             second = daemon(pair.other_node()),
