@@ -271,21 +271,18 @@ pub fn spawn_chain_guard(
                     .map_or(0, |d| d.as_secs());
                 let verdict = guard.judge(&tips, Instant::now(), unix_now);
                 let before = verdicts.borrow().clone();
-                if verdict.faults != before.faults {
-                    for fault in verdict.faults.iter().filter(|f| !before.faults.contains(f)) {
-                        if !before.faults.iter().any(|old| old.kind() == fault.kind()) {
-                            tracing::error!(kind = fault.kind(), "chain guard: {fault}");
-                        }
-                    }
-                    if verdict.faults.is_empty() && before.checked {
-                        tracing::info!("chain guard: the daemons agree on a live chain again");
+                if verdict == before {
+                    continue;
+                }
+                for fault in &verdict.faults {
+                    if !before.faults.iter().any(|old| old.kind() == fault.kind()) {
+                        tracing::error!(kind = fault.kind(), "chain guard: {fault}");
                     }
                 }
-                verdicts.send_if_modified(|current| {
-                    let changed = *current != verdict;
-                    *current = verdict;
-                    changed
-                });
+                if verdict.faults.is_empty() && !before.faults.is_empty() {
+                    tracing::info!("chain guard: the daemons agree on a live chain again");
+                }
+                verdicts.send_replace(verdict);
             }
         }
         .in_current_span(),

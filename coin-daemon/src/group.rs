@@ -160,26 +160,15 @@ impl DaemonGroup {
         // Daemons still backing off are the last resort, so a call never fails only
         // because every daemon failed recently.
         for index in ready.into_iter().chain(backing_off) {
-            let member = &self.daemons[index];
-            let started = Instant::now();
-            let result = member.client.call(method, params).await;
-            self.latency.observe(method, started.elapsed());
-            match result {
+            match self.call_on(index, method, params).await {
                 Ok(value) => {
-                    member.succeeded();
                     return Ok(Answer {
                         daemon: index,
                         value,
                     });
                 }
-                Err(error) if error.is_daemon_failure() => {
-                    member.failed(&error, &self.options);
-                    last_error = Some(error);
-                }
-                Err(error) => {
-                    member.succeeded();
-                    return Err(error);
-                }
+                Err(error) if error.is_daemon_failure() => last_error = Some(error),
+                Err(error) => return Err(error),
             }
         }
         Err(last_error.unwrap_or(DaemonError::NoDaemons))
