@@ -20,6 +20,7 @@ pub struct PoolCounters {
     blocks_rejected: AtomicU64,
     upstream_accepted: AtomicU64,
     upstream_rejected: AtomicU64,
+    blocks_found: AtomicU64,
     blocks_submitted: AtomicU64,
     /// Unix seconds of the last accepted block, or of the counters' creation.
     last_block_time: AtomicU64,
@@ -38,6 +39,7 @@ impl Default for PoolCounters {
             blocks_rejected: AtomicU64::default(),
             upstream_accepted: AtomicU64::default(),
             upstream_rejected: AtomicU64::default(),
+            blocks_found: AtomicU64::default(),
             blocks_submitted: AtomicU64::default(),
             last_block_time: AtomicU64::new(unix_now()),
             share_check: Latency::default(),
@@ -78,6 +80,9 @@ pub struct CounterSnapshot {
     pub blocks_accepted: u64,
     /// Block candidates the daemons refused since start.
     pub blocks_rejected: u64,
+    /// Shares that met the network target since start, stale duplicates of a block being
+    /// submitted included.
+    pub blocks_found: u64,
     /// Blocks sent to the daemons (`submitblock`) or the upstream pool since start.
     pub blocks_submitted: u64,
     /// Unix seconds of the last block the daemons accepted, or of the pool's start when
@@ -130,6 +135,11 @@ impl PoolCounters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a share that met the network target.
+    pub fn block_found(&self) {
+        self.blocks_found.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a block sent to the daemons or the upstream pool.
     pub fn block_submitted(&self) {
         self.blocks_submitted.fetch_add(1, Ordering::Relaxed);
@@ -177,6 +187,7 @@ impl PoolCounters {
                 .clone(),
             blocks_accepted: self.blocks_accepted.load(Ordering::Relaxed),
             blocks_rejected: self.blocks_rejected.load(Ordering::Relaxed),
+            blocks_found: self.blocks_found.load(Ordering::Relaxed),
             blocks_submitted: self.blocks_submitted.load(Ordering::Relaxed),
             last_block_time: self.last_block_time.load(Ordering::Relaxed),
             upstream_accepted: self.upstream_accepted.load(Ordering::Relaxed),

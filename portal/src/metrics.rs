@@ -250,12 +250,6 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "Blocks sent to the daemons or the upstream pool since start",
         Counters::default(),
     );
-    let blocks_accepted = add(
-        &mut registry,
-        "blocks_accepted",
-        "Blocks the daemons (or the upstream pool) accepted since start",
-        Counters::default(),
-    );
     let blocks_confirmed = add(
         &mut registry,
         "blocks_confirmed",
@@ -348,13 +342,10 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         }
         blocks_found
             .get_or_create(&pool(name))
-            .inc_by(counters.blocks_accepted + counters.blocks_rejected);
+            .inc_by(counters.blocks_found);
         blocks_submitted
             .get_or_create(&pool(name))
             .inc_by(counters.blocks_submitted);
-        blocks_accepted
-            .get_or_create(&pool(name))
-            .inc_by(counters.blocks_accepted);
         last_block
             .get_or_create(&pool(name))
             .set(counters.last_block_time as f64);

@@ -602,6 +602,9 @@ fn report_share(
         reject,
         time: SystemTime::now(),
     };
+    if matches!(result, Ok(ValidShare { block: Some(_), .. })) {
+        shared.counters.block_found();
+    }
     match result {
         // The block's share is reported with the daemons' verdict, as NOMP does. Only one
         // block per parent is submitted at a time: until the next job reaches the miners,

@@ -255,12 +255,14 @@ pub(crate) async fn submit_block(
     forward: Option<Forward>,
     ack: Option<DurableAck>,
 ) {
-    shared.counters.block_submitted();
     let verdict = match (&forward, shared.work.daemons()) {
-        (Some(forward), _) => match shared.forward(forward).await {
-            Ok(()) => Verdict::Accepted,
-            Err(reason) => Verdict::Rejected(reason.to_string()),
-        },
+        (Some(forward), _) => {
+            shared.counters.block_submitted();
+            match shared.forward(forward).await {
+                Ok(()) => Verdict::Accepted,
+                Err(reason) => Verdict::Rejected(reason.to_string()),
+            }
+        }
         (None, Some(daemons)) => daemon_verdict(&shared, daemons, &candidate).await,
         (None, None) => Verdict::Rejected("no daemon to take the block".to_owned()),
     };
@@ -335,6 +337,7 @@ async fn daemon_verdict(
         let sent = Instant::now();
         let outcomes = daemons.submit_block(block_hex).await;
         if std::mem::take(&mut first) {
+            shared.counters.block_submitted();
             shared.counters.block_sent(sent.elapsed());
         }
         let presence = daemons.find_block(&candidate.hash, candidate.height).await;
