@@ -540,12 +540,10 @@ async fn send(agent: &ureq::Agent, post: &Post) -> Result<(), String> {
 /// A target for the log: its kind and host only.
 fn describe(target: &NotifyTarget) -> String {
     let (kind, url) = target_url(target);
-    let host = url
-        .split_once("://")
-        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
-        .map(|authority| authority.rsplit('@').next().unwrap_or_default())
-        .filter(|host| !host.is_empty())
-        .unwrap_or("an unparsable URL");
+    let host = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "an unparsable URL".into());
     format!("{kind} at {host}")
 }
 

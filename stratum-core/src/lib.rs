@@ -31,9 +31,10 @@
 //!   share is answered only once its [`DurableAck`] is confirmed. The chain guard watches the
 //!   daemons (`chain_guard`) and, with `refuse_work_on_chain_fault`, withdraws the job while
 //!   they disagree. [`PoolHandle`] reads its live counters, latency histograms
-//!   ([`PoolTimings`]), block verdicts and chain verdict for dashboards and alerts. The event types and the [`DurableWriter`] that keeps
-//!   them come from the `pool-events` crate, which the stores build on without building
-//!   this server; they are re-exported here.
+//!   ([`PoolTimings`]), block verdicts and chain verdict for dashboards and alerts. The
+//!   event types and the [`DurableWriter`] that keeps them come from the `pool-events`
+//!   crate, which the stores build on without building this server; they are re-exported
+//!   here.
 //! - Switching ports ([`start_switch`]): miners log in with their key hash and get the work
 //!   of whichever pool the switch is on; [`RunningSwitch::switch_to`] moves them all without
 //!   a reconnect, crediting each coin's shares to that coin's address of the key.
