@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use hashing::{PowHash, PowHasher};
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use tracing::Instrument;
 
 /// A header waiting for its hash.
 struct Request {
@@ -34,14 +33,12 @@ impl HashBatcher {
         // Unbounded, yet bounded in practice: a connection waits for its share's hash
         // before it reads its next line, so the queue holds at most one per connection.
         let (requests, queue) = mpsc::unbounded_channel();
-        tokio::spawn(
-            run(
-                Arc::new(hasher),
-                queue,
-                Arc::new(Semaphore::new(passes.max(1))),
-            )
-            .in_current_span(),
-        );
+        // Not inside the caller's span: it logs nothing, and is woken for every share.
+        tokio::spawn(run(
+            Arc::new(hasher),
+            queue,
+            Arc::new(Semaphore::new(passes.max(1))),
+        ));
         HashBatcher { requests }
     }
 
