@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use hashing::{Algorithm, HashOptions};
+use payments::{INSTANCE_IDS, RedisEndpoint, RedisOptions};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -96,6 +98,12 @@ pub(crate) struct PortalConfig {
     /// The portal's Redis (NOMP's stats); pools choose their store themselves.
     #[serde(default)]
     pub(crate) redis: Option<RedisConfig>,
+    /// This front-end's instance id, 0–31, when several front-ends share one Redis: the
+    /// top bits of its miners' extranonce1 values and job ids, claimed in Redis at start
+    /// (a second front-end with the same id is refused). Left out, a free one is taken
+    /// (nomp-rs).
+    #[serde(default)]
+    pub(crate) instance_id: Option<u8>,
     /// The web portal.
     #[serde(default)]
     pub(crate) website: Option<WebsiteConfig>,
@@ -308,13 +316,15 @@ pub(crate) struct Clustering {
     pub(crate) forks: Option<Value>,
 }
 
-/// A Redis server.
+/// A Redis server, or a Redis Sentinel group's master.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct RedisConfig {
-    /// Host name or IP.
+    /// Host name or IP (unused with `sentinels`).
+    #[serde(default = "default_redis_host")]
     pub(crate) host: String,
-    /// Port.
+    /// Port (unused with `sentinels`).
+    #[serde(default = "default_redis_port")]
     pub(crate) port: u16,
     /// Password (`requirepass`), if any.
     #[serde(default)]
@@ -322,21 +332,129 @@ pub(crate) struct RedisConfig {
     /// Database number.
     #[serde(default)]
     pub(crate) db: Option<u32>,
+    /// Redis Sentinel (nomp-rs): the sentinels asked for the current master at every
+    /// (re)connection, so the pool follows a failover by itself.
+    #[serde(default)]
+    pub(crate) sentinels: Vec<RedisNode>,
+    /// The master's name in the sentinels' configuration (`sentinel monitor <name> …`);
+    /// required with `sentinels`.
+    #[serde(default)]
+    pub(crate) master_name: Option<String>,
+    /// The sentinels' own password, if they have one.
+    #[serde(default)]
+    pub(crate) sentinel_password: Option<String>,
+    /// Replicas every write must reach (Redis `WAIT`) before it counts as stored: what a
+    /// failover cannot lose (nomp-rs). Default 1 with `sentinels`, else 0.
+    #[serde(default)]
+    pub(crate) wait_replicas: Option<u32>,
+    /// Milliseconds a write waits for them; a write they did not confirm is kept in the
+    /// share log and written again (default 1000).
+    #[serde(default = "default_replica_timeout")]
+    pub(crate) replica_timeout: u64,
+}
+
+/// One sentinel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RedisNode {
+    /// Host name or IP.
+    pub(crate) host: String,
+    /// Port (Sentinel's default is 26379).
+    pub(crate) port: u16,
+}
+
+fn default_redis_host() -> String {
+    "127.0.0.1".into()
+}
+
+fn default_redis_port() -> u16 {
+    6379
+}
+
+fn default_replica_timeout() -> u64 {
+    1000
 }
 
 impl RedisConfig {
-    /// `redis://[:password@]host:port/db`.
-    pub(crate) fn url(&self) -> String {
-        let auth = self
-            .password
-            .as_ref()
-            .map_or(String::new(), |p| format!(":{p}@"));
+    /// How the store reaches it.
+    pub(crate) fn options(&self) -> RedisOptions {
+        let db = self.db.unwrap_or(0);
+        let endpoint = if self.sentinels.is_empty() {
+            let auth = self
+                .password
+                .as_ref()
+                .map_or(String::new(), |p| format!(":{p}@"));
+            RedisEndpoint::Url(format!("redis://{auth}{}:{}/{db}", self.host, self.port))
+        } else {
+            let auth = self
+                .sentinel_password
+                .as_ref()
+                .map_or(String::new(), |p| format!(":{p}@"));
+            RedisEndpoint::Sentinel {
+                sentinels: self
+                    .sentinels
+                    .iter()
+                    .map(|s| format!("redis://{auth}{}:{}", s.host, s.port))
+                    .collect(),
+                master_name: self.master_name.clone().unwrap_or_default(),
+                db: i64::from(db),
+                password: self.password.clone(),
+            }
+        };
+        RedisOptions {
+            endpoint,
+            replicas: self
+                .wait_replicas
+                .unwrap_or(u32::from(!self.sentinels.is_empty())),
+            replica_timeout: Duration::from_millis(self.replica_timeout.max(1)),
+        }
+    }
+
+    /// Where it is, for logs (no password).
+    pub(crate) fn describe(&self) -> String {
+        if self.sentinels.is_empty() {
+            return format!("{}:{}", self.host, self.port);
+        }
+        let sentinels: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|s| format!("{}:{}", s.host, s.port))
+            .collect();
         format!(
-            "redis://{auth}{}:{}/{}",
-            self.host,
-            self.port,
-            self.db.unwrap_or(0)
+            "master {:?} of sentinels {}",
+            self.master_name.as_deref().unwrap_or(""),
+            sentinels.join(",")
         )
+    }
+
+    /// The settings that must go together.
+    fn check(&self, path: &Path, field: &str) -> Result<(), ConfigError> {
+        let missing_name = self
+            .master_name
+            .as_deref()
+            .is_none_or(|name| name.trim().is_empty());
+        if !self.sentinels.is_empty() && missing_name {
+            return Err(ConfigError {
+                file: path.to_owned(),
+                field: format!("{field}.masterName"),
+                message: "is missing: the sentinels are asked for a master by its name".into(),
+                fix: Some(
+                    "set it to the name in the sentinels' `sentinel monitor <name> …` line".into(),
+                ),
+            });
+        }
+        if self.sentinels.is_empty() && self.master_name.is_some() {
+            return Err(ConfigError {
+                file: path.to_owned(),
+                field: format!("{field}.sentinels"),
+                message: "is empty, but masterName is set".into(),
+                fix: Some(
+                    "list the sentinels ([{\"host\": …, \"port\": 26379}, …]), or remove masterName"
+                        .into(),
+                ),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -752,6 +870,11 @@ pub(crate) struct PaymentProcessing {
     /// PPLNS window in share difficulty (nomp-rs).
     #[serde(default)]
     pub(crate) pplns_window: Option<f64>,
+    /// Seconds the payment lease lasts (nomp-rs): one front-end per coin pays, and another
+    /// takes over this long after it stopped renewing. Default: twice the payment interval,
+    /// at least 120.
+    #[serde(default)]
+    pub(crate) lease_time: Option<u64>,
 }
 
 /// One stratum port.
@@ -974,6 +1097,25 @@ pub(crate) fn load(dir: &Path) -> Result<Config, ConfigError> {
     let mut portal_value = read_json5(&portal_path)?;
     prune_portal(&portal_path, &mut portal_value, &mut warnings);
     let portal: PortalConfig = parse(&portal_path, portal_value)?;
+    if let Some(id) = portal.instance_id
+        && id >= INSTANCE_IDS
+    {
+        return Err(ConfigError {
+            file: portal_path,
+            field: "instanceId".into(),
+            message: format!(
+                "is {id}; instance ids are 0–{} (five bits of every extranonce1)",
+                INSTANCE_IDS - 1
+            ),
+            fix: Some(
+                "give each front-end on one Redis its own id from 0 to 31, or leave it out to take a free one"
+                    .into(),
+            ),
+        });
+    }
+    if let Some(redis) = &portal.redis {
+        redis.check(&portal_path, "redis")?;
+    }
     if let Some(website) = portal.website.as_ref().filter(|w| w.enabled) {
         check_website(&portal_path, website)?;
         if website.stats.graph_colors.is_some() {
@@ -1408,6 +1550,9 @@ fn check_pool(path: &Path, pool: &PoolConfig) -> Result<(), ConfigError> {
         message,
         fix: Some(fix.into()),
     };
+    if let Some(redis) = &pool.redis {
+        redis.check(path, "redis")?;
+    }
     if pool.address.trim().is_empty() {
         return Err(error(
             "address",

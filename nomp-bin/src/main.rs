@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod datadir;
+mod fleet;
 mod logging;
 mod notify;
 mod profit;
@@ -323,11 +324,18 @@ fn run_pools(config: config::Config, data_dir: &Path) -> ExitCode {
             tracing::info!("shutting down");
             signalled.cancel();
         });
-        let pools = match run::Pools::start_all(&config, &data_dir, cancel.clone()).await {
+        let fleet = match fleet::Fleet::join(&config, data_dir.instance()).await {
+            Ok(fleet) => fleet,
+            Err(error) => return fail(&error.to_string()),
+        };
+        let pools = match run::Pools::start_all(&config, &data_dir, fleet.ids(), cancel.clone()).await {
             Ok(pools) => std::sync::Arc::new(pools),
             Err(_) if cancel.is_cancelled() => return ExitCode::SUCCESS,
             Err(error) => return fail(&error.to_string()),
         };
+        let front_ends = fleet.portal_view();
+        let lost = fleet.lost();
+        let heartbeat = fleet.spawn(pools.clone(), cancel.clone());
         let cli_addr = SocketAddr::from(([127, 0, 0, 1], config.portal.cli_port));
         if let Err(error) = cli::listen(cli_addr, pools.clone(), cancel.clone()).await {
             tracing::warn!(%cli_addr, %error, "CLI listener not started; blocknotify will not reach this process");
@@ -341,7 +349,7 @@ fn run_pools(config: config::Config, data_dir: &Path) -> ExitCode {
         }
         let website = config.portal.website.as_ref().filter(|w| w.enabled);
         let portal = match website {
-            Some(website) => match web::start(&config, website, data_dir.path(), pools.clone(), &cancel).await {
+            Some(website) => match web::start(&config, website, data_dir.path(), pools.clone(), front_ends, &cancel).await {
                 Ok(portal) => Some(portal),
                 Err(error) => {
                     cancel.cancel();
@@ -358,6 +366,12 @@ fn run_pools(config: config::Config, data_dir: &Path) -> ExitCode {
             portal.shutdown().await;
         }
         pools.stop_all().await;
+        if let Err(error) = heartbeat.await {
+            tracing::error!(%error, "the front-end heartbeat failed");
+        }
+        if lost.load(std::sync::atomic::Ordering::SeqCst) {
+            return fail("stopped: another front-end took this one's instance id");
+        }
         ExitCode::SUCCESS
     })
 }

@@ -492,9 +492,13 @@ async fn start_in_span(
         };
         let store: Arc<dyn PaymentStore> = match &settings.redis {
             Some(redis) => {
-                tracing::info!(pool = name, redis = %format!("{}:{}", redis.host, redis.port), "share store: Redis (NOMP's key layout)");
+                tracing::info!(
+                    pool = name,
+                    redis = redis.describe(),
+                    "share store: Redis (NOMP's key layout)"
+                );
                 Arc::new(
-                    RedisStore::new(&redis.url(), &pool.coin.name)
+                    RedisStore::with_options(&redis.options(), &pool.coin.name)
                         .map_err(|e| StartError::Other(e.to_string()))?,
                 )
             }
@@ -629,7 +633,12 @@ async fn start_in_span(
                             scheme,
                             minimum_payment: minimum,
                             interval: Duration::from_secs(processing.payment_interval.max(1)),
-                            lease_ttl: Duration::from_secs(processing.payment_interval.max(60) * 2),
+                            lease_ttl: Duration::from_secs(
+                                processing
+                                    .lease_time
+                                    .unwrap_or(processing.payment_interval.max(60) * 2)
+                                    .max(1),
+                            ),
                             owner: data.instance().to_owned(),
                         },
                     );
@@ -743,7 +752,7 @@ fn open_switch_state(
     let file = config.dir.join("config.json");
     let store: Arc<dyn SwitchState> = match &config.portal.redis {
         Some(redis) => Arc::new(
-            RedisStore::new(&redis.url(), "")
+            RedisStore::with_options(&redis.options(), "")
                 .map_err(|e| StartError::Other(format!("{}: redis: {e}", file.display())))?,
         ),
         None => {
@@ -850,15 +859,16 @@ fn retarget(running: &[Running], switches: &[Switch]) {
 }
 
 impl Pools {
-    /// Starts every enabled pool of `config`; on a failure stops those started.
+    /// Starts every enabled pool of `config`, their extranonce1 values and job ids from
+    /// `ids` (this front-end's instance id); on a failure stops those started.
     pub(crate) async fn start_all(
         config: &Config,
         data: &Arc<DataDir>,
+        ids: Arc<IdAllocator>,
         cancel: CancellationToken,
     ) -> Result<Pools, StartError> {
         preflight(config)?;
-        // No instanceId setting yet: one front-end per store is instance 0.
-        let ids = &Arc::new(IdAllocator::new(0));
+        let ids = &ids;
         let notifier = config
             .portal
             .notifications

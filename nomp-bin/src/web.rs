@@ -6,19 +6,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use payments::{EmbeddedStore, RedisStore, StatsHistory};
-use portal::{AdminOptions, PortalOptions, RunningPortal, start_portal};
+use portal::{AdminOptions, FrontEnds, PortalOptions, RunningPortal, start_portal};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, WebsiteConfig};
 use crate::run::Pools;
 
 /// Starts the portal over the running `pools`. Its history goes to config.json's `redis`
-/// (NOMP's `statHistory`) if set, else to the embedded store in `data_dir`.
+/// (NOMP's `statHistory`) if set, else to the embedded store in `data_dir`; the other
+/// front-ends on the same Redis come from `front_ends`.
 pub(crate) async fn start(
     config: &Config,
     website: &WebsiteConfig,
     data_dir: &Path,
     pools: Arc<Pools>,
+    front_ends: Option<FrontEnds>,
     cancel: &CancellationToken,
 ) -> Result<RunningPortal, String> {
     let file = config.dir.join("config.json");
@@ -40,6 +42,7 @@ pub(crate) async fn start(
     options.hashrate_window = Duration::from_secs(website.stats.hashrate_window);
     options.historical_retention = Duration::from_secs(website.stats.historical_retention);
     options.metrics_worker_labels = website.metrics_worker_labels;
+    options.front_ends = front_ends;
     let admin = &website.admin_center;
     options.admin = admin
         .admin_password_hash
@@ -47,7 +50,9 @@ pub(crate) async fn start(
         .filter(|hash| admin.enabled && !hash.is_empty())
         .map(AdminOptions::new);
     let history: Arc<dyn StatsHistory> = match &config.portal.redis {
-        Some(redis) => Arc::new(RedisStore::new(&redis.url(), "").map_err(|e| e.to_string())?),
+        Some(redis) => {
+            Arc::new(RedisStore::with_options(&redis.options(), "").map_err(|e| e.to_string())?)
+        }
         None => Arc::new(
             EmbeddedStore::open(&data_dir.join("nomp.sqlite"), "").map_err(|e| e.to_string())?,
         ),

@@ -15,7 +15,7 @@ use coin_daemon::Amount;
 use crate::batch::{Batch, Record, now_ms};
 use crate::error::StoreError;
 use crate::history::{StatsHistory, SwitchState};
-use crate::journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
+use crate::journal::{Fence, JournalEntry, JournalStatus, PayoutStore, Settlement};
 use crate::store::{
     BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, add_exact,
     fill_window, share_decimal,
@@ -53,6 +53,7 @@ CREATE INDEX IF NOT EXISTS stat_history_by_time ON stat_history (time_s);
 CREATE TABLE IF NOT EXISTS switch_state (algorithm TEXT NOT NULL PRIMARY KEY, coin TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
     coin TEXT NOT NULL PRIMARY KEY, owner TEXT NOT NULL, expires_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS fences (coin TEXT NOT NULL PRIMARY KEY, token INTEGER NOT NULL);
 ";
 
 const CURRENT: &str = "current";
@@ -646,14 +647,42 @@ fn apply_settlement(
 }
 
 /// Moves a planned entry to `status`, applying its settlement when it becomes done.
+/// The latest fence of `coin`'s payment lease (0 before the first holder).
+fn latest_fence(connection: &Connection, coin: &str) -> Result<u64, StoreError> {
+    let token: Option<i64> = connection
+        .query_row(
+            "SELECT token FROM fences WHERE coin = ?1",
+            params![coin],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(sqlite)?;
+    Ok(token.unwrap_or(0) as u64)
+}
+
+/// Refuses a write holding `fence` unless it is the latest.
+fn check_fence(connection: &Connection, coin: &str, fence: Fence) -> Result<(), StoreError> {
+    let current = latest_fence(connection, coin)?;
+    if current == fence.0 {
+        Ok(())
+    } else {
+        Err(StoreError::Fenced {
+            held: fence.0,
+            current,
+        })
+    }
+}
+
 fn finish_entry(
     connection: &mut Connection,
     coin: &str,
     id: &str,
     status: JournalStatus,
     txid: Option<String>,
+    fence: Fence,
 ) -> Result<bool, StoreError> {
     let tx = connection.transaction().map_err(sqlite)?;
+    check_fence(&tx, coin, fence)?;
     let Some(mut entry) = read_entry(&tx, coin, id)? else {
         return Ok(false);
     };
@@ -709,7 +738,12 @@ impl PayoutStore for EmbeddedStore {
         .await
     }
 
-    async fn plan(&self, settlement: &Settlement, now_ms: u64) -> Result<(), StoreError> {
+    async fn plan(
+        &self,
+        settlement: &Settlement,
+        now_ms: u64,
+        fence: Fence,
+    ) -> Result<(), StoreError> {
         let entry = JournalEntry {
             status: JournalStatus::Planned,
             txid: None,
@@ -717,7 +751,9 @@ impl PayoutStore for EmbeddedStore {
             settlement: settlement.clone(),
         };
         self.with(move |connection, coin| {
-            let inserted = connection
+            let tx = connection.transaction().map_err(sqlite)?;
+            check_fence(&tx, coin, fence)?;
+            let inserted = tx
                 .execute(
                     "INSERT OR IGNORE INTO journal (coin, id, entry, status, planned_ms)
                      VALUES (?1, ?2, ?3, 'planned', ?4)",
@@ -730,7 +766,7 @@ impl PayoutStore for EmbeddedStore {
                 )
                 .map_err(sqlite)?;
             if inserted == 1 {
-                Ok(())
+                tx.commit().map_err(sqlite)
             } else {
                 Err(StoreError::Corrupt {
                     key: "journal".into(),
@@ -752,18 +788,23 @@ impl PayoutStore for EmbeddedStore {
             .await
     }
 
-    async fn complete(&self, id: &str, txid: Option<&str>) -> Result<bool, StoreError> {
+    async fn complete(
+        &self,
+        id: &str,
+        txid: Option<&str>,
+        fence: Fence,
+    ) -> Result<bool, StoreError> {
         let (id, txid) = (id.to_owned(), txid.map(str::to_owned));
         self.with(move |connection, coin| {
-            finish_entry(connection, coin, &id, JournalStatus::Done, txid)
+            finish_entry(connection, coin, &id, JournalStatus::Done, txid, fence)
         })
         .await
     }
 
-    async fn abandon(&self, id: &str) -> Result<bool, StoreError> {
+    async fn abandon(&self, id: &str, fence: Fence) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.with(move |connection, coin| {
-            finish_entry(connection, coin, &id, JournalStatus::Abandoned, None)
+            finish_entry(connection, coin, &id, JournalStatus::Abandoned, None, fence)
         })
         .await
     }
@@ -774,20 +815,47 @@ impl PayoutStore for EmbeddedStore {
             .await
     }
 
-    async fn acquire_lease(&self, owner: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+    async fn acquire_lease(&self, owner: &str, ttl_ms: u64) -> Result<Option<Fence>, StoreError> {
         let owner = owner.to_owned();
         self.with(move |connection, coin| {
             let now = now_ms() as i64;
-            let taken = connection
-                .execute(
-                    "INSERT INTO leases (coin, owner, expires_ms) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (coin) DO UPDATE SET owner = excluded.owner,
-                         expires_ms = excluded.expires_ms
-                     WHERE leases.owner = excluded.owner OR leases.expires_ms <= ?4",
-                    params![coin, owner, now + ttl_ms as i64, now],
+            let tx = connection.transaction().map_err(sqlite)?;
+            let holder: Option<(String, i64)> = tx
+                .query_row(
+                    "SELECT owner, expires_ms FROM leases WHERE coin = ?1",
+                    params![coin],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(sqlite)?;
+            let renewing = match &holder {
+                Some((holder, expires)) if *expires > now => {
+                    if *holder != owner {
+                        return Ok(None);
+                    }
+                    true
+                }
+                _ => false,
+            };
+            let mut fence = latest_fence(&tx, coin)?;
+            if !renewing || fence == 0 {
+                fence += 1;
+                tx.execute(
+                    "INSERT INTO fences (coin, token) VALUES (?1, ?2)
+                     ON CONFLICT (coin) DO UPDATE SET token = excluded.token",
+                    params![coin, fence as i64],
                 )
                 .map_err(sqlite)?;
-            Ok(taken == 1)
+            }
+            tx.execute(
+                "INSERT INTO leases (coin, owner, expires_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (coin) DO UPDATE SET owner = excluded.owner,
+                     expires_ms = excluded.expires_ms",
+                params![coin, owner, now + ttl_ms as i64],
+            )
+            .map_err(sqlite)?;
+            tx.commit().map_err(sqlite)?;
+            Ok(Some(Fence(fence)))
         })
         .await
     }

@@ -14,6 +14,17 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A payment write named a fencing token that is no longer the payment lease's latest:
+    /// another payer took the lease over since, and the write was refused.
+    #[error(
+        "payment write refused: it holds fence {held} of the payment lease, but fence {current} was issued since (another payer took over)"
+    )]
+    Fenced {
+        /// The token the write named.
+        held: u64,
+        /// The lease's latest token.
+        current: u64,
+    },
     /// The share writer could not start (its share log cannot be opened), or stopped
     /// with events it could not save.
     #[error(transparent)]

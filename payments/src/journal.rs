@@ -101,6 +101,20 @@ pub struct JournalEntry {
     pub settlement: Settlement,
 }
 
+/// A fencing token: the number of one holding of a coin's payment lease, issued by the
+/// store, higher for every new holder (and for a holder whose lease lapsed before it
+/// renewed). Every journal and balance write names the token its run read under, and the
+/// store refuses it unless that is still the latest: a payer that stalled past its lease
+/// (a stopped VM, a slow disk) can write nothing after another one took over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Fence(pub u64);
+
+impl std::fmt::Display for Fence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// Balances, the payment journal and the payment lease of one coin.
 ///
 /// Implemented by both share stores; the conformance tests cover both.
@@ -115,8 +129,14 @@ pub trait PayoutStore: Send + Sync {
     /// The pool's total paid.
     async fn total_paid(&self) -> Result<Amount, StoreError>;
 
-    /// Stores `settlement` as planned. Fails if an entry with its id exists.
-    async fn plan(&self, settlement: &Settlement, now_ms: u64) -> Result<(), StoreError>;
+    /// Stores `settlement` as planned. Fails if an entry with its id exists, and with
+    /// [`StoreError::Fenced`] unless `fence` is the lease's latest token.
+    async fn plan(
+        &self,
+        settlement: &Settlement,
+        now_ms: u64,
+        fence: Fence,
+    ) -> Result<(), StoreError>;
 
     /// The entries still planned, oldest first.
     async fn planned(&self) -> Result<Vec<JournalEntry>, StoreError>;
@@ -125,18 +145,26 @@ pub trait PayoutStore: Send + Sync {
     async fn payment_history(&self, limit: usize) -> Result<Vec<JournalEntry>, StoreError>;
 
     /// Applies a planned settlement and marks it done (with the paying `txid`), in one
-    /// transaction. Returns false, changing nothing, if it is not planned.
-    async fn complete(&self, id: &str, txid: Option<&str>) -> Result<bool, StoreError>;
+    /// transaction. Returns false, changing nothing, if it is not planned; fails with
+    /// [`StoreError::Fenced`], changing nothing, unless `fence` is the latest token.
+    async fn complete(
+        &self,
+        id: &str,
+        txid: Option<&str>,
+        fence: Fence,
+    ) -> Result<bool, StoreError>;
 
-    /// Marks a planned entry abandoned without applying it.
-    async fn abandon(&self, id: &str) -> Result<bool, StoreError>;
+    /// Marks a planned entry abandoned without applying it (fenced like
+    /// [`PayoutStore::complete`]).
+    async fn abandon(&self, id: &str, fence: Fence) -> Result<bool, StoreError>;
 
     /// The journal entry `id`.
     async fn journal_entry(&self, id: &str) -> Result<Option<JournalEntry>, StoreError>;
 
-    /// Takes (or renews) the payment lease for `owner` until `ttl_ms` from now. Returns
-    /// false while another owner holds an unexpired lease.
-    async fn acquire_lease(&self, owner: &str, ttl_ms: u64) -> Result<bool, StoreError>;
+    /// Takes (or renews) the payment lease for `owner` until `ttl_ms` from now, with its
+    /// fencing token: the same token while `owner` renews an unexpired lease, a new
+    /// (higher) one otherwise. `None` while another owner holds an unexpired lease.
+    async fn acquire_lease(&self, owner: &str, ttl_ms: u64) -> Result<Option<Fence>, StoreError>;
 
     /// Gives the lease up if `owner` holds it.
     async fn release_lease(&self, owner: &str) -> Result<(), StoreError>;

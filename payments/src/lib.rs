@@ -24,7 +24,9 @@
 //!   and rounds move in the store transaction that marks it done. A timeout, a crash or a
 //!   restart broadcasts that same transaction again (same txid); a run is given up only
 //!   when its transaction provably cannot confirm. A lease in the store lets one processor
-//!   per coin pay at a time.
+//!   per coin pay at a time, and its fencing token ([`Fence`]), checked by the store in
+//!   the same transaction as every journal and balance write, refuses the writes of a
+//!   payer that stalled past its lease while another took over.
 //! - [`PaymentReport`]s: what each run did (blocks confirmed or orphaned, payouts sent,
 //!   runs failed), counted in [`PaymentCounters`] and passed to a hook for notifications.
 //!
@@ -48,9 +50,11 @@
 mod batch;
 mod embedded;
 mod error;
+mod frontends;
 mod history;
 mod journal;
 mod processor;
+mod redis_link;
 mod redis_store;
 mod report;
 mod scheme;
@@ -62,10 +66,12 @@ mod writer;
 pub use batch::{Batch, Record};
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
+pub use frontends::{FrontEnd, FrontEndPool, FrontEndRegistry, INSTANCE_IDS};
 pub use history::{StatsHistory, SwitchState};
-pub use journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
+pub use journal::{Fence, JournalEntry, JournalStatus, PayoutStore, Settlement};
 pub use pool_events::{DurableWriter, WriterOptions, WriterStatus};
 pub use processor::{PaymentError, PaymentOptions, PaymentProcessor, PaymentStore, RunOutcome};
+pub use redis_link::{RedisEndpoint, RedisOptions};
 pub use redis_store::RedisStore;
 pub use report::{PaymentCounters, PaymentCounts, PaymentReport};
 pub use rust_decimal::Decimal;

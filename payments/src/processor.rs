@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use crate::batch::now_ms;
 use crate::error::StoreError;
-use crate::journal::{JournalEntry, PayoutStore, Settlement};
+use crate::journal::{Fence, JournalEntry, PayoutStore, Settlement};
 use crate::report::{PaymentCounters, PaymentReport};
 use crate::scheme::{Scheme, prop_split, solo_split};
 use crate::settle::{SettleFacts, owed, settle};
@@ -39,7 +39,9 @@ pub struct PaymentOptions {
     pub minimum_payment: Amount,
     /// Time between runs (`paymentInterval`).
     pub interval: Duration,
-    /// How long a run's lease lasts; renewed by every run.
+    /// How long the payment lease lasts; renewed by every run and before each payout is
+    /// journalled, given up when the processor stops. Another processor pays once it has
+    /// lapsed: within one `interval` plus this after the holder died.
     pub lease_ttl: Duration,
     /// This processor's name in the lease (unique per process).
     pub owner: String,
@@ -86,6 +88,19 @@ pub enum PaymentError {
         id: String,
         /// Why it is not settled.
         reason: String,
+    },
+    /// The store refused this processor's write: another processor took the payment lease
+    /// over (this one stalled past it), and nothing this run computed was applied.
+    #[error(
+        "payments for {coin}: fenced: this processor held fence {held} of the payment lease, but fence {current} was issued since (it stalled past its lease and another payer took over); its write was refused and nothing it computed is applied"
+    )]
+    Fenced {
+        /// The coin.
+        coin: String,
+        /// The fence this processor held.
+        held: u64,
+        /// The latest fence.
+        current: u64,
     },
     /// A sum of satoshis overflowed: the run was stopped before anything was paid.
     #[error("payments for {coin}: amounts overflow while summing {what}")]
@@ -249,7 +264,10 @@ impl PaymentProcessor {
                 let mut ticks = tokio::time::interval(self.options.interval);
                 loop {
                     tokio::select! {
-                        () = cancel.cancelled() => return,
+                        () = cancel.cancelled() => {
+                            self.release().await;
+                            return;
+                        }
                         _ = ticks.tick() => {}
                     }
                     match self.run_once().await {
@@ -275,9 +293,19 @@ impl PaymentProcessor {
     }
 
     fn store_error(&self, source: StoreError) -> PaymentError {
-        PaymentError::Store {
-            coin: self.options.coin.clone(),
-            source,
+        match source {
+            StoreError::Fenced { held, current } => {
+                self.counters.set_fence(None);
+                PaymentError::Fenced {
+                    coin: self.options.coin.clone(),
+                    held,
+                    current,
+                }
+            }
+            source => PaymentError::Store {
+                coin: self.options.coin.clone(),
+                source,
+            },
         }
     }
 
@@ -303,35 +331,75 @@ impl PaymentProcessor {
         }
     }
 
-    /// One payment run (see the type's docs).
-    pub async fn run_once(&self) -> Result<RunOutcome, PaymentError> {
+    /// Takes or renews the payment lease; its fence, or `None` while another holds it.
+    async fn lease(&self) -> Result<Option<Fence>, PaymentError> {
         let ttl = self.options.lease_ttl.as_millis() as u64;
-        let owner = &self.options.owner;
-        if !self
+        let fence = self
             .store
-            .acquire_lease(owner, ttl)
+            .acquire_lease(&self.options.owner, ttl)
             .await
-            .map_err(|e| self.store_error(e))?
-        {
-            return Ok(RunOutcome::LeaseHeld);
+            .map_err(|e| self.store_error(e))?;
+        let held = self.counters.snapshot().payer_fence;
+        match fence {
+            Some(fence) if held != Some(fence.0) => tracing::info!(
+                coin = self.options.coin,
+                fence = fence.0,
+                "this processor holds the payment lease: it pays"
+            ),
+            None if held.is_some() => tracing::warn!(
+                coin = self.options.coin,
+                "another processor holds the payment lease now: it pays"
+            ),
+            _ => {}
         }
-        let outcome = self.run_holding_lease().await;
-        if let Err(error) = self.store.release_lease(owner).await {
-            tracing::warn!(%error, "could not release the payment lease; it expires by itself");
-        }
-        outcome
+        self.counters.set_fence(fence.map(|f| f.0));
+        Ok(fence)
     }
 
-    async fn run_holding_lease(&self) -> Result<RunOutcome, PaymentError> {
-        self.finish_interrupted_runs().await?;
+    /// Gives the lease up (when the processor stops), so another pays without waiting.
+    async fn release(&self) {
+        if self.counters.snapshot().payer_fence.is_none() {
+            return;
+        }
+        match self.store.release_lease(&self.options.owner).await {
+            Ok(()) => self.counters.set_fence(None),
+            Err(error) => {
+                tracing::warn!(%error, "could not release the payment lease; it expires by itself");
+            }
+        }
+    }
+
+    /// One payment run (see the type's docs). The lease is kept (and renewed by the next
+    /// run) until the processor stops.
+    pub async fn run_once(&self) -> Result<RunOutcome, PaymentError> {
+        let Some(fence) = self.lease().await? else {
+            return Ok(RunOutcome::LeaseHeld);
+        };
+        self.run_holding_lease(fence).await
+    }
+
+    async fn run_holding_lease(&self, fence: Fence) -> Result<RunOutcome, PaymentError> {
+        self.finish_interrupted_runs(fence).await?;
         let Some(mut settlement) = self.settle().await? else {
             return Ok(RunOutcome::NothingToDo);
         };
         if !settlement.payments.is_empty() {
             settlement.transaction = Some(self.build(&settlement.payments).await?);
         }
+        // Renewed for the broadcast; a lease that lapsed meanwhile is a new holding (or
+        // another's), so what was read under this one is not journalled.
+        match self.lease().await? {
+            Some(renewed) if renewed == fence => {}
+            renewed => {
+                return Err(PaymentError::Fenced {
+                    coin: self.options.coin.clone(),
+                    held: fence.0,
+                    current: renewed.map_or(0, |f| f.0),
+                });
+            }
+        }
         self.store
-            .plan(&settlement, now_ms())
+            .plan(&settlement, now_ms(), fence)
             .await
             .map_err(|e| self.store_error(e))?;
         let txid = match &settlement.transaction {
@@ -339,13 +407,13 @@ impl PaymentProcessor {
             Some(transaction) => match self.broadcast(&settlement, transaction).await? {
                 Reconciled::Paid(txid) => txid,
                 Reconciled::Dead(reason) => {
-                    self.give_up(&settlement.id, &reason).await?;
+                    self.give_up(&settlement.id, &reason, fence).await?;
                     return Err(self.unconfirmed(&settlement.id, reason));
                 }
             },
         };
         self.store
-            .complete(&settlement.id, txid.as_deref())
+            .complete(&settlement.id, txid.as_deref(), fence)
             .await
             .map_err(|e| self.store_error(e))?;
         self.report_settled(&settlement, txid.as_deref());
@@ -424,7 +492,7 @@ impl PaymentProcessor {
         Ok(None)
     }
 
-    async fn give_up(&self, id: &str, reason: &str) -> Result<(), PaymentError> {
+    async fn give_up(&self, id: &str, reason: &str, fence: Fence) -> Result<(), PaymentError> {
         tracing::warn!(
             coin = self.options.coin,
             id,
@@ -432,7 +500,7 @@ impl PaymentProcessor {
             "giving up a payment run whose transaction can never confirm; its blocks and balances are paid by the next run"
         );
         self.store
-            .abandon(id)
+            .abandon(id, fence)
             .await
             .map_err(|e| self.store_error(e))?;
         Ok(())
@@ -441,7 +509,7 @@ impl PaymentProcessor {
     /// Settles runs left planned (a crash, a timeout, a lost answer): applies those whose
     /// transaction the daemon has (broadcasting it again if needed), gives up those that
     /// can never confirm. Fails, stopping the run, while one cannot be settled yet.
-    async fn finish_interrupted_runs(&self) -> Result<(), PaymentError> {
+    async fn finish_interrupted_runs(&self, fence: Fence) -> Result<(), PaymentError> {
         let planned = self
             .store
             .planned()
@@ -458,12 +526,12 @@ impl PaymentProcessor {
                         "finishing a payment run that was interrupted after its transaction was sent"
                     );
                     self.store
-                        .complete(&id, txid.as_deref())
+                        .complete(&id, txid.as_deref(), fence)
                         .await
                         .map_err(|e| self.store_error(e))?;
                     self.report_settled(&entry.settlement, txid.as_deref());
                 }
-                Reconciled::Dead(reason) => self.give_up(&id, &reason).await?,
+                Reconciled::Dead(reason) => self.give_up(&id, &reason, fence).await?,
             }
         }
         Ok(())

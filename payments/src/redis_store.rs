@@ -1,13 +1,12 @@
 //! The Redis backend, in NOMP's exact key layout (see the crate docs).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::Arc;
 
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script};
+use redis::{AsyncCommands, Cmd, Script};
 use rust_decimal::Decimal;
 
 use coin_daemon::Amount;
@@ -15,7 +14,8 @@ use coin_daemon::Amount;
 use crate::batch::{Batch, Record};
 use crate::error::StoreError;
 use crate::history::{StatsHistory, SwitchState};
-use crate::journal::{JournalEntry, JournalStatus, PayoutStore, Settlement};
+use crate::journal::{Fence, JournalEntry, JournalStatus, PayoutStore, Settlement};
+use crate::redis_link::{Link, RedisOptions, evalsha};
 use crate::store::{
     BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, block_member,
     fill_window, parse_block_member, parse_hashrate_member,
@@ -75,21 +75,25 @@ return 1
 
 /// A coin's shares in Redis under NOMP's keys (`<coin>:shares:roundCurrent`,
 /// `<coin>:stats`, `<coin>:hashrate`, `<coin>:blocksPending`, …), so an existing NOMP
-/// Redis keeps working and NOMP-era tools read what nomp-rs writes. The one key of its
-/// own, `<coin>:writers:<id>`, remembers each share writer's last applied batch.
+/// Redis keeps working and NOMP-era tools read what nomp-rs writes. Keys of its own:
+/// `<coin>:writers:<id>` remembers each share writer's last applied batch,
+/// `<coin>:paymentJournal` the payment runs, `<coin>:paymentLease` and `<coin>:paymentFence`
+/// the payer and its fencing token.
 ///
 /// Calls fail fast while Redis is down (one retry, 1 s to connect, 2 s to answer) so the
-/// share writer can spool instead of waiting; the connection comes back by itself.
+/// share writer can spool instead of waiting; the connection comes back by itself, behind
+/// Redis Sentinel to whichever server is master by then ([`RedisOptions`]).
 #[derive(Clone)]
 pub struct RedisStore {
     coin: String,
-    connection: ConnectionManager,
-    scripts: std::sync::Arc<Scripts>,
+    link: Arc<Link>,
+    scripts: Arc<Scripts>,
 }
 
 /// The store's Lua scripts, hashed once (Redis runs them by hash after the first load).
 struct Scripts {
     apply: Script,
+    plan: Script,
     complete: Script,
     swap_entry: Script,
     acquire: Script,
@@ -109,22 +113,20 @@ impl RedisStore {
     /// (`redis://host:port/db`, with `redis://:password@…` for a password). Connects
     /// lazily: Redis may be down at start-up. Fails only for a malformed URL.
     pub fn new(url: &str, coin: &str) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("redis URL {url}: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200))
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(2)));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        RedisStore::with_options(&RedisOptions::url(url), coin)
+    }
+
+    /// A store for `coin` reached as `options` say (one server or a Sentinel group, and
+    /// how many replicas each write must reach).
+    pub fn with_options(options: &RedisOptions, coin: &str) -> Result<RedisStore, StoreError> {
         Ok(RedisStore {
             coin: coin.to_owned(),
-            connection,
-            scripts: std::sync::Arc::new(Scripts {
+            link: Arc::new(Link::new(options)?),
+            scripts: Arc::new(Scripts {
                 apply: Script::new(APPLY),
-                complete: Script::new(COMPLETE),
-                swap_entry: Script::new(SWAP_ENTRY),
+                plan: Script::new(&format!("{FENCE_CHECK}{PLAN}")),
+                complete: Script::new(&format!("{FENCE_CHECK}{COMPLETE}")),
+                swap_entry: Script::new(&format!("{FENCE_CHECK}{SWAP_ENTRY}")),
                 acquire: Script::new(ACQUIRE),
                 release: Script::new(RELEASE),
             }),
@@ -134,16 +136,42 @@ impl RedisStore {
     fn key(&self, suffix: &str) -> String {
         format!("{}:{suffix}", self.coin)
     }
+
+    async fn conn(&self) -> Result<redis::aio::ConnectionManager, StoreError> {
+        self.link.connection().await
+    }
+
+    /// Runs `cmd` on the master.
+    pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        self.link.query(cmd).await
+    }
+
+    /// Runs a script's `eval` as a write (see [`Link::write`]).
+    pub(crate) async fn write<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        eval: &Cmd,
+    ) -> Result<T, StoreError> {
+        self.link.write(script, eval).await
+    }
 }
 
-fn unavailable(error: redis::RedisError) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+/// The answer of a fenced script: `{result, latest fence}`, or `{-1, latest}` when `held`
+/// is not the latest fence.
+fn fenced(answer: (i64, u64), held: Fence) -> Result<bool, StoreError> {
+    match answer {
+        (-1, current) => Err(StoreError::Fenced {
+            held: held.0,
+            current,
+        }),
+        (result, _) => Ok(result == 1),
+    }
 }
 
 #[async_trait]
 impl ShareStore for RedisStore {
     async fn apply(&self, batch: &Batch) -> Result<bool, StoreError> {
-        let mut invocation = self.scripts.apply.prepare_invoke();
+        let mut invocation = evalsha(&self.scripts.apply);
         invocation
             .arg(&self.coin)
             .arg(self.key(&format!("writers:{}", batch.writer)))
@@ -182,10 +210,7 @@ impl ShareStore for RedisStore {
                 Record::BlockRejected { height } => invocation.arg("R").arg(height),
             };
         }
-        let applied: i64 = invocation
-            .invoke_async(&mut self.connection.clone())
-            .await
-            .map_err(unavailable)?;
+        let applied: i64 = self.link.write(&self.scripts.apply, &invocation).await?;
         Ok(applied == 1)
     }
 
@@ -202,11 +227,11 @@ impl ShareStore for RedisStore {
 
     async fn counts(&self) -> Result<ShareCounts, StoreError> {
         let raw: BTreeMap<String, String> = self
-            .connection
-            .clone()
+            .conn()
+            .await?
             .hgetall(self.key("stats"))
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.link.failed(e))?;
         let field = |name: &str| raw.get(name).and_then(|v| v.parse().ok()).unwrap_or(0);
         Ok(ShareCounts {
             valid_shares: field("validShares"),
@@ -219,11 +244,11 @@ impl ShareStore for RedisStore {
     async fn blocks(&self, status: BlockStatus) -> Result<Vec<BlockEntry>, StoreError> {
         let key = self.key(&format!("blocks{}", status.nomp_name()));
         let members: Vec<String> = self
-            .connection
-            .clone()
+            .conn()
+            .await?
             .smembers(&key)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.link.failed(e))?;
         let mut blocks = members
             .iter()
             .map(|member| {
@@ -239,11 +264,11 @@ impl ShareStore for RedisStore {
 
     async fn hashrate_since(&self, since_ms: u64) -> Result<Vec<HashrateSample>, StoreError> {
         let members: Vec<String> = self
-            .connection
-            .clone()
+            .conn()
+            .await?
             .zrangebyscore(self.key("hashrate"), since_ms / 1000, "+inf")
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.link.failed(e))?;
         let mut samples: Vec<HashrateSample> = members
             .iter()
             .filter_map(|m| parse_hashrate_member(m))
@@ -256,15 +281,15 @@ impl ShareStore for RedisStore {
     async fn prune_hashrate(&self, before_ms: u64) -> Result<(), StoreError> {
         // Scores are seconds (NOMP's); exclusive, so a sample of this second stays.
         let _: i64 = self
-            .connection
-            .clone()
+            .conn()
+            .await?
             .zrembyscore(
                 self.key("hashrate"),
                 "-inf",
                 format!("({}", before_ms / 1000),
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.link.failed(e))?;
         Ok(())
     }
 
@@ -278,11 +303,11 @@ impl ShareStore for RedisStore {
         let mut offset = 0;
         loop {
             let members: Vec<String> = self
-                .connection
-                .clone()
+                .conn()
+                .await?
                 .zrevrangebyscore_limit(self.key("hashrate"), until_ms / 1000, "-inf", offset, PAGE)
                 .await
-                .map_err(unavailable)?;
+                .map_err(|e| self.link.failed(e))?;
             let mut samples: Vec<HashrateSample> = members
                 .iter()
                 .filter_map(|m| parse_hashrate_member(m))
@@ -309,14 +334,27 @@ impl ShareStore for RedisStore {
     }
 }
 
-/// Applies a planned settlement if its journal entry is still the planned one. ARGV:
-/// journal key, id, the planned entry, the done entry, then operations:
+/// The start of every fenced script: ARGV[1] the fence key, ARGV[2] the token the write
+/// holds; anything but the latest token ends the script with `{-1, latest}`.
+const FENCE_CHECK: &str = r"
+local fence = tonumber(redis.call('GET', ARGV[1]) or '0')
+if fence ~= tonumber(ARGV[2]) then return {-1, fence} end
+";
+
+/// Stores a planned entry unless its id exists. ARGV (after the fence): journal key, id,
+/// entry.
+const PLAN: &str = r"
+return {redis.call('HSETNX', ARGV[3], ARGV[4], ARGV[5]), fence}
+";
+
+/// Applies a planned settlement if its journal entry is still the planned one. ARGV
+/// (after the fence): journal key, id, the planned entry, the done entry, then operations:
 /// `M from to member` (move a block), `P round` (a paid round: removed),
 /// `G round current` (a round back into the current one), `H key field value`,
 /// `D key field`.
 const COMPLETE: &str = r"
-if redis.call('HGET', ARGV[1], ARGV[2]) ~= ARGV[3] then return 0 end
-local i = 5
+if redis.call('HGET', ARGV[3], ARGV[4]) ~= ARGV[5] then return {0, fence} end
+local i = 7
 while i <= #ARGV do
   local op = ARGV[i]
   if op == 'M' then
@@ -342,24 +380,28 @@ while i <= #ARGV do
     return redis.error_reply('unknown settlement operation ' .. op)
   end
 end
-redis.call('HSET', ARGV[1], ARGV[2], ARGV[4])
-return 1
+redis.call('HSET', ARGV[3], ARGV[4], ARGV[6])
+return {1, fence}
 ";
 
-/// Swaps a journal entry for another if it is still the expected one. ARGV: key, id,
-/// expected, replacement.
+/// Swaps a journal entry for another if it is still the expected one. ARGV (after the
+/// fence): key, id, expected, replacement.
 const SWAP_ENTRY: &str = r"
-if redis.call('HGET', ARGV[1], ARGV[2]) ~= ARGV[3] then return 0 end
-redis.call('HSET', ARGV[1], ARGV[2], ARGV[4])
-return 1
+if redis.call('HGET', ARGV[3], ARGV[4]) ~= ARGV[5] then return {0, fence} end
+redis.call('HSET', ARGV[3], ARGV[4], ARGV[6])
+return {1, fence}
 ";
 
-/// Takes or renews the lease. ARGV: key, owner, ttl ms.
+/// Takes or renews the lease; returns its fence (0 while another owner holds it). A new
+/// holding (a free or expired lease) gets a new fence. ARGV: lease key, owner, ttl ms,
+/// fence key.
 const ACQUIRE: &str = r"
 local holder = redis.call('GET', ARGV[1])
 if holder and holder ~= ARGV[2] then return 0 end
+local fence = tonumber(redis.call('GET', ARGV[4]) or '0')
+if not holder or fence == 0 then fence = redis.call('INCR', ARGV[4]) end
 redis.call('SET', ARGV[1], ARGV[2], 'PX', ARGV[3])
-return 1
+return fence
 ";
 
 /// Deletes the lease if `owner` holds it. ARGV: key, owner.
@@ -402,11 +444,11 @@ impl RedisStore {
         parse: impl Fn(&str) -> Option<T>,
     ) -> Result<BTreeMap<String, T>, StoreError> {
         let raw: BTreeMap<String, String> = self
-            .connection
-            .clone()
+            .conn()
+            .await?
             .hgetall(key)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.link.failed(e))?;
         raw.into_iter()
             .map(|(field, value)| match parse(&value) {
                 Some(parsed) => Ok((field, parsed)),
@@ -423,22 +465,22 @@ impl RedisStore {
     }
 
     async fn raw_entry(&self, id: &str) -> Result<Option<String>, StoreError> {
-        self.connection
-            .clone()
+        self.conn()
+            .await?
             .hget(self.journal_key(), id)
             .await
-            .map_err(unavailable)
+            .map_err(|e| self.link.failed(e))
     }
 
     /// Entry `id` as stored and decoded, if it is still planned.
     /// The journal's entries with `status`, oldest first.
     async fn entries_with(&self, status: JournalStatus) -> Result<Vec<JournalEntry>, StoreError> {
         let raw: BTreeMap<String, String> = self
-            .connection
-            .clone()
+            .conn()
+            .await?
             .hgetall(self.journal_key())
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.link.failed(e))?;
         let mut entries = Vec::new();
         for text in raw.values() {
             let entry = decode_entry(&self.journal_key(), text)?;
@@ -463,18 +505,19 @@ impl RedisStore {
         id: &str,
         expected: &str,
         replacement: &str,
+        fence: Fence,
     ) -> Result<bool, StoreError> {
-        let swapped: i64 = self
-            .scripts
-            .swap_entry
+        let mut eval = evalsha(&self.scripts.swap_entry);
+        eval.arg(self.key("paymentFence"))
+            .arg(fence.0)
             .arg(self.journal_key())
             .arg(id)
             .arg(expected)
-            .arg(replacement)
-            .invoke_async(&mut self.connection.clone())
-            .await
-            .map_err(unavailable)?;
-        Ok(swapped == 1)
+            .arg(replacement);
+        fenced(
+            self.link.write(&self.scripts.swap_entry, &eval).await?,
+            fence,
+        )
     }
 }
 
@@ -501,11 +544,11 @@ impl PayoutStore for RedisStore {
 
     async fn total_paid(&self) -> Result<Amount, StoreError> {
         let raw: Option<String> = self
-            .connection
-            .clone()
+            .conn()
+            .await?
             .hget(self.key("stats"), "totalPaid")
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.link.failed(e))?;
         match raw {
             None => Ok(Amount::ZERO),
             Some(text) => parse_coins(&text).ok_or_else(|| StoreError::Corrupt {
@@ -515,20 +558,25 @@ impl PayoutStore for RedisStore {
         }
     }
 
-    async fn plan(&self, settlement: &Settlement, now_ms: u64) -> Result<(), StoreError> {
+    async fn plan(
+        &self,
+        settlement: &Settlement,
+        now_ms: u64,
+        fence: Fence,
+    ) -> Result<(), StoreError> {
         let entry = JournalEntry {
             status: JournalStatus::Planned,
             txid: None,
             planned_ms: now_ms,
             settlement: settlement.clone(),
         };
-        let created: bool = self
-            .connection
-            .clone()
-            .hset_nx(self.journal_key(), &settlement.id, encode_entry(&entry))
-            .await
-            .map_err(unavailable)?;
-        if created {
+        let mut eval = evalsha(&self.scripts.plan);
+        eval.arg(self.key("paymentFence"))
+            .arg(fence.0)
+            .arg(self.journal_key())
+            .arg(&settlement.id)
+            .arg(encode_entry(&entry));
+        if fenced(self.link.write(&self.scripts.plan, &eval).await?, fence)? {
             Ok(())
         } else {
             Err(StoreError::Corrupt {
@@ -550,7 +598,12 @@ impl PayoutStore for RedisStore {
         Ok(done)
     }
 
-    async fn complete(&self, id: &str, txid: Option<&str>) -> Result<bool, StoreError> {
+    async fn complete(
+        &self,
+        id: &str,
+        txid: Option<&str>,
+        fence: Fence,
+    ) -> Result<bool, StoreError> {
         let Some((raw, mut entry)) = self.planned_entry(id).await? else {
             return Ok(false);
         };
@@ -559,8 +612,10 @@ impl PayoutStore for RedisStore {
         let settlement = &entry.settlement;
         let pending = self.key("blocksPending");
         let round = |height: u64| self.key(&format!("shares:round{height}"));
-        let mut script = self.scripts.complete.prepare_invoke();
+        let mut script = evalsha(&self.scripts.complete);
         script
+            .arg(self.key("paymentFence"))
+            .arg(fence.0)
             .arg(self.journal_key())
             .arg(id)
             .arg(&raw)
@@ -610,19 +665,19 @@ impl PayoutStore for RedisStore {
             .arg(self.key("stats"))
             .arg("totalPaid")
             .arg(settlement.total_paid.to_coin_string());
-        let applied: i64 = script
-            .invoke_async(&mut self.connection.clone())
-            .await
-            .map_err(unavailable)?;
-        Ok(applied == 1)
+        fenced(
+            self.link.write(&self.scripts.complete, &script).await?,
+            fence,
+        )
     }
 
-    async fn abandon(&self, id: &str) -> Result<bool, StoreError> {
+    async fn abandon(&self, id: &str, fence: Fence) -> Result<bool, StoreError> {
         let Some((raw, mut entry)) = self.planned_entry(id).await? else {
             return Ok(false);
         };
         entry.status = JournalStatus::Abandoned;
-        self.swap_entry(id, &raw, &encode_entry(&entry)).await
+        self.swap_entry(id, &raw, &encode_entry(&entry), fence)
+            .await
     }
 
     async fn journal_entry(&self, id: &str) -> Result<Option<JournalEntry>, StoreError> {
@@ -632,28 +687,20 @@ impl PayoutStore for RedisStore {
             .transpose()
     }
 
-    async fn acquire_lease(&self, owner: &str, ttl_ms: u64) -> Result<bool, StoreError> {
-        let taken: i64 = self
-            .scripts
-            .acquire
-            .arg(self.key("paymentLease"))
+    async fn acquire_lease(&self, owner: &str, ttl_ms: u64) -> Result<Option<Fence>, StoreError> {
+        let mut eval = evalsha(&self.scripts.acquire);
+        eval.arg(self.key("paymentLease"))
             .arg(owner)
             .arg(ttl_ms.max(1))
-            .invoke_async(&mut self.connection.clone())
-            .await
-            .map_err(unavailable)?;
-        Ok(taken == 1)
+            .arg(self.key("paymentFence"));
+        let fence: u64 = self.link.write(&self.scripts.acquire, &eval).await?;
+        Ok((fence > 0).then_some(Fence(fence)))
     }
 
     async fn release_lease(&self, owner: &str) -> Result<(), StoreError> {
-        let _: i64 = self
-            .scripts
-            .release
-            .arg(self.key("paymentLease"))
-            .arg(owner)
-            .invoke_async(&mut self.connection.clone())
-            .await
-            .map_err(unavailable)?;
+        let mut eval = evalsha(&self.scripts.release);
+        eval.arg(self.key("paymentLease")).arg(owner);
+        let _: i64 = self.link.write(&self.scripts.release, &eval).await?;
         Ok(())
     }
 }
@@ -666,19 +713,19 @@ const PROXY_STATE: &str = "proxyState";
 #[async_trait]
 impl SwitchState for RedisStore {
     async fn switched_coins(&self) -> Result<BTreeMap<String, String>, StoreError> {
-        self.connection
-            .clone()
+        self.conn()
+            .await?
             .hgetall(PROXY_STATE)
             .await
-            .map_err(unavailable)
+            .map_err(|e| self.link.failed(e))
     }
 
     async fn set_switched_coin(&self, algorithm: &str, coin: &str) -> Result<(), StoreError> {
-        self.connection
-            .clone()
+        self.conn()
+            .await?
             .hset(PROXY_STATE, algorithm, coin)
             .await
-            .map_err(unavailable)
+            .map_err(|e| self.link.failed(e))
     }
 }
 
@@ -696,16 +743,16 @@ impl StatsHistory for RedisStore {
             .ignore()
             .zrembyscore(STAT_HISTORY, "-inf", format!("({keep_from_s}"))
             .ignore()
-            .query_async::<()>(&mut self.connection.clone())
+            .query_async::<()>(&mut self.conn().await?)
             .await
-            .map_err(unavailable)
+            .map_err(|e| self.link.failed(e))
     }
 
     async fn stats_since(&self, since_s: u64) -> Result<Vec<String>, StoreError> {
-        self.connection
-            .clone()
+        self.conn()
+            .await?
             .zrangebyscore(STAT_HISTORY, since_s, "+inf")
             .await
-            .map_err(unavailable)
+            .map_err(|e| self.link.failed(e))
     }
 }

@@ -46,6 +46,8 @@ pub struct PaymentCounters {
     orphaned: AtomicU64,
     sent: AtomicU64,
     failed: AtomicU64,
+    /// The payment lease's fence while this processor holds it; 0 while it does not.
+    fence: AtomicU64,
 }
 
 /// A reading of [`PaymentCounters`].
@@ -59,6 +61,8 @@ pub struct PaymentCounts {
     pub payments_sent: u64,
     /// Payment runs that failed.
     pub payments_failed: u64,
+    /// The fence of the payment lease while this processor holds it (it is the payer).
+    pub payer_fence: Option<u64>,
 }
 
 impl PaymentCounters {
@@ -80,7 +84,16 @@ impl PaymentCounters {
             blocks_orphaned: self.orphaned.load(Ordering::Relaxed),
             payments_sent: self.sent.load(Ordering::Relaxed),
             payments_failed: self.failed.load(Ordering::Relaxed),
+            payer_fence: match self.fence.load(Ordering::Relaxed) {
+                0 => None,
+                fence => Some(fence),
+            },
         }
+    }
+
+    /// Records the fence this processor holds, or that it holds none.
+    pub(crate) fn set_fence(&self, fence: Option<u64>) {
+        self.fence.store(fence.unwrap_or(0), Ordering::Relaxed);
     }
 }
 
@@ -111,6 +124,7 @@ mod tests {
                 blocks_orphaned: 1,
                 payments_sent: 0,
                 payments_failed: 1,
+                payer_fence: None,
             }
         );
     }

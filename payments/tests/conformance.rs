@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use coin_daemon::Amount;
 use payments::{
     Batch, BlockEntry, BlockStatus, Decimal, EmbeddedStore, JournalStatus, PayoutStore, Record,
-    RedisStore, Round, Settlement, ShareCounts, ShareStore, StatsHistory, SwitchState,
+    RedisStore, Round, Settlement, ShareCounts, ShareStore, StatsHistory, StoreError, SwitchState,
     share_decimal,
 };
 use testkit::RedisServer;
@@ -252,8 +252,12 @@ async fn payout_suite<S: ShareStore + PayoutStore>(store: &S) {
         total_paid: sats(3_000),
         transaction: None,
     };
-    store.plan(&settlement, 10).await.unwrap();
-    assert!(store.plan(&settlement, 11).await.is_err(), "ids are unique");
+    let fence = store.acquire_lease("payer", 60_000).await.unwrap().unwrap();
+    store.plan(&settlement, 10, fence).await.unwrap();
+    assert!(
+        store.plan(&settlement, 11, fence).await.is_err(),
+        "ids are unique"
+    );
     let planned = store.planned().await.unwrap();
     assert_eq!(planned.len(), 1);
     assert_eq!(planned[0].settlement, settlement);
@@ -262,9 +266,17 @@ async fn payout_suite<S: ShareStore + PayoutStore>(store: &S) {
     assert_eq!(store.blocks(BlockStatus::Pending).await.unwrap().len(), 3);
 
     assert!(store.payment_history(10).await.unwrap().is_empty());
-    assert!(store.complete("run-1", Some("txid-1")).await.unwrap());
     assert!(
-        !store.complete("run-1", Some("txid-1")).await.unwrap(),
+        store
+            .complete("run-1", Some("txid-1"), fence)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .complete("run-1", Some("txid-1"), fence)
+            .await
+            .unwrap(),
         "applied once"
     );
     assert!(store.planned().await.unwrap().is_empty());
@@ -327,9 +339,9 @@ async fn payout_suite<S: ShareStore + PayoutStore>(store: &S) {
         balances: BTreeMap::from([("b".into(), sats(0))]),
         ..settlement.clone()
     };
-    store.plan(&second, 20).await.unwrap();
-    assert!(store.abandon("run-2").await.unwrap());
-    assert!(!store.complete("run-2", None).await.unwrap());
+    store.plan(&second, 20, fence).await.unwrap();
+    assert!(store.abandon("run-2", fence).await.unwrap());
+    assert!(!store.complete("run-2", None, fence).await.unwrap());
     assert_eq!(store.balances().await.unwrap()["b"], sats(1_000));
 
     // The history lists paying runs only, newest first.
@@ -343,8 +355,8 @@ async fn payout_suite<S: ShareStore + PayoutStore>(store: &S) {
         ..settlement.clone()
     };
     for (run, at) in [(&quiet, 30), (&later, 40)] {
-        store.plan(run, at).await.unwrap();
-        assert!(store.complete(&run.id, Some("txid")).await.unwrap());
+        store.plan(run, at, fence).await.unwrap();
+        assert!(store.complete(&run.id, Some("txid"), fence).await.unwrap());
     }
     let ids = |entries: Vec<payments::JournalEntry>| {
         entries
@@ -358,14 +370,45 @@ async fn payout_suite<S: ShareStore + PayoutStore>(store: &S) {
     );
     assert_eq!(ids(store.payment_history(1).await.unwrap()), ["run-4"]);
 
-    // One lease holder at a time; it expires.
-    assert!(store.acquire_lease("one", 60_000).await.unwrap());
-    assert!(!store.acquire_lease("two", 60_000).await.unwrap());
-    assert!(store.acquire_lease("one", 60_000).await.unwrap(), "renewed");
+    // One lease holder at a time; it expires; every new holding has a higher fence.
+    store.release_lease("payer").await.unwrap();
+    let one = store.acquire_lease("one", 60_000).await.unwrap().unwrap();
+    assert!(one > fence, "a new holder, a new fence");
+    assert_eq!(store.acquire_lease("two", 60_000).await.unwrap(), None);
+    assert_eq!(
+        store.acquire_lease("one", 60_000).await.unwrap(),
+        Some(one),
+        "renewed: the same fence"
+    );
     store.release_lease("one").await.unwrap();
-    assert!(store.acquire_lease("two", 1).await.unwrap());
+    let two = store.acquire_lease("two", 1).await.unwrap().unwrap();
+    assert!(two > one);
     tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-    assert!(store.acquire_lease("one", 60_000).await.unwrap(), "expired");
+    let again = store.acquire_lease("one", 60_000).await.unwrap().unwrap();
+    assert!(again > two, "expired: taken over with a new fence");
+
+    // A stale holder's writes are refused and change nothing: "two" still thinks it holds
+    // fence `two`, but "one" took the lease over.
+    let stale = Settlement {
+        id: "run-5".into(),
+        balances: BTreeMap::from([("b".into(), sats(0))]),
+        ..settlement.clone()
+    };
+    let refused = store.plan(&stale, 50, two).await.unwrap_err();
+    assert!(
+        matches!(refused, StoreError::Fenced { held, current } if held == two.0 && current == again.0),
+        "{refused}"
+    );
+    assert!(store.journal_entry("run-5").await.unwrap().is_none());
+    store.plan(&stale, 50, again).await.unwrap();
+    let refused = store.complete("run-5", None, two).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Fenced { .. }), "{refused}");
+    let refused = store.abandon("run-5", two).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Fenced { .. }), "{refused}");
+    assert_eq!(store.planned().await.unwrap().len(), 1, "still planned");
+    assert_eq!(store.balances().await.unwrap()["b"], sats(1_000));
+    assert!(store.complete("run-5", None, again).await.unwrap());
+    assert!(!store.balances().await.unwrap().contains_key("b"));
 }
 
 async fn history_suite(store: &dyn StatsHistory) {

@@ -10,10 +10,11 @@ use payments::{BlockStatus, ShareCounts, StatsHistory};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::options::PortalOptions;
+use crate::options::{FrontEnds, PortalOptions};
 use crate::source::{PoolDirectory, PortalPool};
 use crate::stats::{
-    BlockCounts, NetworkStats, PoolReading, PoolStats, PortalStats, pool_stats, portal_stats,
+    BlockCounts, FrontEndStatus, NetworkStats, PoolReading, PoolStats, PortalStats, pool_stats,
+    portal_stats,
 };
 
 /// How long a daemon may take to answer `getmininginfo` before a snapshot goes without it.
@@ -150,7 +151,54 @@ pub(crate) async fn gather(
     for pool in pools {
         stats.push(read_pool(pool, options, now).await);
     }
-    portal_stats(now.as_secs(), stats)
+    let front_ends = match &options.front_ends {
+        Some(front_ends) => read_front_ends(front_ends, now).await,
+        None => Vec::new(),
+    };
+    // Shares, workers and hashrate come from the shared store already; connections are
+    // each front-end's own, so the others' are added.
+    for other in front_ends
+        .iter()
+        .filter(|f| f.live && Some(f.front_end.instance_id) != own_instance(options))
+    {
+        for pool in &mut stats {
+            if let Some(theirs) = other.front_end.pools.get(&pool.name) {
+                pool.connections += theirs.connections;
+            }
+        }
+    }
+    let mut snapshot = portal_stats(now.as_secs(), stats);
+    snapshot.front_ends = front_ends;
+    snapshot
+}
+
+fn own_instance(options: &PortalOptions) -> Option<u8> {
+    options.front_ends.as_ref().map(|f| f.instance_id)
+}
+
+/// The front-ends as published, each marked live or gone; none while the registry does not
+/// answer (the stats then count this process alone, and say so in the log).
+async fn read_front_ends(front_ends: &FrontEnds, now: Duration) -> Vec<FrontEndStatus> {
+    match tokio::time::timeout(NETWORK_TIMEOUT, front_ends.registry.front_ends()).await {
+        Ok(Ok(list)) => list
+            .into_iter()
+            .map(|front_end| FrontEndStatus {
+                live: now.as_millis() as u64
+                    <= front_end.seen_ms + front_ends.live_for.as_millis() as u64,
+                front_end,
+            })
+            .collect(),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "stats: the front-end registry did not answer; counting this front-end alone");
+            Vec::new()
+        }
+        Err(_) => {
+            tracing::warn!(
+                "stats: the front-end registry did not answer in time; counting this front-end alone"
+            );
+            Vec::new()
+        }
+    }
 }
 
 async fn read_pool(pool: &PortalPool, options: &PortalOptions, now: Duration) -> PoolStats {

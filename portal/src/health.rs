@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::server::AppState;
+use crate::source::PortalPool;
 
 /// `/health`: the process answers.
 pub(crate) async fn health() -> Response {
@@ -17,12 +18,14 @@ pub(crate) async fn health() -> Response {
 }
 
 /// One pool's readiness.
-#[derive(Debug, Serialize)]
-struct PoolReadiness {
-    pool: String,
-    ready: bool,
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PoolReadiness {
+    /// The pool.
+    pub pool: String,
+    /// Whether it can take and keep shares now.
+    pub ready: bool,
     /// What is not ready, in words an operator can act on.
-    problems: Vec<String>,
+    pub problems: Vec<String>,
 }
 
 /// `/ready`: 200 when every pool has work for its miners and can keep their shares; 503
@@ -30,8 +33,25 @@ struct PoolReadiness {
 /// neither the store nor the share log takes them, shares being refused, a chain guard
 /// fault).
 pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    let pools = readiness(&state.directory.pools().await);
+    let ready = !pools.is_empty() && pools.iter().all(|p| p.ready);
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(serde_json::json!({ "ready": ready, "pools": pools })),
+    )
+        .into_response()
+}
+
+/// Each pool's readiness, as `/ready` reports it: no work yet, shares held in memory only,
+/// shares being refused, a chain guard fault.
+pub fn readiness(portal_pools: &[PortalPool]) -> Vec<PoolReadiness> {
     let mut pools = Vec::new();
-    for pool in state.directory.pools().await {
+    for pool in portal_pools {
         let mut problems = Vec::new();
         if pool.handle.current_job().is_none() {
             problems.push("no work for miners yet (no block template or upstream job)".into());
@@ -71,15 +91,5 @@ pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Response {
             problems,
         });
     }
-    let ready = !pools.is_empty() && pools.iter().all(|p| p.ready);
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(serde_json::json!({ "ready": ready, "pools": pools })),
-    )
-        .into_response()
+    pools
 }

@@ -50,13 +50,14 @@ mod views;
 
 pub use admin::{check_password_hash, hash_password};
 pub use error::PortalError;
-pub use options::{AdminOptions, PortalOptions};
+pub use health::{PoolReadiness, readiness};
+pub use options::{AdminOptions, FrontEnds, PortalOptions};
 pub use server::{RunningPortal, start_portal};
 pub use source::{
     ActionError, Named, PoolDirectory, PoolSummary, PortSummary, PortalPool, StaticPools,
 };
 pub use stats::{
-    AlgoStats, BlockCounts, GlobalStats, HistoryPoint, NetworkStats, PoolCounters, PoolPoint,
-    PoolReading, PoolStats, PortalStats, WorkerStats, hashrate, pool_stats, portal_stats,
-    readable_hashrate,
+    AlgoStats, BlockCounts, FrontEndStatus, GlobalStats, HistoryPoint, NetworkStats, PoolCounters,
+    PoolPoint, PoolReading, PoolStats, PortalStats, WorkerStats, hashrate, pool_stats,
+    portal_stats, readable_hashrate,
 };

@@ -1,7 +1,10 @@
 //! What the portal is told: where to listen, how often to gather stats, the admin secret.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use payments::FrontEndRegistry;
 
 /// The portal's settings (NOMP's `website` section, typed).
 #[derive(Debug, Clone)]
@@ -22,6 +25,29 @@ pub struct PortalOptions {
     /// this many workers per pool, the fastest; 0 (the default) keeps worker names out of
     /// metrics, so their label count never grows with the miners.
     pub metrics_worker_labels: usize,
+    /// The other front-ends on the same store, whose connections the stats add and whose
+    /// health they list; `None` for a front-end alone.
+    pub front_ends: Option<FrontEnds>,
+}
+
+/// Where the portal finds the front-ends sharing its store.
+#[derive(Clone)]
+pub struct FrontEnds {
+    /// The registry they publish to.
+    pub registry: Arc<dyn FrontEndRegistry>,
+    /// This process's instance id (its own pools are read live, not from the registry).
+    pub instance_id: u8,
+    /// A front-end not heard from for this long is gone: listed as such, not counted.
+    pub live_for: Duration,
+}
+
+impl std::fmt::Debug for FrontEnds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrontEnds")
+            .field("instance_id", &self.instance_id)
+            .field("live_for", &self.live_for)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PortalOptions {
@@ -35,6 +61,7 @@ impl PortalOptions {
             historical_retention: Duration::from_secs(4 * 3600),
             admin: None,
             metrics_worker_labels: 0,
+            front_ends: None,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use coin_daemon::Amount;
 use hashing::Algorithm;
-use payments::{HashrateSample, ShareCounts, address_of};
+use payments::{FrontEnd, HashrateSample, ShareCounts, address_of};
 use serde::{Deserialize, Serialize};
 
 /// Everything `/api/stats` serves: one snapshot, taken every update interval.
@@ -18,6 +18,21 @@ pub struct PortalStats {
     pub algos: BTreeMap<String, AlgoStats>,
     /// Per pool, by name.
     pub pools: BTreeMap<String, PoolStats>,
+    /// The front-ends sharing the store, when there are several (nomp-rs): each one's
+    /// health and connections as it last published them.
+    #[serde(default, rename = "frontEnds", skip_serializing_if = "Vec::is_empty")]
+    pub front_ends: Vec<FrontEndStatus>,
+}
+
+/// A front-end as the stats list it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontEndStatus {
+    /// What it published.
+    #[serde(flatten)]
+    pub front_end: FrontEnd,
+    /// Whether it was heard from recently enough to count; a gone one is listed, not
+    /// counted.
+    pub live: bool,
 }
 
 /// All pools together.

@@ -12,7 +12,8 @@ use crate::job::JobId;
 /// Pools a switching port moves miners between must share one: a moved miner then never
 /// shares its extranonce1 with the new pool's own miners, and a share for a job of the
 /// pool it just left can never name a job of its new pool. The instance id (0–31) goes in
-/// the top five bits of every extranonce1, so front-ends sharing a store never collide.
+/// the top five bits of every extranonce1 and above the 32-bit counter of every job id, so
+/// front-ends sharing a store never hand out the same work or name a job alike.
 #[derive(Debug)]
 pub struct IdAllocator {
     instance_id: u8,
@@ -39,9 +40,15 @@ impl IdAllocator {
         Extranonce::from_slice(&bytes).expect("4 bytes fit")
     }
 
-    /// A fresh job id.
+    /// The instance id.
+    pub fn instance_id(&self) -> u8 {
+        self.instance_id
+    }
+
+    /// A fresh job id: the instance id above a 32-bit counter.
     pub fn next_job_id(&self) -> JobId {
-        JobId(self.job.fetch_add(1, Ordering::Relaxed))
+        let counter = self.job.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
+        JobId(u64::from(self.instance_id) << 32 | counter)
     }
 }
 
@@ -64,6 +71,21 @@ mod tests {
         assert_eq!(first.as_bytes()[0] >> 3, 3);
         assert_eq!(second.as_bytes()[0] >> 3, 3);
         assert_ne!(ids.next_job_id(), ids.next_job_id());
+        assert_eq!(ids.next_job_id().0 >> 32, 3);
+    }
+
+    #[test]
+    fn two_instances_never_share_an_extranonce1_or_a_job_id() {
+        let (a, b) = (IdAllocator::new(1), IdAllocator::new(2));
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            assert!(seen.insert(a.next_extranonce1()));
+            assert!(seen.insert(b.next_extranonce1()));
+        }
+        let jobs: std::collections::HashSet<JobId> = (0..1000)
+            .flat_map(|_| [a.next_job_id(), b.next_job_id()])
+            .collect();
+        assert_eq!(jobs.len(), 2000);
     }
 
     #[test]
