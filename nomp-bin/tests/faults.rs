@@ -13,7 +13,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Nomp, PATIENCE, Receiver, config_dir, get, run_nomp, until, until_seen, write};
+use common::{
+    Nomp, PATIENCE, Receiver, Told, account, config_dir, get, paid_exactly_once, run_nomp, until,
+    until_seen, write,
+};
 use hashing::Algorithm;
 use payments::{EmbeddedStore, PayoutStore, ShareStore};
 use testkit::{Fault, RegtestPair, Release, RpcProxy, SmallDisk, TestMiner, free_port};
@@ -34,41 +37,6 @@ fn miner(port: u16, worker: &str) -> TestMiner {
     )
 }
 
-/// What one miner connection was told, and what it sent.
-#[derive(Debug)]
-struct Told {
-    worker: String,
-    accepted: u64,
-    submitted: u64,
-    rejections: BTreeMap<String, u64>,
-}
-
-impl Told {
-    /// Stops the miner (its last answer in) and reads its counts.
-    fn of(worker: &str, mut miner: TestMiner) -> Told {
-        miner.stop();
-        Told {
-            worker: worker.to_owned(),
-            accepted: miner.accepted(),
-            submitted: miner.submitted(),
-            rejections: miner.rejections(),
-        }
-    }
-
-    /// Shares sent that got no answer (the pool was killed with them in flight).
-    fn unanswered(&self) -> u64 {
-        self.submitted - self.accepted - self.rejections.values().sum::<u64>()
-    }
-
-    fn not_recorded(&self) -> u64 {
-        self.rejections
-            .iter()
-            .filter(|(message, _)| message.starts_with("share not recorded"))
-            .map(|(_, count)| count)
-            .sum()
-    }
-}
-
 /// Valid shares the store holds per worker, one hashrate sample each.
 fn stored_per_worker(store: &EmbeddedStore) -> BTreeMap<String, u64> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -78,33 +46,6 @@ fn stored_per_worker(store: &EmbeddedStore) -> BTreeMap<String, u64> {
         *counts.entry(sample.worker.clone()).or_default() += 1;
     }
     counts
-}
-
-/// Checks each connection: every share it was told is accepted is stored (none lost), and
-/// beyond those at most the ones that got no answer or were refused as not recorded (a
-/// refused share may still reach the store later), so none is counted twice. Returns
-/// (acknowledged, stored, sent).
-fn account(told: &[Told], stored: &BTreeMap<String, u64>) -> (u64, u64, u64) {
-    let mut totals = (0, 0, 0);
-    for connection in told {
-        let kept = stored.get(&connection.worker).copied().unwrap_or(0);
-        assert!(
-            kept >= connection.accepted,
-            "{}: {} acknowledged, only {kept} stored",
-            connection.worker,
-            connection.accepted
-        );
-        let most = connection.accepted + connection.unanswered() + connection.not_recorded();
-        assert!(
-            kept <= most,
-            "{}: {kept} stored, at most {most} may be ({connection:?}): a share counted twice",
-            connection.worker,
-        );
-        totals.0 += connection.accepted;
-        totals.1 += kept;
-        totals.2 += connection.submitted;
-    }
-    totals
 }
 
 /// A number from the clock, for random moments (printed, so a failure can be replayed).
@@ -377,51 +318,6 @@ fn until_settled(store: &EmbeddedStore, nomp: &Nomp) {
             ),
         )
     });
-}
-
-/// Checks the journal against the wallet: the wallet sent exactly the transactions of the
-/// runs the journal has done, and each address received exactly what those runs paid it.
-/// Returns (runs paid, transactions, coins paid in satoshis).
-fn paid_exactly_once(pair: &RegtestPair, store: &EmbeddedStore) -> (usize, usize, i64) {
-    // Confirmed by the node whose mempool has the payouts.
-    let node = pair.pool_node();
-    node.cli(&["generatetoaddress", "1", &node.new_address()]);
-    pair.wait_for_sync();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let done = runtime.block_on(store.payment_history(10_000)).unwrap();
-    let journalled: std::collections::BTreeSet<String> =
-        done.iter().filter_map(|entry| entry.txid.clone()).collect();
-    assert_eq!(
-        journalled.len(),
-        done.len(),
-        "every paying run names its txid"
-    );
-    let listed = pair.pool_node().cli(&["listtransactions", "*", "100000"]);
-    let sent: std::collections::BTreeSet<String> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|tx| tx["category"] == "send")
-        .filter_map(|tx| tx["txid"].as_str().map(str::to_owned))
-        .collect();
-    assert_eq!(
-        sent, journalled,
-        "the wallet sent exactly the journalled payouts"
-    );
-    let mut owed: BTreeMap<String, i64> = BTreeMap::new();
-    for entry in &done {
-        for (address, amount) in &entry.settlement.payments {
-            *owed.entry(address.clone()).or_default() += amount.to_sat();
-        }
-    }
-    for (address, amount) in &owed {
-        let received = pair
-            .other_node()
-            .cli(&["getreceivedbyaddress", address, "1"]);
-        let received = coin_daemon::Amount::from_coin_str(&received.to_string()).unwrap();
-        assert_eq!(received.to_sat(), *amount, "{address} was paid once");
-    }
-    (done.len(), sent.len(), owed.values().sum())
 }
 
 #[test]

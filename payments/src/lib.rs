@@ -27,6 +27,12 @@
 //!   per coin pay at a time, and its fencing token ([`Fence`]), checked by the store in
 //!   the same transaction as every journal and balance write, refuses the writes of a
 //!   payer that stalled past its lease while another took over.
+//! - Several front-ends on one Redis ([`FrontEndRegistry`], on [`RedisStore`]): each claims an
+//!   instance id (0–31, the top bits of its extranonce1 values) and publishes its
+//!   connections, payer role and readiness for the others' portals.
+//! - Redis high availability ([`RedisOptions`]): one server, or the master a Redis Sentinel
+//!   group names (asked again after any failure, so a failover is followed), with every write
+//!   confirmed by `WAIT` for a number of replicas before it counts as stored.
 //! - [`PaymentReport`]s: what each run did (blocks confirmed or orphaned, payouts sent,
 //!   runs failed), counted in [`PaymentCounters`] and passed to a hook for notifications.
 //!

@@ -41,7 +41,7 @@ pub use disk::SmallDisk;
 pub use mariadb::MariaDb;
 pub use miner::TestMiner;
 pub use process::free_port;
-pub use redis::RedisServer;
+pub use redis::{RedisSentinelGroup, RedisServer};
 pub use regtest::{RegtestNode, RegtestPair};
 pub use rpc_proxy::{Fault, Release, RpcProxy};
 pub use session::SessionHarness;

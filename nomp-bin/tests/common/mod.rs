@@ -145,6 +145,23 @@ impl Nomp {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) without waiting for anything.
+    pub(crate) fn send(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// How many lines of this start's log contain `needle`.
+    pub(crate) fn count_log(&self, needle: &str) -> usize {
+        self.log()
+            .lines()
+            .filter(|line| line.contains(needle))
+            .count()
+    }
+
     /// SIGTERM, as a service manager stops it; its exit status.
     pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
         self.signal("TERM")
@@ -375,4 +392,117 @@ impl Receiver {
                 p == path && (head.to_ascii_lowercase().contains(needle) || body.contains(needle))
             })
     }
+}
+
+/// What one miner connection was told, and what it sent.
+#[derive(Debug)]
+pub(crate) struct Told {
+    pub(crate) worker: String,
+    pub(crate) accepted: u64,
+    pub(crate) submitted: u64,
+    pub(crate) rejections: std::collections::BTreeMap<String, u64>,
+}
+
+impl Told {
+    /// Stops the miner (its last answer in) and reads its counts.
+    pub(crate) fn of(worker: &str, mut miner: testkit::TestMiner) -> Told {
+        miner.stop();
+        Told {
+            worker: worker.to_owned(),
+            accepted: miner.accepted(),
+            submitted: miner.submitted(),
+            rejections: miner.rejections(),
+        }
+    }
+
+    /// Shares sent that got no answer (the pool was killed with them in flight).
+    pub(crate) fn unanswered(&self) -> u64 {
+        self.submitted - self.accepted - self.rejections.values().sum::<u64>()
+    }
+
+    pub(crate) fn not_recorded(&self) -> u64 {
+        self.rejections
+            .iter()
+            .filter(|(message, _)| message.starts_with("share not recorded"))
+            .map(|(_, count)| count)
+            .sum()
+    }
+}
+
+/// Checks each connection: every share it was told is accepted is stored (none lost), and
+/// beyond those at most the ones that got no answer or were refused as not recorded (a
+/// refused share may still reach the store later), so none is counted twice. Returns
+/// (acknowledged, stored, sent).
+pub(crate) fn account(
+    told: &[Told],
+    stored: &std::collections::BTreeMap<String, u64>,
+) -> (u64, u64, u64) {
+    let mut totals = (0, 0, 0);
+    for connection in told {
+        let kept = stored.get(&connection.worker).copied().unwrap_or(0);
+        assert!(
+            kept >= connection.accepted,
+            "{}: {} acknowledged, only {kept} stored",
+            connection.worker,
+            connection.accepted
+        );
+        let most = connection.accepted + connection.unanswered() + connection.not_recorded();
+        assert!(
+            kept <= most,
+            "{}: {kept} stored, at most {most} may be ({connection:?}): a share counted twice",
+            connection.worker,
+        );
+        totals.0 += connection.accepted;
+        totals.1 += kept;
+        totals.2 += connection.submitted;
+    }
+    totals
+}
+
+/// Checks the journal against the wallet: the wallet sent exactly the transactions of the
+/// runs the journal has done, and each address received exactly what those runs paid it.
+/// Returns (runs paid, transactions, coins paid in satoshis).
+pub(crate) fn paid_exactly_once(
+    pair: &testkit::RegtestPair,
+    store: &impl payments::PayoutStore,
+) -> (usize, usize, i64) {
+    // Confirmed by the node whose mempool has the payouts.
+    let node = pair.pool_node();
+    node.cli(&["generatetoaddress", "1", &node.new_address()]);
+    pair.wait_for_sync();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let done = runtime.block_on(store.payment_history(10_000)).unwrap();
+    let journalled: std::collections::BTreeSet<String> =
+        done.iter().filter_map(|entry| entry.txid.clone()).collect();
+    assert_eq!(
+        journalled.len(),
+        done.len(),
+        "every paying run names its txid"
+    );
+    let listed = pair.pool_node().cli(&["listtransactions", "*", "100000"]);
+    let sent: std::collections::BTreeSet<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|tx| tx["category"] == "send")
+        .filter_map(|tx| tx["txid"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        sent, journalled,
+        "the wallet sent exactly the journalled payouts"
+    );
+    let mut owed: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    for entry in &done {
+        for (address, amount) in &entry.settlement.payments {
+            *owed.entry(address.clone()).or_default() += amount.to_sat();
+        }
+    }
+    for (address, amount) in &owed {
+        let received = pair
+            .other_node()
+            .cli(&["getreceivedbyaddress", address, "1"]);
+        let received = coin_daemon::Amount::from_coin_str(&received.to_string()).unwrap();
+        assert_eq!(received.to_sat(), *amount, "{address} was paid once");
+    }
+    (done.len(), sent.len(), owed.values().sum())
 }
