@@ -523,3 +523,34 @@ fn a_zmq_block_notify_that_is_not_a_tcp_address_is_refused_with_the_form() {
         "{stdout}"
     );
 }
+
+#[test]
+fn an_instance_id_beyond_five_bits_and_a_sentinel_setup_without_its_master_name_are_refused() {
+    let config = CONFIG.replacen('{', r#"{ "instanceId": 32,"#, 1);
+    let dir = config_dir(&config, COIN, &[("a.json", pool(3333, ""))]);
+    assert_error(
+        dir.path(),
+        &["config.json", "instanceId", "is 32", "0–31", "its own id"],
+    );
+
+    let sentinels = r#", "redis": { "sentinels": [ { "host": "127.0.0.1", "port": 26379 } ] }"#;
+    let dir = config_dir(CONFIG, COIN, &[("a.json", pool(3333, sentinels))]);
+    assert_error(
+        dir.path(),
+        &[
+            "a.json",
+            "redis.masterName",
+            "is missing",
+            "sentinel monitor",
+        ],
+    );
+    let named = r#", "redis": { "masterName": "nomp" }"#;
+    let dir = config_dir(CONFIG, COIN, &[("a.json", pool(3333, named))]);
+    assert_error(dir.path(), &["a.json", "redis.sentinels", "is empty"]);
+
+    let good = r#", "redis": { "sentinels": [ { "host": "127.0.0.1", "port": 26379 } ], "masterName": "nomp" }"#;
+    let config = CONFIG.replacen('{', r#"{ "instanceId": 31,"#, 1);
+    let dir = config_dir(&config, COIN, &[("a.json", pool(3333, good))]);
+    let (ok, _, stderr) = check(dir.path());
+    assert!(ok, "{stderr}");
+}

@@ -61,7 +61,7 @@ fn front_end(
                 "blockRefreshInterval": 200,
                 "p2p": {{ "enabled": true, "host": "127.0.0.1", "port": {p2p} }},
                 "redis": {redis},
-                "paymentProcessing": {{ "enabled": true, "paymentInterval": 1, "leaseTime": 3, "minimumPayment": 0,
+                "paymentProcessing": {{ "enabled": true, "paymentInterval": 1, "leaseTime": 10, "minimumPayment": 0,
                     "daemon": {{ "host": "127.0.0.1", "port": {wallet_port}, "user": "{user}", "password": "{password}", "timeout": {timeout} }} }}
             }}"#,
             rpc = node.rpc_port(),
@@ -263,6 +263,18 @@ fn two_front_ends_on_one_redis_give_out_distinct_work_and_one_fenced_payer_pays_
         (live_ready == 2 && connections == Some(40), body)
     });
     drop((on_a, on_b));
+    // The front-end metrics contrib/'s alerts use: A pays, B does not, two live.
+    until_seen("the front-end metrics", || {
+        let metrics = |web| get(web, "/metrics").1;
+        let (on_a, on_b) = (metrics(a_web), metrics(b_web));
+        let served = common::FRONT_END_METRICS
+            .iter()
+            .all(|name| on_a.contains(name));
+        let payer = on_a.contains(r#"nomp_payment_lease_held{pool="regtest"} 1"#)
+            && on_b.contains(r#"nomp_payment_lease_held{pool="regtest"} 0"#);
+        let live = on_a.contains(r#"nomp_front_ends{state="live"} 2"#);
+        (served && payer && live, format!("{on_a}\n----\n{on_b}"))
+    });
 
     // Miners on both find blocks; one payer (A) pays them all, once.
     let (wa, wb) = (

@@ -274,6 +274,18 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "Payment runs that failed since start (the next run retries)",
         Counters::default(),
     );
+    let payer = add(
+        &mut registry,
+        "payment_lease_held",
+        "1 while this front-end holds the pool's payment lease (it is the payer); summed over every front-end on one store, 1 when exactly one pays",
+        Gauges::default(),
+    );
+    let front_ends = add(
+        &mut registry,
+        "front_ends",
+        "Front-ends on the store by state (live, gone), as the last stats snapshot read them",
+        Gauges::default(),
+    );
     let last_block = add(
         &mut registry,
         "last_block_timestamp_seconds",
@@ -313,6 +325,14 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     );
 
     let latest = state.stats.latest();
+    if !latest.front_ends.is_empty() {
+        let live = latest.front_ends.iter().filter(|f| f.live).count();
+        for (label, count) in [("live", live), ("gone", latest.front_ends.len() - live)] {
+            front_ends
+                .get_or_create(&vec![("state", label.to_owned())])
+                .set(count as f64);
+        }
+    }
     for portal_pool in state.directory.pools().await {
         let name = portal_pool.summary.name.as_str();
         let counters = portal_pool.handle.counters();
@@ -361,6 +381,11 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             (&payments_failed, payment_counts.payments_failed),
         ] {
             family.get_or_create(&pool(name)).inc_by(count);
+        }
+        if portal_pool.payments.is_some() {
+            payer
+                .get_or_create(&pool(name))
+                .set(f64::from(u8::from(payment_counts.payer_fence.is_some())));
         }
         work.get_or_create(&pool(name)).set(f64::from(u8::from(
             portal_pool.handle.current_job().is_some(),

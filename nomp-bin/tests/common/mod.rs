@@ -506,3 +506,26 @@ pub(crate) fn paid_exactly_once(
     }
     (done.len(), sent.len(), owed.values().sum())
 }
+
+/// The metrics of contrib/ served only by front-ends sharing Redis with payments on.
+pub(crate) const FRONT_END_METRICS: [&str; 2] = ["nomp_payment_lease_held", "nomp_front_ends"];
+
+/// Every `nomp_…` metric the Grafana dashboard and the Prometheus rules in `contrib/` name.
+pub(crate) fn contrib_metric_names() -> std::collections::BTreeSet<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib");
+    let mut names = std::collections::BTreeSet::new();
+    for file in ["grafana/nomp.json", "prometheus/nomp-alerts.yml"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("nomp_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            names.insert(name);
+        }
+    }
+    assert!(names.len() > 20, "{names:?}");
+    names
+}
