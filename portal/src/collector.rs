@@ -132,8 +132,9 @@ pub(crate) async fn run(
         let now = unix_now();
         let stats = gather(&directory.pools().await, &options, now).await;
         let keep_from = now.as_secs().saturating_sub(retention);
+        let writes_history = keeps_history(&stats, own_instance(&options));
         let json = state.publish(stats, keep_from);
-        if let Some(store) = &history
+        if let Some(store) = history.as_ref().filter(|_| writes_history)
             && let Err(error) = store.push_stats(now.as_secs(), &json, keep_from).await
         {
             tracing::warn!(%error, "cannot store the stats snapshot");
@@ -170,6 +171,20 @@ pub(crate) async fn gather(
     let mut snapshot = portal_stats(now.as_secs(), stats);
     snapshot.front_ends = front_ends;
     snapshot
+}
+
+/// Whether this portal stores the snapshot in the shared history: of several front-ends on
+/// one store, only the live one with the lowest instance id does, so the history holds one
+/// snapshot per interval (each snapshot counts every front-end already).
+fn keeps_history(stats: &PortalStats, own: Option<u8>) -> bool {
+    let Some(own) = own else {
+        return true;
+    };
+    stats
+        .front_ends
+        .iter()
+        .filter(|f| f.live)
+        .all(|f| f.front_end.instance_id >= own)
 }
 
 fn own_instance(options: &PortalOptions) -> Option<u8> {
@@ -263,4 +278,42 @@ async fn read_pool(pool: &PortalPool, options: &PortalOptions, now: Duration) ->
         }
     }
     pool_stats(reading, window.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn front_end(instance_id: u8, live: bool) -> FrontEndStatus {
+        FrontEndStatus {
+            front_end: payments::FrontEnd {
+                instance_id,
+                owner: format!("nomp-{instance_id}"),
+                host: "h".into(),
+                pid: 1,
+                version: "0".into(),
+                started_ms: 0,
+                seen_ms: 0,
+                ready: true,
+                problems: Vec::new(),
+                pools: Default::default(),
+            },
+            live,
+        }
+    }
+
+    #[test]
+    fn the_lowest_live_front_end_alone_keeps_the_shared_history() {
+        let mut stats = PortalStats::default();
+        assert!(keeps_history(&stats, None), "alone");
+        stats.front_ends = vec![front_end(2, true), front_end(5, true), front_end(1, false)];
+        assert!(
+            keeps_history(&stats, Some(2)),
+            "1 is gone: it does not count"
+        );
+        assert!(!keeps_history(&stats, Some(5)));
+        // The lowest live one goes: the next one takes over.
+        stats.front_ends[0].live = false;
+        assert!(keeps_history(&stats, Some(5)));
+    }
 }
