@@ -1,12 +1,13 @@
 //! Shares per second a store takes from the share writer: one batch of 1000 shares per
 //! iteration, in one transaction (embedded) or one script call (Redis).
 //!
-//! `cargo bench -p payments --bench store` (starts a private redis-server through testkit).
+//! `cargo bench -p payments --bench store` (starts a private redis-server, and a Sentinel
+//! group for the write confirmed by a replica, through testkit).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use divan::Bencher;
-use payments::{Batch, EmbeddedStore, Record, RedisStore, ShareStore};
+use payments::{Batch, EmbeddedStore, Record, RedisEndpoint, RedisOptions, RedisStore, ShareStore};
 
 fn main() {
     divan::main();
@@ -59,6 +60,26 @@ fn redis_1000_share_batch(bencher: Bencher) {
         .expect("runtime");
     let store = runtime
         .block_on(async { RedisStore::new(&redis.url(), "bench") })
+        .expect("url");
+    run(bencher, &store);
+}
+
+/// The same batch on a master whose write waits (`WAIT 1`) for one of its two replicas.
+#[divan::bench(sample_count = 30)]
+fn redis_1000_share_batch_confirmed_by_a_replica(bencher: Bencher) {
+    let group = testkit::RedisSentinelGroup::start();
+    let master = group.master_port().expect("a master");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let options = RedisOptions {
+        endpoint: RedisEndpoint::Url(testkit::RedisSentinelGroup::url(master)),
+        replicas: 1,
+        replica_timeout: std::time::Duration::from_secs(1),
+    };
+    let store = runtime
+        .block_on(async { RedisStore::with_options(&options, "bench") })
         .expect("url");
     run(bencher, &store);
 }
