@@ -744,12 +744,7 @@ impl PayoutStore for EmbeddedStore {
         now_ms: u64,
         fence: Fence,
     ) -> Result<(), StoreError> {
-        let entry = JournalEntry {
-            status: JournalStatus::Planned,
-            txid: None,
-            planned_ms: now_ms,
-            settlement: settlement.clone(),
-        };
+        let entry = JournalEntry::planned(settlement, now_ms);
         self.with(move |connection, coin| {
             let tx = connection.transaction().map_err(sqlite)?;
             check_fence(&tx, coin, fence)?;

@@ -115,6 +115,18 @@ impl std::fmt::Display for Fence {
     }
 }
 
+impl JournalEntry {
+    /// `settlement` as planned at `now_ms`, not paid yet.
+    pub fn planned(settlement: &Settlement, now_ms: u64) -> JournalEntry {
+        JournalEntry {
+            status: JournalStatus::Planned,
+            txid: None,
+            planned_ms: now_ms,
+            settlement: settlement.clone(),
+        }
+    }
+}
+
 /// Balances, the payment journal and the payment lease of one coin.
 ///
 /// Implemented by both share stores; the conformance tests cover both.

@@ -564,12 +564,7 @@ impl PayoutStore for RedisStore {
         now_ms: u64,
         fence: Fence,
     ) -> Result<(), StoreError> {
-        let entry = JournalEntry {
-            status: JournalStatus::Planned,
-            txid: None,
-            planned_ms: now_ms,
-            settlement: settlement.clone(),
-        };
+        let entry = JournalEntry::planned(settlement, now_ms);
         let mut eval = evalsha(&self.scripts.plan);
         eval.arg(self.key("paymentFence"))
             .arg(fence.0)
