@@ -1651,9 +1651,10 @@ fn check_upstream(
             stratum_core::UpstreamError::Extranonce1Size(_) => {
                 ("upstream.extranonce1Size", "keep it within 1–4 bytes")
             }
-            stratum_core::UpstreamError::Extranonce2Size(_) => {
-                ("upstream.extranonce2Size", "keep it within 1–8 bytes")
-            }
+            stratum_core::UpstreamError::Extranonce2Size(_) => (
+                "upstream.extranonce2Size",
+                "keep it within 2–8 bytes; under an upstream with 4 bytes of extranonce2, extranonce1Size 2 and extranonce2Size 2",
+            ),
         };
         return Err(error(field, refused.to_string(), fix));
     }

@@ -136,7 +136,7 @@ pub use session::{Output, PoolView, Session, SessionOptions, WorkerCredit};
 pub use switch::{RunningSwitch, SwitchOptions, SwitchTarget, key_hash_credit, start_switch};
 pub use tls::tls_config_from_pem;
 pub use tokio_rustls::rustls;
-pub use upstream::{UpstreamError, UpstreamOptions, UpstreamServer};
+pub use upstream::{MIN_MINER_EXTRANONCE2_SIZE, UpstreamError, UpstreamOptions, UpstreamServer};
 pub use validate::{
     BlockCandidate, MinerState, PreparedShare, Submission, ValidShare, finish_share, prepare_share,
     validate_share,

@@ -42,6 +42,10 @@ pub struct UpstreamServer {
     pub password: String,
 }
 
+/// The fewest bytes of extranonce2 miners are given to roll: miner software refuses fewer
+/// (cpuminer-opt accepts 2–16), so a chained pool must keep at least this much for its own.
+pub const MIN_MINER_EXTRANONCE2_SIZE: usize = 2;
+
 /// Where an upstream-mode pool takes its work.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamOptions {
@@ -49,8 +53,9 @@ pub struct UpstreamOptions {
     pub servers: Vec<UpstreamServer>,
     /// Bytes of extranonce1 each local miner gets (1–4): 256^size miners at once.
     pub extranonce1_size: usize,
-    /// Bytes of extranonce2 local miners fill (1–8). With `extranonce1_size` it must fit in
-    /// the upstream's extranonce2 size; an upstream giving less is skipped.
+    /// Bytes of extranonce2 local miners fill ([`MIN_MINER_EXTRANONCE2_SIZE`]–8: miners
+    /// refuse fewer). With `extranonce1_size` it must fit in the upstream's extranonce2
+    /// size; an upstream giving less is skipped.
     pub extranonce2_size: usize,
     /// Connecting, subscribing and each forwarded share's answer wait at most this long.
     pub timeout: Duration,
@@ -92,7 +97,7 @@ impl UpstreamOptions {
         if !(1..=4).contains(&self.extranonce1_size) {
             return Err(UpstreamError::Extranonce1Size(self.extranonce1_size));
         }
-        if !(1..=MAX_EXTRANONCE_SIZE).contains(&self.extranonce2_size) {
+        if !(MIN_MINER_EXTRANONCE2_SIZE..=MAX_EXTRANONCE_SIZE).contains(&self.extranonce2_size) {
             return Err(UpstreamError::Extranonce2Size(self.extranonce2_size));
         }
         Ok(())
@@ -108,8 +113,11 @@ pub enum UpstreamError {
     /// Local extranonce1 outside 1–4 bytes.
     #[error("extranonce1 size {0} is not 1 to 4 bytes")]
     Extranonce1Size(usize),
-    /// Local extranonce2 outside 1 to [`MAX_EXTRANONCE_SIZE`] bytes.
-    #[error("extranonce2 size {0} is not 1 to {MAX_EXTRANONCE_SIZE} bytes")]
+    /// Local extranonce2 outside [`MIN_MINER_EXTRANONCE2_SIZE`] to [`MAX_EXTRANONCE_SIZE`]
+    /// bytes.
+    #[error(
+        "extranonce2 size {0} is not {MIN_MINER_EXTRANONCE2_SIZE} to {MAX_EXTRANONCE_SIZE} bytes: miners refuse fewer than {MIN_MINER_EXTRANONCE2_SIZE} (cpuminer-opt wants 2–16) and no extranonce is longer than {MAX_EXTRANONCE_SIZE}"
+    )]
     Extranonce2Size(usize),
 }
 
@@ -308,8 +316,11 @@ struct Opened {
     version_mask: u32,
 }
 
-/// Connects to `server`: version rolling within `wanted` (BIP310, first as it asks), then
-/// subscribe and authorize.
+/// How long an upstream's answer to `mining.configure` is waited for, beside its subscribe.
+const CONFIGURE_WAIT: Duration = Duration::from_millis(500);
+
+/// Connects to `server`: version rolling within `wanted` (BIP310, sent first as it asks,
+/// answered within [`CONFIGURE_WAIT`] or taken as refused), subscribe, then authorize.
 async fn open(
     options: &UpstreamOptions,
     server: &UpstreamServer,
@@ -320,15 +331,29 @@ async fn open(
         .await
         .map_err(|_| OpenError::Connect(ClientError::Timeout(options.timeout)))?
         .map_err(OpenError::Connect)?;
-    let version_mask = if wanted == 0 {
-        0
-    } else {
-        negotiate_version_rolling(&client, wanted).await?
+    // Configure goes first (BIP310) but is not waited for before subscribing: pools that do
+    // not know it (node-stratum-pool, NOMP's) never answer, and a connect must not wait out
+    // the whole timeout for them.
+    let configure = async {
+        if wanted == 0 {
+            return Ok(0);
+        }
+        let wait = CONFIGURE_WAIT.min(options.timeout);
+        match tokio::time::timeout(wait, negotiate_version_rolling(&client, wanted)).await {
+            Ok(negotiated) => negotiated,
+            Err(_) => {
+                tracing::info!(
+                    ?wait,
+                    "the upstream does not answer mining.configure; no version rolling"
+                );
+                Ok(0)
+            }
+        }
     };
-    let subscription = client
-        .subscribe(concat!("nomp-rs/", env!("CARGO_PKG_VERSION")))
-        .await
-        .map_err(OpenError::Subscribe)?;
+    let subscribe = client.subscribe(concat!("nomp-rs/", env!("CARGO_PKG_VERSION")));
+    let (version_mask, subscription) = tokio::join!(configure, subscribe);
+    let version_mask = version_mask?;
+    let subscription = subscription.map_err(OpenError::Subscribe)?;
     let needed = options.extranonce1_size + options.extranonce2_size;
     let padding = subscription.extranonce2_size.checked_sub(needed).ok_or(
         OpenError::Extranonce2TooSmall {
@@ -358,13 +383,7 @@ async fn negotiate_version_rolling(client: &StratumClient, wanted: u32) -> Resul
     match client.configure_version_rolling(wanted).await {
         Ok(configured) => Ok(configured.version_rolling.map_or(0, |mask| mask & wanted)),
         Err(ClientError::Stratum { .. }) => Ok(0),
-        Err(ClientError::Timeout(timeout)) => {
-            tracing::info!(
-                ?timeout,
-                "the upstream does not answer mining.configure; no version rolling"
-            );
-            Ok(0)
-        }
+        Err(ClientError::Timeout(_)) => Ok(0),
         Err(error) => Err(OpenError::Configure(error)),
     }
 }

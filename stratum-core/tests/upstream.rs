@@ -399,3 +399,28 @@ async fn the_pool_moves_back_to_its_primary_upstream_when_it_returns() {
     cancel.cancel();
     primary_cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_never_answers_configure_gives_work_without_waiting_for_it() {
+    // node-stratum-pool (NOMP's pool) never answers mining.configure; the stand-in does
+    // not either (it counts the request among the ones it ignores).
+    let (port, ignored) = hung_upstream().await;
+    let address = "mzBc4XEFSdzCDcTxAgf6EZXgsZWpztRhef";
+    let mut upstream = UpstreamOptions::new(vec![server(port, address)]);
+    // Waiting for configure's answer would take this long: the test would see no work.
+    upstream.timeout = Duration::from_secs(3600);
+    let cancel = CancellationToken::new();
+    let options = common::options(address, address, common::EASY);
+    assert_ne!(options.version_mask, 0, "version rolling is asked for");
+    let local = local_pool(options, upstream, &cancel).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while local.handle().current_job().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "no work: the connect waits for mining.configure"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ignored.load(Ordering::SeqCst) >= 1, "configure was sent");
+    cancel.cancel();
+}
