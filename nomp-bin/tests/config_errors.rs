@@ -364,6 +364,16 @@ fn upstream_mode_refuses_what_needs_the_pools_own_blocks_and_runs_without_a_daem
             ][..],
         ),
         (
+            upstream.replace(r#""servers""#, r#""extranonce2Size": 1, "servers""#),
+            &[
+                "a.json",
+                "upstream.extranonce2Size",
+                "extranonce2 size 1",
+                "miners refuse fewer than 2",
+                "2–8",
+            ][..],
+        ),
+        (
             upstream.replace(r#""user""#, r#""usr""#),
             &["a.json", "upstream.servers[0]", "usr"][..],
         ),
