@@ -805,6 +805,14 @@ pub(crate) struct UpstreamConfig {
     /// Seconds between tries of the preferred upstreams while on a backup.
     #[serde(default = "default_upstream_probe")]
     pub(crate) probe_interval: u64,
+    /// Seconds between keepalives (a `mining.authorize` the upstream must answer within as
+    /// long): a hung upstream is left within twice this (nomp-rs).
+    #[serde(default = "default_upstream_keepalive")]
+    pub(crate) keepalive: u64,
+}
+
+fn default_upstream_keepalive() -> u64 {
+    5
 }
 
 /// One upstream pool.
@@ -1702,6 +1710,7 @@ pub(crate) fn upstream_options(upstream: &UpstreamConfig) -> stratum_core::Upstr
     options.timeout = std::time::Duration::from_secs(upstream.timeout.max(1));
     options.retry_delay = std::time::Duration::from_secs(upstream.retry_delay.max(1));
     options.probe_interval = std::time::Duration::from_secs(upstream.probe_interval.max(1));
+    options.keepalive = std::time::Duration::from_secs(upstream.keepalive.max(1));
     options
 }
 

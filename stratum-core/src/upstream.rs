@@ -65,6 +65,11 @@ pub struct UpstreamOptions {
     pub retry_delay: Duration,
     /// While on a backup, how often the upstreams before it are tried again.
     pub probe_interval: Duration,
+    /// How often the connection is checked alive: a `mining.authorize` of the pool's
+    /// worker, which every pool answers, must be answered within this long, or the
+    /// upstream counts as hung (a stopped process behind an open socket) and the pool fails
+    /// over, its jobs void, within twice this of the upstream's last answer.
+    pub keepalive: Duration,
 }
 
 impl UpstreamServer {
@@ -77,7 +82,7 @@ impl UpstreamServer {
 impl UpstreamOptions {
     /// `servers` with 2 bytes of extranonce1 and 2 of extranonce2 for local miners (4 in
     /// all, which fits node-stratum-pool's and most pools' extranonce2), a 10 s timeout, a
-    /// 2 s retry delay and a 60 s probe interval.
+    /// 2 s retry delay, a 60 s probe interval and a 5 s keepalive.
     pub fn new(servers: Vec<UpstreamServer>) -> Self {
         UpstreamOptions {
             servers,
@@ -86,6 +91,7 @@ impl UpstreamOptions {
             timeout: Duration::from_secs(10),
             retry_delay: Duration::from_secs(2),
             probe_interval: Duration::from_secs(60),
+            keepalive: Duration::from_secs(5),
         }
     }
 
@@ -238,15 +244,18 @@ impl UpstreamLink {
         self.version_mask
             .store(opened.version_mask, Ordering::Relaxed);
         let hung = CancellationToken::new();
+        let client = Arc::new(opened.client);
         *self.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(Session {
             id,
             label,
-            client: Arc::new(opened.client),
+            client: client.clone(),
             user: server.user.clone(),
             hung: hung.clone(),
         });
         SessionWork {
             session: id,
+            client,
+            server: server.clone(),
             notifications: opened.notifications,
             extranonce1: opened.extranonce1,
             padding: opened.padding,
@@ -496,6 +505,8 @@ async fn probe(
 /// What every job of one upstream connection shares.
 struct SessionWork {
     session: u64,
+    client: Arc<StratumClient>,
+    server: UpstreamServer,
     notifications: mpsc::UnboundedReceiver<ServerMessage>,
     extranonce1: Vec<u8>,
     padding: usize,
@@ -503,8 +514,26 @@ struct SessionWork {
     hung: CancellationToken,
 }
 
+/// Every `interval`, asks the upstream to authorize the pool's worker again, the one request
+/// every pool answers; returns once an ask gets no answer within `interval` (any answer,
+/// even a refusal, means the upstream is alive).
+async fn keepalive(client: &StratumClient, server: &UpstreamServer, interval: Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let ask = client.authorize(&server.user, &server.password);
+        match tokio::time::timeout(interval, ask).await {
+            Ok(Ok(_) | Err(ClientError::Stratum { .. })) => {}
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "keepalive failed");
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
 /// Turns one connection's notifications into local jobs until it closes, the upstream
-/// asks for a reconnect or stops answering shares, or `cancel`.
+/// asks for a reconnect, stops answering shares or its keepalive, or `cancel`.
 async fn follow(
     ids: &IdAllocator,
     link: &UpstreamLink,
@@ -516,11 +545,17 @@ async fn follow(
     let mut difficulty = Difficulty::ONE;
     // The first job of a connection voids every earlier one.
     let mut clean = true;
+    let alive = keepalive(&work.client, &work.server, link.options.keepalive);
+    tokio::pin!(alive);
     loop {
         let notification = tokio::select! {
             () = cancel.cancelled() => return,
             () = work.hung.cancelled() => {
                 tracing::warn!(timeout = ?link.options.timeout, "the upstream stopped answering shares");
+                return;
+            }
+            () = &mut alive => {
+                tracing::warn!(keepalive = ?link.options.keepalive, "the upstream did not answer its keepalive: it hangs");
                 return;
             }
             notification = work.notifications.recv() => notification,

@@ -424,3 +424,92 @@ async fn an_upstream_that_never_answers_configure_gives_work_without_waiting_for
     assert!(ignored.load(Ordering::SeqCst) >= 1, "configure was sent");
     cancel.cancel();
 }
+
+/// A stand-in upstream: answers subscribe and the first authorize, hands out one job, and
+/// then, if `silent`, answers nothing more (a stopped process behind an open socket, which no
+/// real server does on purpose); otherwise answers every request. Returns its port and the
+/// count of `mining.authorize` requests it got (the first, then the keepalives).
+async fn stand_in(silent: bool) -> (u16, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let authorizes = Arc::new(AtomicUsize::new(0));
+    let counted = authorizes.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let mut authorized = false;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let request: serde_json::Value = serde_json::from_str(&line).unwrap();
+                    let id = &request["id"];
+                    let method = request["method"].as_str().unwrap().to_owned();
+                    if method == "mining.authorize" {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if silent && authorized {
+                        continue;
+                    }
+                    let reply = match method.as_str() {
+                        "mining.subscribe" => json!({"id": id, "result":
+                            [[["mining.notify", "1"]], "b1b2b3b4", 4], "error": null}),
+                        "mining.configure" => json!({"id": id, "result": {}, "error": null}),
+                        _ => json!({"id": id, "result": true, "error": null}),
+                    };
+                    let mut out = format!("{reply}\n");
+                    if method == "mining.authorize" && !authorized {
+                        authorized = true;
+                        let notify = json!({"id": null, "method": "mining.notify", "params": [
+                            "1", "00".repeat(32), "01000000aa", "bbffffffff00000000", [],
+                            "20000000", "207fffff", format!("{:08x}", 1_700_000_000), true]});
+                        out.push_str(&format!("{notify}\n"));
+                    }
+                    if write.write_all(out.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, authorizes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_goes_silent_is_left_by_its_keepalive_without_a_share_waiting() {
+    let ((silent, probed), (alive, answered)) = (stand_in(true).await, stand_in(false).await);
+    let address = "mzBc4XEFSdzCDcTxAgf6EZXgsZWpztRhef";
+    let mut upstream = UpstreamOptions::new(vec![server(silent, address), server(alive, address)]);
+    // No share waits for an answer, and none would time out: only the keepalive can tell.
+    upstream.timeout = Duration::from_secs(3600);
+    upstream.retry_delay = Duration::from_secs(3600);
+    upstream.keepalive = Duration::from_millis(500);
+    let cancel = CancellationToken::new();
+    let local = local_pool(
+        common::options(address, address, common::EASY),
+        upstream,
+        &cancel,
+    )
+    .await;
+    upstream_is(&local, &format!("127.0.0.1:{alive}")).await;
+    assert!(
+        probed.load(Ordering::SeqCst) >= 2,
+        "the silent upstream was asked a keepalive"
+    );
+    // The live one answers its keepalives, and the pool stays on it.
+    let start = answered.load(Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while answered.load(Ordering::SeqCst) < start + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "no keepalives on the live upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        local.handle().upstream_server().as_deref(),
+        Some(format!("127.0.0.1:{alive}").as_str())
+    );
+    cancel.cancel();
+}
