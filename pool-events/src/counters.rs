@@ -22,6 +22,7 @@ pub struct PoolCounters {
     upstream_rejected: AtomicU64,
     blocks_found: AtomicU64,
     blocks_submitted: AtomicU64,
+    extranonce1_refused: AtomicU64,
     /// Unix seconds of the last accepted block, or of the counters' creation.
     last_block_time: AtomicU64,
     share_check: Latency,
@@ -41,6 +42,7 @@ impl Default for PoolCounters {
             upstream_rejected: AtomicU64::default(),
             blocks_found: AtomicU64::default(),
             blocks_submitted: AtomicU64::default(),
+            extranonce1_refused: AtomicU64::default(),
             last_block_time: AtomicU64::new(unix_now()),
             share_check: Latency::default(),
             notify_fanout: Latency::default(),
@@ -93,6 +95,9 @@ pub struct CounterSnapshot {
     /// Upstream mode: shares the upstream pool refused or that could not reach it (its
     /// connection broke); the miners were credited all the same.
     pub upstream_rejected: u64,
+    /// Subscriptions refused because every extranonce1 value was held by a live
+    /// connection.
+    pub extranonce1_refused: u64,
 }
 
 impl PoolCounters {
@@ -133,6 +138,11 @@ impl PoolCounters {
             &self.upstream_rejected
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a subscription refused for want of a free extranonce1.
+    pub fn extranonce1_refused(&self) {
+        self.extranonce1_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a share that met the network target.
@@ -192,6 +202,7 @@ impl PoolCounters {
             last_block_time: self.last_block_time.load(Ordering::Relaxed),
             upstream_accepted: self.upstream_accepted.load(Ordering::Relaxed),
             upstream_rejected: self.upstream_rejected.load(Ordering::Relaxed),
+            extranonce1_refused: self.extranonce1_refused.load(Ordering::Relaxed),
         }
     }
 }

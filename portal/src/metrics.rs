@@ -111,6 +111,12 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "Block candidates since start by daemon verdict",
         Counters::default(),
     );
+    let extranonce1_refused = add(
+        &mut registry,
+        "extranonce1_refused",
+        "Miners refused at subscription since start because every extranonce1 value was held by a connected miner",
+        Counters::default(),
+    );
     let forwarded = add(
         &mut registry,
         "upstream_shares",
@@ -417,6 +423,9 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         blocks
             .get_or_create(&with(name, "result", "rejected"))
             .inc_by(counters.blocks_rejected);
+        extranonce1_refused
+            .get_or_create(&pool(name))
+            .inc_by(counters.extranonce1_refused);
         if portal_pool.handle.is_upstream() {
             upstream_connected
                 .get_or_create(&pool(name))

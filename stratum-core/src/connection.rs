@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use crate::extranonce::Extranonce;
 use crate::framing::{FrameError, LineStream};
+use crate::ids::Extranonce1Lease;
 use crate::job::{Job, JobId};
 use crate::options::PortOptions;
 use crate::protocol::{
@@ -60,6 +61,8 @@ struct Miner {
     peer: SocketAddr,
     local_port: u16,
     session: Session,
+    /// The extranonce1 the miner holds since it subscribed; free again when it leaves.
+    extranonce1: Option<Extranonce1Lease>,
 }
 
 /// How long a PROXY header or a TLS handshake may take before the connection is dropped.
@@ -179,13 +182,15 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         local_port,
         session: Session::new(
             SessionOptions {
-                extranonce1: route.shared.next_extranonce1(),
+                // Its own value comes at subscription.
+                extranonce1: Extranonce::from_slice(&[]).expect("an empty extranonce fits"),
                 port_difficulty: port.difficulty,
                 vardiff: port.vardiff,
                 credit: route.credit.clone(),
             },
             Instant::now(),
         ),
+        extranonce1: None,
     };
     let timeout = route.shared.options.connection_timeout;
     // False once a switching port's pool stopped, until the switch names the next one.
@@ -336,6 +341,25 @@ async fn handle_line<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     let request = MinerRequest::from_request(&request_line);
+    if matches!(request, MinerRequest::Subscribe { .. }) && miner.extranonce1.is_none() {
+        match shared.allocate_extranonce1() {
+            Some(lease) => {
+                miner.session.assign_extranonce1(lease.value());
+                miner.extranonce1 = Some(lease);
+            }
+            None => {
+                shared.counters.extranonce1_refused();
+                tracing::warn!(parent: &shared.span, remote = %miner.peer, "refusing a miner: every extranonce1 value is held by a live connection");
+                let refusal = error_line(
+                    &request_line.id,
+                    codes::OTHER,
+                    "the pool is full: every extranonce1 value is held by a connected miner; try again later or another port",
+                );
+                send(lines, &refusal).await;
+                return Flow::Close;
+            }
+        }
+    }
     let view = PoolView {
         extranonce2_size: shared.extranonce2_size(),
         version_mask: shared.version_mask(),

@@ -123,7 +123,7 @@ pub use coinbase::{
 pub use error::StratumError;
 pub use extranonce::{Extranonce, MAX_EXTRANONCE_SIZE};
 pub use header::{header_bytes, serialize_block};
-pub use ids::IdAllocator;
+pub use ids::{Extranonce1Lease, Extranonce1Space, IdAllocator};
 pub use job::{Job, JobId, ShareKey};
 pub use merkle::{merkle_branch, merkle_root};
 pub use options::{PoolError, PoolOptions, PortOptions};

@@ -139,6 +139,13 @@ impl Session {
         self.options.extranonce1
     }
 
+    /// Gives the connection its extranonce1, for a session started before the pool chose
+    /// one (a pool hands values out at subscription, so a connection that never subscribes
+    /// holds none).
+    pub fn assign_extranonce1(&mut self, extranonce1: Extranonce) {
+        self.options.extranonce1 = extranonce1;
+    }
+
     /// The difficulty shares of new jobs must meet.
     pub fn difficulty(&self) -> Difficulty {
         self.difficulty

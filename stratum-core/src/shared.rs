@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::ban::BanList;
 use crate::batch::HashBatcher;
 use crate::coinbase::EXTRANONCE2_SIZE;
-use crate::extranonce::Extranonce;
+use crate::ids::Extranonce1Lease;
 use crate::job::{Job, JobId};
 use crate::options::PoolOptions;
 use crate::registry::JobRegistry;
@@ -119,11 +119,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// A fresh extranonce1 for a new connection.
-    pub(crate) fn next_extranonce1(&self) -> Extranonce {
+    /// An extranonce1 no live connection holds, for a miner that subscribes; `None` while
+    /// the pool's whole space is held.
+    pub(crate) fn allocate_extranonce1(&self) -> Option<Extranonce1Lease> {
         match self.work.upstream() {
-            Some(link) => link.next_extranonce1(),
-            None => self.options.ids.next_extranonce1(),
+            Some(link) => link.allocate_extranonce1(),
+            None => self.options.ids.allocate_extranonce1(),
         }
     }
 

@@ -12,7 +12,7 @@
 //! connection that lasted, to the first again. While on a backup it probes the upstreams
 //! before it and moves back to the first that answers, so the primary is preferred.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientError, StratumClient};
 use crate::extranonce::{Extranonce, MAX_EXTRANONCE_SIZE};
-use crate::ids::IdAllocator;
+use crate::ids::{Extranonce1Lease, Extranonce1Space, IdAllocator};
 use crate::job::{Job, UpstreamWork};
 use crate::protocol::{MinerRequest, ServerMessage, SubmitRequest};
 use crate::registry::JobFeed;
@@ -51,7 +51,8 @@ pub const MIN_MINER_EXTRANONCE2_SIZE: usize = 2;
 pub struct UpstreamOptions {
     /// The upstream pools in order of preference.
     pub servers: Vec<UpstreamServer>,
-    /// Bytes of extranonce1 each local miner gets (1–4): 256^size miners at once.
+    /// Bytes of extranonce1 each local miner gets (1–4): 256^size subscribed miners at
+    /// once, each value held by one of them until it disconnects; one more is refused.
     pub extranonce1_size: usize,
     /// Bytes of extranonce2 local miners fill ([`MIN_MINER_EXTRANONCE2_SIZE`]–8: miners
     /// refuse fewer). With `extranonce1_size` it must fit in the upstream's extranonce2
@@ -203,17 +204,20 @@ struct Session {
 pub(crate) struct UpstreamLink {
     pub(crate) options: UpstreamOptions,
     session: Mutex<Option<Session>>,
-    extranonce1_counter: AtomicU64,
+    /// Local miners' extranonce1 values: `extranonce1_size` bytes, none given twice while
+    /// held, whichever upstream the pool is on.
+    extranonce1: Arc<Extranonce1Space>,
     /// The version bits the current upstream granted (0 without one).
     version_mask: AtomicU32,
 }
 
 impl UpstreamLink {
     pub(crate) fn new(options: UpstreamOptions) -> Self {
+        let extranonce1_size = options.extranonce1_size;
         UpstreamLink {
             options,
             session: Mutex::new(None),
-            extranonce1_counter: AtomicU64::new(0),
+            extranonce1: Extranonce1Space::new(extranonce1_size, 0, u64::MAX),
             version_mask: AtomicU32::new(0),
         }
     }
@@ -223,11 +227,9 @@ impl UpstreamLink {
         self.version_mask.load(Ordering::Relaxed)
     }
 
-    /// The next local extranonce1. It wraps after 256^size connections: by then the
-    /// miner that had the value before has long reconnected or gone.
-    pub(crate) fn next_extranonce1(&self) -> Extranonce {
-        let value = self.extranonce1_counter.fetch_add(1, Ordering::Relaxed);
-        Extranonce::from_counter(value, self.options.extranonce1_size)
+    /// A local extranonce1 no live miner holds; `None` while all 256^size are held.
+    pub(crate) fn allocate_extranonce1(&self) -> Option<Extranonce1Lease> {
+        self.extranonce1.allocate()
     }
 
     /// Makes `opened` (a connection to `server`) the current upstream connection `id`;

@@ -513,3 +513,72 @@ async fn an_upstream_that_goes_silent_is_left_by_its_keepalive_without_a_share_w
     );
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_two_connected_miners_share_an_extranonce1_and_a_full_pool_refuses_the_next() {
+    use stratum_core::StratumClient;
+    let (port, _) = stand_in(false).await;
+    let address = "mzBc4XEFSdzCDcTxAgf6EZXgsZWpztRhef";
+    let mut upstream = UpstreamOptions::new(vec![server(port, address)]);
+    upstream.extranonce1_size = 1;
+    upstream.extranonce2_size = 3;
+    let cancel = CancellationToken::new();
+    let local = local_pool(
+        common::options(address, address, common::EASY),
+        upstream,
+        &cancel,
+    )
+    .await;
+    let at = local.ports[0];
+    let connect = || async move {
+        StratumClient::connect(at, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .0
+    };
+    let kept = connect().await;
+    let held = kept.subscribe("kept").await.unwrap().extranonce1;
+    // Connections that come and go never get the value a connected miner holds.
+    for _ in 0..300 {
+        let passing = connect().await;
+        assert_ne!(
+            passing.subscribe("passing").await.unwrap().extranonce1,
+            held
+        );
+    }
+    // Connections that never subscribe hold nothing.
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(tokio::net::TcpStream::connect(at).await.unwrap());
+    }
+    // 256 subscribed miners fit, each with its own value; the next is refused.
+    let mut miners = vec![(kept, held)];
+    for _ in 1..256 {
+        let miner = connect().await;
+        let value = miner.subscribe("m").await.unwrap().extranonce1;
+        assert!(miners.iter().all(|(_, v)| *v != value), "given twice");
+        miners.push((miner, value));
+    }
+    let refused = connect().await.subscribe("one too many").await.unwrap_err();
+    assert!(
+        refused.to_string().contains("the pool is full"),
+        "{refused}"
+    );
+    assert_eq!(local.handle().counters().extranonce1_refused, 1);
+    // One leaves: its value, the only free one, goes to the next.
+    let (left, freed) = miners.swap_remove(10);
+    drop(left);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match connect().await.subscribe("next").await {
+            Ok(subscription) => {
+                assert_eq!(subscription.extranonce1, freed);
+                break;
+            }
+            Err(_) => assert!(Instant::now() < deadline, "the freed value never came back"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(idle);
+    cancel.cancel();
+}
