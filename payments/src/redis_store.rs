@@ -18,7 +18,7 @@ use crate::journal::{Fence, JournalEntry, JournalStatus, PayoutStore, Settlement
 use crate::redis_link::{Link, RedisOptions, evalsha};
 use crate::store::{
     BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, block_member,
-    fill_window, parse_block_member, parse_hashrate_member,
+    fill_window, parse_block_member, parse_hashrate_member, parse_share_entry,
 };
 
 /// How long a writer's last applied batch number is remembered (a spool older than this
@@ -27,7 +27,9 @@ const WRITER_MEMORY_SECS: u64 = 30 * 24 * 3600;
 
 /// Applies one batch atomically, unless its number was applied before. ARGV: coin, writer
 /// key, seq, memory seconds, then the records: `S worker difficulty valid(1|0) secs ms`,
-/// `B height hash txid worker ms`, `R height`.
+/// `B height hash txid worker ms`, `R height`. A share's hashrate entry is NOMP's
+/// `±difficulty:worker:ms` with `#<number>` after the milliseconds (NOMP reads the first two
+/// fields only): `<coin>:shareNumber` numbers the shares as they are stored.
 const APPLY: &str = r"
 local coin = ARGV[1]
 local last = tonumber(redis.call('GET', ARGV[2]) or '0')
@@ -37,13 +39,15 @@ while i <= #ARGV do
   local kind = ARGV[i]
   if kind == 'S' then
     local worker, diff, valid, secs, ms = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
+    -- Numbered, so two equal shares in one millisecond stay two entries, in arrival order.
+    local at = ms .. '#' .. redis.call('INCR', coin .. ':shareNumber')
     if valid == '1' then
       redis.call('HINCRBYFLOAT', coin .. ':shares:roundCurrent', worker, diff)
       redis.call('HINCRBY', coin .. ':stats', 'validShares', 1)
-      redis.call('ZADD', coin .. ':hashrate', secs, diff .. ':' .. worker .. ':' .. ms)
+      redis.call('ZADD', coin .. ':hashrate', secs, diff .. ':' .. worker .. ':' .. at)
     else
       redis.call('HINCRBY', coin .. ':stats', 'invalidShares', 1)
-      redis.call('ZADD', coin .. ':hashrate', secs, '-' .. diff .. ':' .. worker .. ':' .. ms)
+      redis.call('ZADD', coin .. ':hashrate', secs, '-' .. diff .. ':' .. worker .. ':' .. at)
     end
     i = i + 6
   elseif kind == 'B' then
@@ -300,6 +304,10 @@ impl ShareStore for RedisStore {
     ) -> Result<BTreeMap<String, Decimal>, StoreError> {
         const PAGE: isize = 1000;
         let (mut shares, mut counted) = (BTreeMap::new(), Decimal::ZERO);
+        // Entries of seconds a page may have cut: taken once the next page shows the second
+        // is complete, so the order (newest millisecond, then newest number) never depends on
+        // where a page ends.
+        let mut waiting: Vec<(HashrateSample, u64)> = Vec::new();
         let mut offset = 0;
         loop {
             let members: Vec<String> = self
@@ -308,14 +316,24 @@ impl ShareStore for RedisStore {
                 .zrevrangebyscore_limit(self.key("hashrate"), until_ms / 1000, "-inf", offset, PAGE)
                 .await
                 .map_err(|e| self.link.failed(e))?;
-            let mut samples: Vec<HashrateSample> = members
-                .iter()
-                .filter_map(|m| parse_hashrate_member(m))
-                .filter(|s| s.time_ms <= until_ms && s.difficulty > 0.0)
-                .collect();
-            // One score is a whole second: order its members by their milliseconds.
-            samples.sort_by_key(|s| std::cmp::Reverse(s.time_ms));
-            for sample in samples {
+            let last_page = members.len() < PAGE as usize;
+            waiting.extend(
+                members
+                    .iter()
+                    .filter_map(|m| parse_share_entry(m))
+                    .filter(|(s, _)| s.time_ms <= until_ms && s.difficulty > 0.0),
+            );
+            // The page's last second may go on in the next page.
+            let open_second = match members.last().and_then(|m| parse_share_entry(m)) {
+                Some((sample, _)) if !last_page => Some(sample.time_ms / 1000),
+                _ => None,
+            };
+            let (mut complete, open): (Vec<_>, Vec<_>) = waiting
+                .drain(..)
+                .partition(|(s, _)| open_second.is_none_or(|open| s.time_ms / 1000 > open));
+            waiting = open;
+            complete.sort_by_key(|(s, number)| std::cmp::Reverse((s.time_ms, *number)));
+            for (sample, _) in complete {
                 if !fill_window(
                     &mut shares,
                     &mut counted,
@@ -326,7 +344,7 @@ impl ShareStore for RedisStore {
                     return Ok(shares);
                 }
             }
-            if members.len() < PAGE as usize {
+            if last_page {
                 return Ok(shares);
             }
             offset += PAGE;

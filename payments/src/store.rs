@@ -217,13 +217,24 @@ pub(crate) fn block_member(entry: &BlockEntry) -> String {
 
 /// Parses NOMP's hashrate member `±difficulty:worker:timeMs`.
 pub(crate) fn parse_hashrate_member(member: &str) -> Option<HashrateSample> {
+    parse_share_entry(member).map(|(sample, _)| sample)
+}
+
+/// Parses a hashrate member with its share number: `±difficulty:worker:timeMs#number` as
+/// nomp-rs writes it, or NOMP's `±difficulty:worker:timeMs` (number 0).
+pub(crate) fn parse_share_entry(member: &str) -> Option<(HashrateSample, u64)> {
     let (difficulty, rest) = member.split_once(':')?;
-    let (worker, time) = rest.rsplit_once(':')?;
-    Some(HashrateSample {
+    let (worker, at) = rest.rsplit_once(':')?;
+    let (time, number) = match at.split_once('#') {
+        Some((time, number)) => (time, number.parse().ok()?),
+        None => (at, 0),
+    };
+    let sample = HashrateSample {
         worker: worker.to_owned(),
         difficulty: difficulty.parse().ok()?,
         time_ms: time.parse().ok()?,
-    })
+    };
+    Some((sample, number))
 }
 
 #[cfg(test)]
@@ -275,5 +286,11 @@ mod tests {
             }
         );
         assert_eq!(parse_hashrate_member("garbage"), None);
+        let (numbered, number) = parse_share_entry("0.5:addr.rig:odd:1700000000123#42").unwrap();
+        assert_eq!(
+            (numbered.worker.as_str(), numbered.time_ms, number),
+            ("addr.rig:odd", 1_700_000_000_123, 42)
+        );
+        assert_eq!(parse_share_entry("0.5:w:1700000000123#x"), None);
     }
 }

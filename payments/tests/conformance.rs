@@ -207,6 +207,49 @@ async fn round_suite(store: &dyn ShareStore) {
     assert_eq!(pending.iter().filter(|b| b.height == 300).count(), 2);
 }
 
+/// The share log PPLNS reads: one entry per share, even for equal shares of one worker in
+/// one millisecond, in a fixed order however many shares share a second.
+async fn share_log_suite(store: &dyn ShareStore) {
+    // Two equal shares of one worker in one millisecond are two shares.
+    let twins = vec![share("twin", 1.0, true, 5), share("twin", 1.0, true, 5)];
+    store.apply(&batch("log", 1, twins)).await.unwrap();
+    let logged = store.hashrate_since(T0).await.unwrap();
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert_eq!(
+        store.last_shares(T0 + 5, d(100.0)).await.unwrap(),
+        BTreeMap::from([("twin".into(), d(2.0))])
+    );
+    // 2500 shares in one second, newest last: the window takes the newest, whatever the
+    // order a page of the log comes in.
+    let second = T0 + 10_000;
+    let shares: Vec<Record> = (0..2500u64)
+        .map(|i| {
+            let worker = if i >= 2490 { "newest" } else { "older" };
+            share(worker, 1.0, true, 10_000 + i * 999 / 2500)
+        })
+        .collect();
+    store.apply(&batch("log", 2, shares)).await.unwrap();
+    let window = store.last_shares(second + 999, d(10.0)).await.unwrap();
+    assert_eq!(
+        window,
+        BTreeMap::from([("newest".into(), d(10.0))]),
+        "{window:?}"
+    );
+    let wider = store.last_shares(second + 999, d(12.0)).await.unwrap();
+    assert_eq!(
+        wider,
+        BTreeMap::from([("newest".into(), d(10.0)), ("older".into(), d(2.0))])
+    );
+}
+
+#[tokio::test]
+async fn both_stores_log_every_share_once_in_a_fixed_order() {
+    let dir = tempfile::tempdir().unwrap();
+    share_log_suite(&EmbeddedStore::open(&dir.path().join("l.sqlite"), "bitcoin").unwrap()).await;
+    let redis = RedisServer::start();
+    share_log_suite(&RedisStore::new(&redis.url(), "bitcoin").unwrap()).await;
+}
+
 #[tokio::test]
 async fn both_stores_sum_exactly_and_merge_same_height_rounds() {
     let dir = tempfile::tempdir().unwrap();
@@ -556,14 +599,15 @@ async fn redis_store_writes_nomps_keys_and_values() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    // Score: unix seconds; member: ±difficulty:worker:ms (equal scores sort by member).
+    // Score: unix seconds; member: NOMP's ±difficulty:worker:ms, the share's number after
+    // the milliseconds (NOMP reads the first two fields); equal scores sort by member.
     hashrate.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         hashrate,
         vec![
-            (format!("-2:bob:{}", T0 + 2), (T0 / 1000) as f64),
-            (format!("0.25:alice:{}", T0 + 1), (T0 / 1000) as f64),
-            (format!("0.5:alice:{T0}"), (T0 / 1000) as f64),
+            (format!("-2:bob:{}#3", T0 + 2), (T0 / 1000) as f64),
+            (format!("0.25:alice:{}#2", T0 + 1), (T0 / 1000) as f64),
+            (format!("0.5:alice:{T0}#1"), (T0 / 1000) as f64),
         ]
     );
 
