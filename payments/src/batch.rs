@@ -45,7 +45,7 @@ impl Record {
     pub fn from_event(event: &PoolEvent) -> Option<Record> {
         match event {
             PoolEvent::Share(share) => Some(Record::from_share(share)),
-            PoolEvent::Block(block) => Some(Record::from_block(block, now_ms())),
+            PoolEvent::Block(block) => Some(Record::from_block(block)),
             PoolEvent::Difficulty(_) => None,
         }
     }
@@ -55,21 +55,20 @@ impl Record {
             worker: share.worker.clone(),
             difficulty: share.difficulty.get(),
             valid: share.is_valid(),
-            time_ms: share
-                .time
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            time_ms: unix_ms(share.time),
         }
     }
 
-    fn from_block(block: &BlockEvent, time_ms: u64) -> Record {
+    /// A found block, timed by its share's arrival: shares that came after it (while it was
+    /// being submitted) are not part of its PPLNS window.
+    fn from_block(block: &BlockEvent) -> Record {
         if block.accepted {
             Record::BlockFound {
                 height: block.height,
                 hash: block.hash.to_string(),
                 coinbase_txid: block.coinbase_txid.to_string(),
                 worker: block.worker.clone(),
-                time_ms,
+                time_ms: unix_ms(block.found),
             }
         } else {
             Record::BlockRejected {
@@ -83,9 +82,37 @@ impl Record {
 /// a store applies each at most once.
 pub type Batch = pool_events::Batch<Record>;
 
+/// `time` as unix milliseconds.
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Unix time now, in milliseconds.
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    unix_ms(SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hashing::{BlockHash, Txid};
+
+    #[test]
+    fn a_found_block_is_timed_by_its_share_not_by_the_daemons_answer() {
+        let found = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+        let block = BlockEvent {
+            worker: "w".into(),
+            height: 7,
+            hash: BlockHash::from_internal([2; 32]),
+            coinbase_txid: Txid::from_internal([3; 32]),
+            accepted: true,
+            reason: None,
+            found,
+        };
+        match Record::from_event(&PoolEvent::Block(block)) {
+            Some(Record::BlockFound { time_ms, .. }) => assert_eq!(time_ms, 1_700_000_000_123),
+            other => panic!("not a found block: {other:?}"),
+        }
+    }
 }

@@ -260,6 +260,7 @@ mod tests {
             coinbase_txid: Txid::from_internal([1; 32]),
             accepted: false,
             reason: Some("stale".into()),
+            found: SystemTime::now(),
         }));
         let open = counters.connection();
         let snapshot = counters.snapshot();

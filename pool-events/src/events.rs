@@ -68,6 +68,8 @@ pub struct BlockEvent {
     pub accepted: bool,
     /// The daemons' reason when it was not accepted, or why acceptance is unconfirmed.
     pub reason: Option<String>,
+    /// When its share arrived: its PPLNS window ends there, not when the daemons answered.
+    pub found: SystemTime,
 }
 
 /// A worker's difficulty changed (vardiff or `mining.suggest_difficulty`), effective from

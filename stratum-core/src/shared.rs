@@ -291,7 +291,7 @@ pub(crate) async fn submit_block(
         }
     };
     shared.settle_claim(&candidate.previous_hash, on_chain);
-    let worker = share.worker.clone();
+    let (worker, found) = (share.worker.clone(), share.time);
     share.block_accepted = on_chain;
     shared.events.send_with(PoolEvent::Share(share), ack);
     let block = BlockEvent {
@@ -301,6 +301,7 @@ pub(crate) async fn submit_block(
         coinbase_txid: candidate.coinbase_txid,
         accepted: on_chain,
         reason,
+        found,
     };
     // An error only says nobody watches; the event below is what the store keeps.
     let _ = shared.blocks.send(block.clone());
