@@ -14,7 +14,7 @@ use crate::batch::now_ms;
 use crate::error::StoreError;
 use crate::journal::{Fence, JournalEntry, PayoutStore, Settlement};
 use crate::report::{PaymentCounters, PaymentReport};
-use crate::scheme::{Scheme, prop_split, solo_split};
+use crate::scheme::{Scheme, pplns_split, prop_split, solo_split};
 use crate::settle::{SettleFacts, owed, settle};
 use crate::store::{BlockEntry, BlockStatus, Round, ShareStore};
 use crate::wallet::Wallet;
@@ -635,7 +635,7 @@ impl PaymentProcessor {
                     .last_shares(block.time_ms, window)
                     .await
                     .map_err(|e| self.store_error(e))?;
-                prop_split(reward, &shares)
+                pplns_split(reward, &shares, window)
             }
             _ => {
                 let shares = self

@@ -43,6 +43,29 @@ pub fn address_of(worker: &str) -> &str {
 /// wallet. Workers with zero or negative totals get nothing; with no creditable shares at
 /// all the whole reward stays with the pool.
 pub fn prop_split(reward: Amount, shares: &BTreeMap<String, Decimal>) -> BTreeMap<String, Amount> {
+    weighted_split(reward, shares, Decimal::ZERO)
+}
+
+/// Splits `reward` over a PPLNS window of `window` share difficulty: each address gets
+/// `reward × its difficulty ÷ window`, floored to the satoshi, exactly as [`prop_split`]
+/// computes. A window the share log could not fill (a new pool, a log pruned too early) pays
+/// only its filled part: the rest of the reward is credited to nobody and stays in the
+/// pool's wallet, as MPOS and MiningCore do, rather than giving a few shares a whole block.
+/// A full window pays as [`prop_split`] does.
+pub fn pplns_split(
+    reward: Amount,
+    shares: &BTreeMap<String, Decimal>,
+    window: Decimal,
+) -> BTreeMap<String, Amount> {
+    weighted_split(reward, shares, window)
+}
+
+/// `reward` in proportion to `shares`, over their total or `at_least`, whichever is more.
+fn weighted_split(
+    reward: Amount,
+    shares: &BTreeMap<String, Decimal>,
+    at_least: Decimal,
+) -> BTreeMap<String, Amount> {
     let parts: Vec<(&str, Decimal)> = shares
         .iter()
         .filter(|(_, d)| **d > Decimal::ZERO)
@@ -51,13 +74,21 @@ pub fn prop_split(reward: Amount, shares: &BTreeMap<String, Decimal>) -> BTreeMa
     let Some(scale) = parts.iter().map(|(_, d)| d.scale()).max() else {
         return BTreeMap::new();
     };
+    let scale = scale.max(at_least.scale());
+    let scaled = |difficulty: Decimal| {
+        let mantissa = U512::from(difficulty.mantissa().unsigned_abs());
+        mantissa * U512::from(10u8).pow(U512::from(scale - difficulty.scale()))
+    };
     let mut weights: BTreeMap<&str, U512> = BTreeMap::new();
     for (address, difficulty) in parts {
-        let mantissa = U512::from(difficulty.mantissa().unsigned_abs());
-        let scaled = mantissa * U512::from(10u8).pow(U512::from(scale - difficulty.scale()));
-        *weights.entry(address).or_default() += scaled;
+        *weights.entry(address).or_default() += scaled(difficulty);
     }
-    let total: U512 = weights.values().fold(U512::ZERO, |sum, w| sum + *w);
+    let sum: U512 = weights.values().fold(U512::ZERO, |sum, w| sum + *w);
+    let total = if at_least > Decimal::ZERO {
+        sum.max(scaled(at_least))
+    } else {
+        sum
+    };
     if total.is_zero() {
         return BTreeMap::new();
     }
@@ -87,6 +118,32 @@ mod tests {
         list.iter()
             .map(|(w, d)| ((*w).to_owned(), share_decimal(*d).unwrap_or_default()))
             .collect()
+    }
+
+    #[test]
+    fn a_short_pplns_window_pays_its_filled_part_and_a_full_one_pays_as_prop() {
+        let reward = Amount::from_sat(5_000_000_000);
+        let few = shares(&[("a", 10.0), ("b", 30.0)]);
+        let window = share_decimal(100.0).unwrap();
+        assert_eq!(
+            pplns_split(reward, &few, window),
+            BTreeMap::from([
+                ("a".to_owned(), Amount::from_sat(500_000_000)),
+                ("b".to_owned(), Amount::from_sat(1_500_000_000)),
+            ]),
+            "40 of 100 filled: 40 % paid, 60 % kept by the pool"
+        );
+        let full = shares(&[("a", 40.0), ("b", 60.0)]);
+        assert_eq!(
+            pplns_split(reward, &full, window),
+            prop_split(reward, &full)
+        );
+        // A window of a finer scale than the shares.
+        let fine = share_decimal(0.0004).unwrap();
+        assert_eq!(
+            pplns_split(Amount::from_sat(1000), &shares(&[("a", 0.0001)]), fine),
+            BTreeMap::from([("a".to_owned(), Amount::from_sat(250))])
+        );
     }
 
     #[test]
