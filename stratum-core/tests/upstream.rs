@@ -163,35 +163,62 @@ async fn blocks_found_through_upstream_pools_reach_the_chain_and_survive_a_failo
     second_cancel.cancel();
 }
 
-/// A stand-in upstream that hands out one job and then never answers a share (a hung
-/// pool: no real server does this on purpose). Returns its port and the count of shares
-/// it was sent.
-async fn hung_upstream() -> (u16, Arc<AtomicUsize>) {
+/// How a stand-in upstream behaves once it has answered subscribe and the first authorize
+/// and handed out one job (no real server misbehaves on purpose; these stand in for a hung
+/// one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StandIn {
+    /// Answers authorize (the keepalive), never a share or `mining.configure`.
+    HangsOnShares,
+    /// Answers nothing more: a stopped process behind an open socket.
+    GoesSilent,
+    /// Answers every request (`true`).
+    Answers,
+}
+
+/// A stand-in upstream behaving as `kind`. Returns its port, the count of requests it left
+/// unanswered, and the count of `mining.authorize` requests (the first, then keepalives).
+async fn stand_in(kind: StandIn) -> (u16, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let submits = Arc::new(AtomicUsize::new(0));
-    let counted = submits.clone();
+    let ignored = Arc::new(AtomicUsize::new(0));
+    let authorizes = Arc::new(AtomicUsize::new(0));
+    let (ignoring, authorizing) = (ignored.clone(), authorizes.clone());
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            let counted = counted.clone();
+            let (ignoring, authorizing) = (ignoring.clone(), authorizing.clone());
             tokio::spawn(async move {
                 let (read, mut write) = socket.into_split();
                 let mut lines = BufReader::new(read).lines();
+                let mut job_sent = false;
                 while let Ok(Some(line)) = lines.next_line().await {
                     let request: serde_json::Value = serde_json::from_str(&line).unwrap();
                     let id = &request["id"];
-                    let reply = match request["method"].as_str().unwrap() {
+                    let method = request["method"].as_str().unwrap().to_owned();
+                    let authorize = method == "mining.authorize";
+                    if authorize {
+                        authorizing.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let answers = match kind {
+                        _ if !job_sent => method != "mining.configure" || kind == StandIn::Answers,
+                        StandIn::HangsOnShares => authorize,
+                        StandIn::GoesSilent => false,
+                        StandIn::Answers => true,
+                    };
+                    if !answers {
+                        ignoring.fetch_add(1, Ordering::SeqCst);
+                        continue;
+                    }
+                    let reply = match method.as_str() {
                         "mining.subscribe" => json!({"id": id, "result":
                             [[["mining.notify", "1"]], "a1a2a3a4", 4], "error": null}),
-                        "mining.authorize" => json!({"id": id, "result": true, "error": null}),
-                        _ => {
-                            counted.fetch_add(1, Ordering::SeqCst);
-                            continue;
-                        }
+                        "mining.configure" => json!({"id": id, "result": {}, "error": null}),
+                        _ => json!({"id": id, "result": true, "error": null}),
                     };
                     let mut out = format!("{reply}\n");
-                    if request["method"] == "mining.authorize" {
+                    if authorize && !job_sent {
+                        job_sent = true;
                         let notify = json!({"id": null, "method": "mining.notify", "params": [
                             "1", "00".repeat(32), "01000000aa", "bbffffffff00000000", [],
                             "20000000", "207fffff", format!("{:08x}", 1_700_000_000), true]});
@@ -204,13 +231,13 @@ async fn hung_upstream() -> (u16, Arc<AtomicUsize>) {
             });
         }
     });
-    (port, submits)
+    (port, ignored, authorizes)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_that_stops_answering_shares_is_left_for_the_next() {
     let mut upper = common::start(|_| {}).await;
-    let (hung_port, submits) = hung_upstream().await;
+    let (hung_port, submits, _) = stand_in(StandIn::HangsOnShares).await;
     let user = upper.pair.other_node().new_address();
     let mut upstream = UpstreamOptions::new(vec![
         server(hung_port, &user),
@@ -404,7 +431,7 @@ async fn the_pool_moves_back_to_its_primary_upstream_when_it_returns() {
 async fn an_upstream_that_never_answers_configure_gives_work_without_waiting_for_it() {
     // node-stratum-pool (NOMP's pool) never answers mining.configure; the stand-in does
     // not either (it counts the request among the ones it ignores).
-    let (port, ignored) = hung_upstream().await;
+    let (port, ignored, _) = stand_in(StandIn::HangsOnShares).await;
     let address = "mzBc4XEFSdzCDcTxAgf6EZXgsZWpztRhef";
     let mut upstream = UpstreamOptions::new(vec![server(port, address)]);
     // Waiting for configure's answer would take this long: the test would see no work.
@@ -425,60 +452,10 @@ async fn an_upstream_that_never_answers_configure_gives_work_without_waiting_for
     cancel.cancel();
 }
 
-/// A stand-in upstream: answers subscribe and the first authorize, hands out one job, and
-/// then, if `silent`, answers nothing more (a stopped process behind an open socket, which no
-/// real server does on purpose); otherwise answers every request. Returns its port and the
-/// count of `mining.authorize` requests it got (the first, then the keepalives).
-async fn stand_in(silent: bool) -> (u16, Arc<AtomicUsize>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let authorizes = Arc::new(AtomicUsize::new(0));
-    let counted = authorizes.clone();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let counted = counted.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = socket.into_split();
-                let mut lines = BufReader::new(read).lines();
-                let mut authorized = false;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let request: serde_json::Value = serde_json::from_str(&line).unwrap();
-                    let id = &request["id"];
-                    let method = request["method"].as_str().unwrap().to_owned();
-                    if method == "mining.authorize" {
-                        counted.fetch_add(1, Ordering::SeqCst);
-                    }
-                    if silent && authorized {
-                        continue;
-                    }
-                    let reply = match method.as_str() {
-                        "mining.subscribe" => json!({"id": id, "result":
-                            [[["mining.notify", "1"]], "b1b2b3b4", 4], "error": null}),
-                        "mining.configure" => json!({"id": id, "result": {}, "error": null}),
-                        _ => json!({"id": id, "result": true, "error": null}),
-                    };
-                    let mut out = format!("{reply}\n");
-                    if method == "mining.authorize" && !authorized {
-                        authorized = true;
-                        let notify = json!({"id": null, "method": "mining.notify", "params": [
-                            "1", "00".repeat(32), "01000000aa", "bbffffffff00000000", [],
-                            "20000000", "207fffff", format!("{:08x}", 1_700_000_000), true]});
-                        out.push_str(&format!("{notify}\n"));
-                    }
-                    if write.write_all(out.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (port, authorizes)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_that_goes_silent_is_left_by_its_keepalive_without_a_share_waiting() {
-    let ((silent, probed), (alive, answered)) = (stand_in(true).await, stand_in(false).await);
+    let (silent, _, probed) = stand_in(StandIn::GoesSilent).await;
+    let (alive, _, answered) = stand_in(StandIn::Answers).await;
     let address = "mzBc4XEFSdzCDcTxAgf6EZXgsZWpztRhef";
     let mut upstream = UpstreamOptions::new(vec![server(silent, address), server(alive, address)]);
     // No share waits for an answer, and none would time out: only the keepalive can tell.
@@ -517,7 +494,7 @@ async fn an_upstream_that_goes_silent_is_left_by_its_keepalive_without_a_share_w
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_two_connected_miners_share_an_extranonce1_and_a_full_pool_refuses_the_next() {
     use stratum_core::StratumClient;
-    let (port, _) = stand_in(false).await;
+    let (port, _, _) = stand_in(StandIn::Answers).await;
     let address = "mzBc4XEFSdzCDcTxAgf6EZXgsZWpztRhef";
     let mut upstream = UpstreamOptions::new(vec![server(port, address)]);
     upstream.extranonce1_size = 1;
