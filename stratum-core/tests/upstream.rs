@@ -163,6 +163,26 @@ async fn blocks_found_through_upstream_pools_reach_the_chain_and_survive_a_failo
     second_cancel.cancel();
 }
 
+/// The address pools on stand-in upstreams pay (no chain checks it).
+const STAND_IN_ADDRESS: &str = "mzBc4XEFSdzCDcTxAgf6EZXgsZWpztRhef";
+
+/// An upstream-mode pool on `servers` (stand-ins), `adjust`ed, paying [`STAND_IN_ADDRESS`].
+async fn pool_on_stand_ins(
+    servers: &[u16],
+    adjust: impl FnOnce(&mut UpstreamOptions),
+    cancel: &CancellationToken,
+) -> RunningPool {
+    let mut upstream = UpstreamOptions::new(
+        servers
+            .iter()
+            .map(|port| server(*port, STAND_IN_ADDRESS))
+            .collect(),
+    );
+    adjust(&mut upstream);
+    let options = common::options(STAND_IN_ADDRESS, STAND_IN_ADDRESS, common::EASY);
+    local_pool(options, upstream, cancel).await
+}
+
 /// How a stand-in upstream behaves once it has answered subscribe and the first authorize
 /// and handed out one job (no real server misbehaves on purpose; these stand in for a hung
 /// one).
@@ -432,14 +452,12 @@ async fn an_upstream_that_never_answers_configure_gives_work_without_waiting_for
     // node-stratum-pool (NOMP's pool) never answers mining.configure; the stand-in does
     // not either (it counts the request among the ones it ignores).
     let (port, ignored, _) = stand_in(StandIn::HangsOnShares).await;
-    let address = "mzBc4XEFSdzCDcTxAgf6EZXgsZWpztRhef";
-    let mut upstream = UpstreamOptions::new(vec![server(port, address)]);
-    // Waiting for configure's answer would take this long: the test would see no work.
-    upstream.timeout = Duration::from_secs(3600);
     let cancel = CancellationToken::new();
-    let options = common::options(address, address, common::EASY);
+    let options = common::options(STAND_IN_ADDRESS, STAND_IN_ADDRESS, common::EASY);
     assert_ne!(options.version_mask, 0, "version rolling is asked for");
-    let local = local_pool(options, upstream, &cancel).await;
+    // Waiting for configure's answer would take this long: the test would see no work.
+    let local =
+        pool_on_stand_ins(&[port], |u| u.timeout = Duration::from_secs(3600), &cancel).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     while local.handle().current_job().is_none() {
         assert!(
@@ -456,16 +474,15 @@ async fn an_upstream_that_never_answers_configure_gives_work_without_waiting_for
 async fn an_upstream_that_goes_silent_is_left_by_its_keepalive_without_a_share_waiting() {
     let (silent, _, probed) = stand_in(StandIn::GoesSilent).await;
     let (alive, _, answered) = stand_in(StandIn::Answers).await;
-    let address = "mzBc4XEFSdzCDcTxAgf6EZXgsZWpztRhef";
-    let mut upstream = UpstreamOptions::new(vec![server(silent, address), server(alive, address)]);
-    // No share waits for an answer, and none would time out: only the keepalive can tell.
-    upstream.timeout = Duration::from_secs(3600);
-    upstream.retry_delay = Duration::from_secs(3600);
-    upstream.keepalive = Duration::from_millis(500);
     let cancel = CancellationToken::new();
-    let local = local_pool(
-        common::options(address, address, common::EASY),
-        upstream,
+    // No share waits for an answer, and none would time out: only the keepalive can tell.
+    let local = pool_on_stand_ins(
+        &[silent, alive],
+        |u| {
+            u.timeout = Duration::from_secs(3600);
+            u.retry_delay = Duration::from_secs(3600);
+            u.keepalive = Duration::from_millis(500);
+        },
         &cancel,
     )
     .await;
@@ -495,14 +512,13 @@ async fn an_upstream_that_goes_silent_is_left_by_its_keepalive_without_a_share_w
 async fn no_two_connected_miners_share_an_extranonce1_and_a_full_pool_refuses_the_next() {
     use stratum_core::StratumClient;
     let (port, _, _) = stand_in(StandIn::Answers).await;
-    let address = "mzBc4XEFSdzCDcTxAgf6EZXgsZWpztRhef";
-    let mut upstream = UpstreamOptions::new(vec![server(port, address)]);
-    upstream.extranonce1_size = 1;
-    upstream.extranonce2_size = 3;
     let cancel = CancellationToken::new();
-    let local = local_pool(
-        common::options(address, address, common::EASY),
-        upstream,
+    let local = pool_on_stand_ins(
+        &[port],
+        |u| {
+            u.extranonce1_size = 1;
+            u.extranonce2_size = 3;
+        },
         &cancel,
     )
     .await;
