@@ -875,9 +875,13 @@ pub(crate) struct PaymentProcessing {
     /// `prop` (default), `pplns` or `solo` (nomp-rs).
     #[serde(default)]
     pub(crate) scheme: Option<String>,
-    /// PPLNS window in share difficulty (nomp-rs).
+    /// PPLNS window in share difficulty (nomp-rs; as NOMP forks).
     #[serde(default)]
     pub(crate) pplns_window: Option<f64>,
+    /// PPLNS window as this multiple of the network difficulty each block met (nomp-rs; as
+    /// MiningCore's `factor`). Set this or `pplnsWindow`.
+    #[serde(default)]
+    pub(crate) pplns_factor: Option<f64>,
     /// Seconds the payment lease lasts (nomp-rs): one front-end per coin pays, and another
     /// takes over this long after it stopped renewing. Default: twice the payment interval,
     /// at least 120.

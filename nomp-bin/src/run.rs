@@ -14,8 +14,8 @@ use futures_util::future::join_all;
 use hashing::{Algorithm, Difficulty, HashOptions};
 use mpos::{MposAuthorizer, MposOptions, MposShareSink};
 use payments::{
-    EmbeddedStore, PaymentOptions, PaymentProcessor, PaymentStore, RedisStore, Scheme, ShareWriter,
-    SwitchState,
+    EmbeddedStore, PaymentOptions, PaymentProcessor, PaymentStore, PplnsWindow, RedisStore, Scheme,
+    ShareWriter, SwitchState,
 };
 use portal::{ActionError, Named, PoolDirectory, PoolSummary, PortSummary, PortalPool};
 use stratum_core::{
@@ -97,6 +97,43 @@ fn config_error(pool: &PoolFile, field: &str, message: String, fix: &str) -> Sta
         message,
         fix: Some(fix.into()),
     })
+}
+
+/// The PPLNS window `processing` sets: `pplnsWindow` (share difficulty) or `pplnsFactor`
+/// (a multiple of each block's network difficulty), exactly one, positive.
+fn pplns_window(
+    pool: &PoolFile,
+    processing: &crate::config::PaymentProcessing,
+) -> Result<PplnsWindow, StartError> {
+    let positive = |value: Option<f64>, field: &str| match value {
+        None => Ok(None),
+        Some(value) => payments::share_decimal(value).map(Some).ok_or_else(|| {
+            config_error(
+                pool,
+                field,
+                format!("{value} is not a positive number"),
+                "give a positive number",
+            )
+        }),
+    };
+    let window = positive(processing.pplns_window, "paymentProcessing.pplnsWindow")?;
+    let factor = positive(processing.pplns_factor, "paymentProcessing.pplnsFactor")?;
+    match (window, factor) {
+        (Some(window), None) => Ok(PplnsWindow::Shares(window)),
+        (None, Some(factor)) => Ok(PplnsWindow::NetworkFactor(factor)),
+        (Some(_), Some(_)) => Err(config_error(
+            pool,
+            "paymentProcessing.pplnsFactor",
+            "is set beside pplnsWindow".into(),
+            "keep one: pplnsFactor (a multiple of each block's network difficulty) or pplnsWindow (a fixed share difficulty)",
+        )),
+        (None, None) => Err(config_error(
+            pool,
+            "paymentProcessing.pplnsWindow",
+            "is missing: PPLNS needs a window".into(),
+            "set pplnsFactor (e.g. 2: twice each block's network difficulty) or pplnsWindow (a share difficulty)",
+        )),
+    }
 }
 
 /// The output script paying `address`, from the daemon's `validateaddress`. Waits for the
@@ -589,17 +626,7 @@ async fn start_in_span(
                         None | Some("prop") => Scheme::Prop,
                         Some("solo") => Scheme::Solo,
                         Some("pplns") => Scheme::Pplns {
-                            window: processing
-                                .pplns_window
-                                .and_then(payments::share_decimal)
-                                .ok_or_else(|| {
-                                    config_error(
-                                        pool,
-                                        "paymentProcessing.pplnsWindow",
-                                        "is missing or not a positive number".into(),
-                                        "set the PPLNS window in share difficulty",
-                                    )
-                                })?,
+                            window: pplns_window(pool, processing)?,
                         },
                         Some(other) => {
                             return Err(config_error(

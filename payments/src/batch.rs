@@ -30,8 +30,12 @@ pub enum Record {
         coinbase_txid: String,
         /// Who found it.
         worker: String,
-        /// Unix time in milliseconds.
+        /// Unix time in milliseconds of its share's arrival.
         time_ms: u64,
+        /// The network difficulty it met, in share units; 0 where unknown (records of
+        /// versions before it).
+        #[serde(default)]
+        network_difficulty: f64,
     },
     /// A block candidate the daemons refused.
     BlockRejected {
@@ -69,6 +73,7 @@ impl Record {
                 coinbase_txid: block.coinbase_txid.to_string(),
                 worker: block.worker.clone(),
                 time_ms: unix_ms(block.found),
+                network_difficulty: block.network_difficulty.get(),
             }
         } else {
             Record::BlockRejected {
@@ -109,9 +114,14 @@ mod tests {
             accepted: true,
             reason: None,
             found,
+            network_difficulty: hashing::Difficulty::new(2.5).unwrap(),
         };
         match Record::from_event(&PoolEvent::Block(block)) {
-            Some(Record::BlockFound { time_ms, .. }) => assert_eq!(time_ms, 1_700_000_000_123),
+            Some(Record::BlockFound {
+                time_ms,
+                network_difficulty,
+                ..
+            }) => assert_eq!((time_ms, network_difficulty), (1_700_000_000_123, 2.5)),
             other => panic!("not a found block: {other:?}"),
         }
     }

@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS switch_state (algorithm TEXT NOT NULL PRIMARY KEY, co
 CREATE TABLE IF NOT EXISTS leases (
     coin TEXT NOT NULL PRIMARY KEY, owner TEXT NOT NULL, expires_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS fences (coin TEXT NOT NULL PRIMARY KEY, token INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS block_difficulty (
+    coin TEXT NOT NULL, hash TEXT NOT NULL, difficulty TEXT NOT NULL, PRIMARY KEY (coin, hash));
 ";
 
 const CURRENT: &str = "current";
@@ -334,6 +336,7 @@ fn apply_batch(connection: &mut Connection, coin: &str, batch: &Batch) -> Result
                     coinbase_txid,
                     worker,
                     time_ms,
+                    network_difficulty,
                 } => {
                     tally.write(&tx, coin)?;
                     // NOMP's RENAME of roundCurrent, except that a second block of the same
@@ -354,6 +357,14 @@ fn apply_batch(connection: &mut Connection, coin: &str, batch: &Batch) -> Result
                         ],
                     )
                     .map_err(sqlite)?;
+                    if let Some(difficulty) = share_decimal(*network_difficulty) {
+                        tx.execute(
+                            "INSERT OR IGNORE INTO block_difficulty (coin, hash, difficulty)
+                             VALUES (?1, ?2, ?3)",
+                            params![coin, hash, difficulty.to_string()],
+                        )
+                        .map_err(sqlite)?;
+                    }
                     tally.count("validBlocks");
                 }
                 Record::BlockRejected { .. } => tally.count("invalidBlocks"),
@@ -431,6 +442,28 @@ impl ShareStore for EmbeddedStore {
                 })
                 .map_err(sqlite)?;
             rows.collect::<Result<_, _>>().map_err(sqlite)
+        })
+        .await
+    }
+
+    async fn block_difficulty(&self, hash: &str) -> Result<Option<Decimal>, StoreError> {
+        let hash = hash.to_owned();
+        self.with(move |connection, coin| {
+            let text: Option<String> = connection
+                .query_row(
+                    "SELECT difficulty FROM block_difficulty WHERE coin = ?1 AND hash = ?2",
+                    params![coin, hash],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(sqlite)?;
+            text.map(|text| {
+                Decimal::from_str(&text).map_err(|e| StoreError::Corrupt {
+                    key: "block_difficulty".into(),
+                    reason: format!("{hash}: {text:?} is not a difficulty: {e}"),
+                })
+            })
+            .transpose()
         })
         .await
     }

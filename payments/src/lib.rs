@@ -81,7 +81,7 @@ pub use redis_link::{RedisEndpoint, RedisOptions};
 pub use redis_store::RedisStore;
 pub use report::{PaymentCounters, PaymentCounts, PaymentReport};
 pub use rust_decimal::Decimal;
-pub use scheme::{Scheme, address_of, pplns_split, prop_split, solo_split};
+pub use scheme::{PplnsWindow, Scheme, address_of, pplns_split, prop_split, solo_split};
 pub use settle::{SettleFacts, SettleOverflow, Settled, owed, settle};
 pub use store::{
     BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, share_decimal,

@@ -626,26 +626,41 @@ impl PaymentProcessor {
         block: &BlockEntry,
         reward: Amount,
     ) -> Result<BTreeMap<String, Amount>, PaymentError> {
-        Ok(match self.options.scheme {
-            Scheme::Solo if !block.worker.is_empty() => solo_split(reward, &block.worker),
+        match self.options.scheme {
+            Scheme::Solo if !block.worker.is_empty() => {
+                return Ok(solo_split(reward, &block.worker));
+            }
             // Blocks NOMP recorded carry no time: their round stands in.
             Scheme::Pplns { window } if block.time_ms > 0 => {
-                let shares = self
+                let difficulty = self
                     .store
-                    .last_shares(block.time_ms, window)
+                    .block_difficulty(&block.hash)
                     .await
                     .map_err(|e| self.store_error(e))?;
-                pplns_split(reward, &shares, window)
+                match window.size(difficulty) {
+                    Some(size) => {
+                        let shares = self
+                            .store
+                            .last_shares(block.time_ms, size)
+                            .await
+                            .map_err(|e| self.store_error(e))?;
+                        return Ok(pplns_split(reward, &shares, size));
+                    }
+                    None => tracing::warn!(
+                        height = block.height,
+                        hash = block.hash,
+                        "the block's network difficulty was not recorded: its PPLNS window cannot be sized, its round is paid instead"
+                    ),
+                }
             }
-            _ => {
-                let shares = self
-                    .store
-                    .round_shares(Round::Height(block.height))
-                    .await
-                    .map_err(|e| self.store_error(e))?;
-                prop_split(reward, &shares)
-            }
-        })
+            _ => {}
+        }
+        let shares = self
+            .store
+            .round_shares(Round::Height(block.height))
+            .await
+            .map_err(|e| self.store_error(e))?;
+        Ok(prop_split(reward, &shares))
     }
 
     /// Computes this run's settlement; `None` when there is nothing to settle or pay.

@@ -18,7 +18,7 @@ use crate::journal::{Fence, JournalEntry, JournalStatus, PayoutStore, Settlement
 use crate::redis_link::{Link, RedisOptions, evalsha};
 use crate::store::{
     BlockEntry, BlockStatus, HashrateSample, Round, ShareCounts, ShareStore, block_member,
-    fill_window, parse_block_member, parse_hashrate_member, parse_share_entry,
+    fill_window, parse_block_member, parse_hashrate_member, parse_share_entry, share_decimal,
 };
 
 /// How long a writer's last applied batch number is remembered (a spool older than this
@@ -27,7 +27,8 @@ const WRITER_MEMORY_SECS: u64 = 30 * 24 * 3600;
 
 /// Applies one batch atomically, unless its number was applied before. ARGV: coin, writer
 /// key, seq, memory seconds, then the records: `S worker difficulty valid(1|0) secs ms`,
-/// `B height hash txid worker ms`, `R height`. A share's hashrate entry is NOMP's
+/// `B height member hash networkDifficulty` (the difficulty empty where unknown; kept in
+/// `<coin>:blockDifficulty` by block hash), `R height`. A share's hashrate entry is NOMP's
 /// `±difficulty:worker:ms` with `#<number>` after the milliseconds (NOMP reads the first two
 /// fields only): `<coin>:shareNumber` numbers the shares as they are stored.
 const APPLY: &str = r"
@@ -51,7 +52,8 @@ while i <= #ARGV do
     end
     i = i + 6
   elseif kind == 'B' then
-    local height, member = ARGV[i+1], ARGV[i+2]
+    local height, member, hash, difficulty = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+    if difficulty ~= '' then redis.call('HSET', coin .. ':blockDifficulty', hash, difficulty) end
     local current, round = coin .. ':shares:roundCurrent', coin .. ':shares:round' .. height
     if redis.call('EXISTS', round) == 1 then
       -- A second block of this height: its round joins the first one's, never replaces it.
@@ -65,7 +67,7 @@ while i <= #ARGV do
     end
     redis.call('SADD', coin .. ':blocksPending', member)
     redis.call('HINCRBY', coin .. ':stats', 'validBlocks', 1)
-    i = i + 3
+    i = i + 5
   elseif kind == 'R' then
     redis.call('HINCRBY', coin .. ':stats', 'invalidBlocks', 1)
     i = i + 2
@@ -201,6 +203,7 @@ impl ShareStore for RedisStore {
                     coinbase_txid,
                     worker,
                     time_ms,
+                    network_difficulty,
                 } => {
                     let member = block_member(&BlockEntry {
                         height: *height,
@@ -209,7 +212,14 @@ impl ShareStore for RedisStore {
                         worker: worker.clone(),
                         time_ms: *time_ms,
                     });
-                    invocation.arg("B").arg(height).arg(member)
+                    let difficulty =
+                        share_decimal(*network_difficulty).map_or(String::new(), |d| d.to_string());
+                    invocation
+                        .arg("B")
+                        .arg(height)
+                        .arg(member)
+                        .arg(hash)
+                        .arg(difficulty)
                 }
                 Record::BlockRejected { height } => invocation.arg("R").arg(height),
             };
@@ -264,6 +274,23 @@ impl ShareStore for RedisStore {
             .collect::<Result<Vec<_>, _>>()?;
         blocks.sort();
         Ok(blocks)
+    }
+
+    async fn block_difficulty(&self, hash: &str) -> Result<Option<Decimal>, StoreError> {
+        let key = self.key("blockDifficulty");
+        let text: Option<String> = self
+            .conn()
+            .await?
+            .hget(&key, hash)
+            .await
+            .map_err(|e| self.link.failed(e))?;
+        text.map(|text| {
+            parse_decimal(&text).ok_or_else(|| StoreError::Corrupt {
+                key,
+                reason: format!("{hash} holds {text:?}, not a difficulty"),
+            })
+        })
+        .transpose()
     }
 
     async fn hashrate_since(&self, since_ms: u64) -> Result<Vec<HashrateSample>, StoreError> {

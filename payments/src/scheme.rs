@@ -14,14 +14,38 @@ pub enum Scheme {
     #[default]
     Prop,
     /// Pay per last N shares: the reward is split over the last `window` of valid share
-    /// difficulty before the block, whatever round it fell in. Shares are read from the
-    /// store's hashrate samples, so those must be kept at least that far back.
+    /// difficulty up to the block-finding share, whatever round it fell in. Shares are
+    /// read from the store's hashrate samples, so those must be kept at least that far back.
     Pplns {
-        /// N, as summed share difficulty (e.g. twice the network difficulty in share units).
-        window: Decimal,
+        /// N.
+        window: PplnsWindow,
     },
     /// The finder of the block gets the whole reward.
     Solo,
+}
+
+/// The size of a PPLNS window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PplnsWindow {
+    /// A fixed sum of share difficulty (the `pplnsWindow` of NOMP forks).
+    Shares(Decimal),
+    /// This multiple of the network difficulty the block met, in share units (MiningCore's
+    /// `factor`: 2 pays the shares of about two blocks' worth of work).
+    NetworkFactor(Decimal),
+}
+
+impl PplnsWindow {
+    /// The window's share difficulty for a block that met `network_difficulty` (`None`
+    /// where unknown); `None` when a factor has no difficulty to multiply.
+    pub fn size(self, network_difficulty: Option<Decimal>) -> Option<Decimal> {
+        match self {
+            PplnsWindow::Shares(size) => Some(size),
+            PplnsWindow::NetworkFactor(factor) => {
+                network_difficulty.and_then(|difficulty| factor.checked_mul(difficulty))
+            }
+        }
+        .filter(|size| *size > Decimal::ZERO)
+    }
 }
 
 /// The address a worker is paid at: the part of its name before the first `.`
@@ -118,6 +142,17 @@ mod tests {
         list.iter()
             .map(|(w, d)| ((*w).to_owned(), share_decimal(*d).unwrap_or_default()))
             .collect()
+    }
+
+    #[test]
+    fn a_network_factor_window_is_that_multiple_of_the_blocks_difficulty() {
+        let d = |v: f64| share_decimal(v).unwrap();
+        assert_eq!(
+            PplnsWindow::NetworkFactor(d(2.0)).size(Some(d(1.25e-5))),
+            Some(d(2.5e-5))
+        );
+        assert_eq!(PplnsWindow::NetworkFactor(d(2.0)).size(None), None);
+        assert_eq!(PplnsWindow::Shares(d(3.0)).size(None), Some(d(3.0)));
     }
 
     #[test]

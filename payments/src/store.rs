@@ -116,6 +116,10 @@ pub trait ShareStore: Send + Sync {
     /// The blocks with `status`, lowest height first.
     async fn blocks(&self, status: BlockStatus) -> Result<Vec<BlockEntry>, StoreError>;
 
+    /// The network difficulty (share units) block `hash` met, as recorded when it was
+    /// found; `None` for blocks recorded without it (by NOMP, or earlier versions).
+    async fn block_difficulty(&self, hash: &str) -> Result<Option<Decimal>, StoreError>;
+
     /// Hashrate samples at or after `since_ms` (unix milliseconds), oldest first.
     async fn hashrate_since(&self, since_ms: u64) -> Result<Vec<HashrateSample>, StoreError>;
 

@@ -32,6 +32,7 @@ fn found(height: u64, worker: &str) -> Record {
         coinbase_txid: format!("{:064x}", height + 1000),
         worker: worker.into(),
         time_ms: T0 + 50_000,
+        network_difficulty: height as f64 / 8.0,
     }
 }
 
@@ -79,6 +80,15 @@ async fn suite(store: &dyn ShareStore) {
         ],
     );
     assert!(store.apply(&second).await.unwrap());
+    // The network difficulty each block met is kept with it, for a PPLNS factor window.
+    assert_eq!(
+        store
+            .block_difficulty(&format!("{:064x}", 120))
+            .await
+            .unwrap(),
+        Some(d(15.0))
+    );
+    assert_eq!(store.block_difficulty("unknown").await.unwrap(), None);
     assert_eq!(
         store.round_shares(Round::Height(120)).await.unwrap(),
         BTreeMap::from([("alice.rig1".into(), d(16.0)), ("bob".into(), d(4.5))])

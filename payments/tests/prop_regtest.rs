@@ -189,6 +189,7 @@ async fn pplns_and_solo_split_as_configured() {
         coinbase_txid: block.coinbase_txid.clone(),
         worker: block.worker.clone(),
         time_ms,
+        network_difficulty: 6.0,
     };
     let records = vec![
         share(&a, 5.0, 1_000),
@@ -208,8 +209,9 @@ async fn pplns_and_solo_split_as_configured() {
 
     let wallet = common::wallet(pair.pool_node());
     let mut pplns_options = common::options(&pool_address, 0, "pplns");
+    // Half the blocks' network difficulty (6): a window of 3, as MiningCore's factor.
     pplns_options.scheme = Scheme::Pplns {
-        window: payments::Decimal::from(3),
+        window: payments::PplnsWindow::NetworkFactor(payments::share_decimal(0.5).unwrap()),
     };
     PaymentProcessor::new(pplns.clone(), wallet.clone(), pplns_options)
         .run_once()

@@ -261,6 +261,7 @@ mod tests {
             accepted: false,
             reason: Some("stale".into()),
             found: SystemTime::now(),
+            network_difficulty: hashing::Difficulty::ONE,
         }));
         let open = counters.connection();
         let snapshot = counters.snapshot();

@@ -52,7 +52,7 @@ impl ShareEvent {
 }
 
 /// A block candidate after submission to the daemons.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockEvent {
     /// The worker whose share it was.
     pub worker: String,
@@ -70,6 +70,8 @@ pub struct BlockEvent {
     pub reason: Option<String>,
     /// When its share arrived: its PPLNS window ends there, not when the daemons answered.
     pub found: SystemTime,
+    /// The network difficulty it met, in share units.
+    pub network_difficulty: Difficulty,
 }
 
 /// A worker's difficulty changed (vardiff or `mining.suggest_difficulty`), effective from

@@ -302,6 +302,7 @@ pub(crate) async fn submit_block(
         accepted: on_chain,
         reason,
         found,
+        network_difficulty: candidate.network_difficulty,
     };
     // An error only says nobody watches; the event below is what the store keeps.
     let _ = shared.blocks.send(block.clone());

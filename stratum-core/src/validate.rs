@@ -55,7 +55,7 @@ pub struct ValidShare {
 }
 
 /// A share that is a block.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockCandidate {
     /// The block id: the proof-of-work hash, or the header's sha256d for the scrypt family
     /// and blake2s.
@@ -69,6 +69,8 @@ pub struct BlockCandidate {
     pub height: u64,
     /// The block it builds on: one block per parent is submitted at a time.
     pub previous_hash: BlockHash,
+    /// The network difficulty it met, in share units (a PPLNS window may be a multiple).
+    pub network_difficulty: Difficulty,
 }
 
 /// Checks a submission against its job in node-stratum-pool's order (job, extranonce2,
@@ -163,6 +165,7 @@ pub fn finish_share(
         block_hex: job.block(header, coinbase).map(hex::encode),
         height: job.height(),
         previous_hash: job.previous_hash,
+        network_difficulty: job.network_target.difficulty(algorithm),
     });
     let difficulty = if block.is_some() || miner.difficulty.target(algorithm).is_met_by(hash) {
         miner.difficulty

@@ -79,6 +79,7 @@ pub(crate) async fn record_round(
         coinbase_txid: block.coinbase_txid.clone(),
         worker: block.worker.clone(),
         time_ms: block.time_ms,
+        network_difficulty: 0.0,
     });
     let batch = Batch::new("test", seq, records);
     assert!(store.apply(&batch).await.unwrap());
