@@ -13,6 +13,29 @@ use serde::{Deserialize, Serialize};
 use crate::error::StoreError;
 use crate::store::BlockEntry;
 
+/// How one matured block's reward was split: the payout statement a miner can check its
+/// credit against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundStatement {
+    /// The block's height.
+    pub height: u64,
+    /// The block id (display hex).
+    pub hash: String,
+    /// What the block paid the pool address (the coinbase's reward recipients, the pool's
+    /// fees, were paid by the coinbase itself).
+    pub reward: Amount,
+    /// The scheme's share difficulty per worker it split over: the round (PROP), the window
+    /// (PPLNS), or the finder alone (SOLO).
+    pub shares: BTreeMap<String, rust_decimal::Decimal>,
+    /// The PPLNS window's size in share difficulty; `None` for a round or SOLO.
+    pub window: Option<rust_decimal::Decimal>,
+    /// What each address was credited.
+    pub credits: BTreeMap<String, Amount>,
+    /// What nobody was credited and stays in the pool's wallet: the satoshis the floors left,
+    /// and a PPLNS window's unfilled part.
+    pub kept: Amount,
+}
+
 /// Everything one payment run changes, computed (and its payout transaction built and
 /// signed) before any coin moves.
 ///
@@ -37,6 +60,9 @@ pub struct Settlement {
     /// it: those merged the orphaned blocks' rounds.)
     #[serde(default)]
     pub merged_rounds: Option<Vec<u64>>,
+    /// How each matured block's reward was split (absent in entries of versions before it).
+    #[serde(default)]
+    pub rounds: Vec<RoundStatement>,
     /// What the run pays, per address (one transaction; empty for none).
     pub payments: BTreeMap<String, Amount>,
     /// New balances of every balance entry the run touched; zero removes the entry.
@@ -180,4 +206,34 @@ pub trait PayoutStore: Send + Sync {
 
     /// Gives the lease up if `owner` holds it.
     async fn release_lease(&self, owner: &str) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_keep_exact_decimals_and_entries_without_them_still_read() {
+        let round = RoundStatement {
+            height: 7,
+            hash: "00ab".into(),
+            reward: Amount::from_sat(5_000),
+            shares: BTreeMap::from([("a.rig".into(), "0.00003".parse().unwrap())]),
+            window: Some("0.0001".parse().unwrap()),
+            credits: BTreeMap::from([("a".into(), Amount::from_sat(1_500))]),
+            kept: Amount::from_sat(3_500),
+        };
+        let json = serde_json::to_string(&round).unwrap();
+        assert!(json.contains(r#""a.rig":"0.00003""#), "{json}");
+        assert!(json.contains(r#""window":"0.0001""#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<RoundStatement>(&json).unwrap(),
+            round
+        );
+
+        let older = r#"{"id":"r","confirmed":[],"orphaned":[],"kicked":[],"payments":{},
+            "balances":{},"payout_totals":{},"total_paid":0}"#;
+        let settlement: Settlement = serde_json::from_str(older).unwrap();
+        assert!(settlement.rounds.is_empty());
+    }
 }

@@ -74,7 +74,7 @@ pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use frontends::{FrontEnd, FrontEndPool, FrontEndRegistry, INSTANCE_IDS};
 pub use history::{StatsHistory, SwitchState};
-pub use journal::{Fence, JournalEntry, JournalStatus, PayoutStore, Settlement};
+pub use journal::{Fence, JournalEntry, JournalStatus, PayoutStore, RoundStatement, Settlement};
 pub use pool_events::{DurableWriter, WriterOptions, WriterStatus};
 pub use processor::{PaymentError, PaymentOptions, PaymentProcessor, PaymentStore, RunOutcome};
 pub use redis_link::{RedisEndpoint, RedisOptions};

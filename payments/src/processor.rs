@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use crate::batch::now_ms;
 use crate::error::StoreError;
-use crate::journal::{Fence, JournalEntry, PayoutStore, Settlement};
+use crate::journal::{Fence, JournalEntry, PayoutStore, RoundStatement, Settlement};
 use crate::report::{PaymentCounters, PaymentReport};
 use crate::scheme::{Scheme, pplns_split, prop_split, solo_split};
 use crate::settle::{SettleFacts, owed, settle};
@@ -620,15 +620,17 @@ impl PaymentProcessor {
         })
     }
 
-    /// The round's reward split by the scheme.
+    /// The round's reward split by the scheme, with its statement.
     async fn split(
         &self,
         block: &BlockEntry,
         reward: Amount,
-    ) -> Result<BTreeMap<String, Amount>, PaymentError> {
-        match self.options.scheme {
+    ) -> Result<RoundStatement, PaymentError> {
+        let (shares, window) = match self.options.scheme {
             Scheme::Solo if !block.worker.is_empty() => {
-                return Ok(solo_split(reward, &block.worker));
+                let credits = solo_split(reward, &block.worker);
+                let shares = BTreeMap::from([(block.worker.clone(), rust_decimal::Decimal::ONE)]);
+                return Ok(statement(block, reward, shares, None, credits));
             }
             // Blocks NOMP recorded carry no time: their round stands in.
             Scheme::Pplns { window } if block.time_ms > 0 => {
@@ -644,23 +646,35 @@ impl PaymentProcessor {
                             .last_shares(block.time_ms, size)
                             .await
                             .map_err(|e| self.store_error(e))?;
-                        return Ok(pplns_split(reward, &shares, size));
+                        (shares, Some(size))
                     }
-                    None => tracing::warn!(
-                        height = block.height,
-                        hash = block.hash,
-                        "the block's network difficulty was not recorded: its PPLNS window cannot be sized, its round is paid instead"
-                    ),
+                    None => {
+                        tracing::warn!(
+                            height = block.height,
+                            hash = block.hash,
+                            "the block's network difficulty was not recorded: its PPLNS window cannot be sized, its round is paid instead"
+                        );
+                        (self.round(block).await?, None)
+                    }
                 }
             }
-            _ => {}
-        }
-        let shares = self
-            .store
+            _ => (self.round(block).await?, None),
+        };
+        let credits = match window {
+            Some(size) => pplns_split(reward, &shares, size),
+            None => prop_split(reward, &shares),
+        };
+        Ok(statement(block, reward, shares, window, credits))
+    }
+
+    async fn round(
+        &self,
+        block: &BlockEntry,
+    ) -> Result<BTreeMap<String, rust_decimal::Decimal>, PaymentError> {
+        self.store
             .round_shares(Round::Height(block.height))
             .await
-            .map_err(|e| self.store_error(e))?;
-        Ok(prop_split(reward, &shares))
+            .map_err(|e| self.store_error(e))
     }
 
     /// Computes this run's settlement; `None` when there is nothing to settle or pay.
@@ -677,15 +691,17 @@ impl PaymentProcessor {
         }
         let decided = decide_rounds(fates);
         let mut facts = SettleFacts::default();
+        let mut rounds = Vec::with_capacity(decided.paying.len());
         for (block, reward) in &decided.paying {
-            let split = self.split(block, *reward).await?;
-            if split.is_empty() {
+            let round = self.split(block, *reward).await?;
+            if round.credits.is_empty() {
                 tracing::warn!(
                     height = block.height,
                     "matured block has no shares to credit; its reward stays with the pool"
                 );
             }
-            facts.credits.push(split);
+            facts.credits.push(round.credits.clone());
+            rounds.push(round);
         }
         facts.balances = self
             .store
@@ -733,12 +749,36 @@ impl PaymentProcessor {
             kicked: decided.kicked,
             paid_rounds: Some(decided.paid_rounds),
             merged_rounds: Some(decided.merged_rounds),
+            rounds,
             payments: settled.payments,
             balances: settled.balances,
             payout_totals: settled.payout_totals,
             total_paid: settled.total_paid,
             transaction: None,
         }))
+    }
+}
+
+/// A block's statement: its reward, what it was split over, and what was credited.
+fn statement(
+    block: &BlockEntry,
+    reward: Amount,
+    shares: BTreeMap<String, rust_decimal::Decimal>,
+    window: Option<rust_decimal::Decimal>,
+    credits: BTreeMap<String, Amount>,
+) -> RoundStatement {
+    // The splits credit at most the reward, so this neither overflows nor goes negative.
+    let credited = credits.values().fold(Amount::ZERO, |sum, credit| {
+        sum.checked_add(*credit).unwrap_or(sum)
+    });
+    RoundStatement {
+        height: block.height,
+        hash: block.hash.clone(),
+        reward,
+        shares,
+        window,
+        kept: reward.checked_sub(credited).unwrap_or(Amount::ZERO),
+        credits,
     }
 }
 

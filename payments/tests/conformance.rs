@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use coin_daemon::Amount;
 use payments::{
     Batch, BlockEntry, BlockStatus, Decimal, EmbeddedStore, JournalStatus, PayoutStore, Record,
-    RedisStore, Round, Settlement, ShareCounts, ShareStore, StatsHistory, StoreError, SwitchState,
-    share_decimal,
+    RedisStore, Round, RoundStatement, Settlement, ShareCounts, ShareStore, StatsHistory,
+    StoreError, SwitchState, share_decimal,
 };
 use testkit::RedisServer;
 
@@ -299,6 +299,16 @@ async fn payout_suite<S: ShareStore + PayoutStore>(store: &S) {
         kicked: vec![pending[2].clone()],
         paid_rounds: Some(vec![200]),
         merged_rounds: Some(vec![201]),
+        // Kept in the journal as stored: the planned entry below reads back equal.
+        rounds: vec![RoundStatement {
+            height: 200,
+            hash: pending[0].hash.clone(),
+            reward: sats(4_001),
+            shares: BTreeMap::from([("a.rig".into(), d(3.0)), ("b".into(), d(1.0))]),
+            window: None,
+            credits: BTreeMap::from([("a".into(), sats(3_000)), ("b".into(), sats(1_000))]),
+            kept: sats(1),
+        }],
         payments: BTreeMap::from([("a".into(), sats(3_000))]),
         balances: BTreeMap::from([("a".into(), sats(0)), ("b".into(), sats(1_000))]),
         payout_totals: BTreeMap::from([("a".into(), sats(3_000))]),

@@ -234,6 +234,27 @@ async fn pplns_and_solo_split_as_configured() {
     );
     assert_eq!(common::received(&pair, &a), r1 + part(r2, 1, 3));
     assert_eq!(common::received(&pair, &b), part(r2, 2, 3));
+    // The run's statement says the same: per block the window, the shares and credits, and
+    // what stayed with the pool (the satoshis the floors left).
+    use payments::PayoutStore;
+    let history = pplns.payment_history(10).await.unwrap();
+    let rounds = &history[0].settlement.rounds;
+    let later_round = rounds.iter().find(|r| r.hash == later.hash).unwrap();
+    assert_eq!(later_round.window, Some(payments::Decimal::from(3)));
+    assert_eq!(
+        later_round.shares,
+        std::collections::BTreeMap::from([
+            (a.clone(), payments::Decimal::from(1)),
+            (b.clone(), payments::Decimal::from(2)),
+        ])
+    );
+    let credited: i64 = later_round.credits.values().map(|c| c.to_sat()).sum();
+    assert_eq!(later_round.reward.to_sat() as u128, r2);
+    assert_eq!(later_round.credits[&b].to_sat() as u128, part(r2, 2, 3));
+    assert_eq!(
+        credited + later_round.kept.to_sat(),
+        later_round.reward.to_sat()
+    );
     assert_eq!(
         common::received(&pair, &c),
         common::reward_of(&pair, &solo_block)

@@ -70,6 +70,49 @@ pub(crate) struct PaymentView {
     pub(crate) total: String,
     /// Heights of the blocks it paid for.
     pub(crate) blocks: Vec<u64>,
+    /// How each block's reward was split (empty for runs of versions before statements).
+    pub(crate) rounds: Vec<RoundView>,
+}
+
+/// One block's payout statement: what it paid, over which shares, to whom, and what the
+/// pool kept.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RoundView {
+    pub(crate) height: u64,
+    pub(crate) hash: String,
+    /// Coins the block paid the pool address.
+    pub(crate) reward: String,
+    /// Share difficulty per worker, exact decimals.
+    pub(crate) shares: BTreeMap<String, String>,
+    /// The PPLNS window's size, for a PPLNS block.
+    pub(crate) window: Option<String>,
+    /// Coins credited per address.
+    pub(crate) credits: BTreeMap<String, String>,
+    /// Coins credited to nobody (rounding, an unfilled window): they stay with the pool.
+    pub(crate) kept: String,
+}
+
+impl From<&payments::RoundStatement> for RoundView {
+    fn from(round: &payments::RoundStatement) -> Self {
+        RoundView {
+            height: round.height,
+            hash: round.hash.clone(),
+            reward: round.reward.to_coin_string(),
+            shares: round
+                .shares
+                .iter()
+                .map(|(worker, difficulty)| (worker.clone(), difficulty.to_string()))
+                .collect(),
+            window: round.window.map(|w| w.to_string()),
+            credits: round
+                .credits
+                .iter()
+                .map(|(address, amount)| (address.clone(), amount.to_coin_string()))
+                .collect(),
+            kept: round.kept.to_coin_string(),
+        }
+    }
 }
 
 /// Each pool's payments, newest first, at most `limit` per pool.
@@ -104,6 +147,12 @@ pub(crate) async fn payments(
                         .confirmed
                         .iter()
                         .map(|b| b.height)
+                        .collect(),
+                    rounds: entry
+                        .settlement
+                        .rounds
+                        .iter()
+                        .map(RoundView::from)
                         .collect(),
                 });
             }

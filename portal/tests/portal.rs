@@ -426,6 +426,20 @@ async fn payments_and_miners_match_the_wallet_run(setup: &Setup) {
         served["blocks"].as_array().unwrap().len(),
         run.settlement.confirmed.len()
     );
+    // Each paid block's statement: reward, shares, credits and what the pool kept add up.
+    let rounds = served["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), run.settlement.rounds.len());
+    for (served, round) in rounds.iter().zip(&run.settlement.rounds) {
+        assert_eq!(served["height"], round.height);
+        assert_eq!(served["reward"], round.reward.to_coin_string());
+        assert_eq!(served["kept"], round.kept.to_coin_string());
+        for (address, credit) in &round.credits {
+            assert_eq!(served["credits"][address], credit.to_coin_string());
+        }
+        let credited: i64 = round.credits.values().map(|c| c.to_sat()).sum();
+        assert_eq!(credited + round.kept.to_sat(), round.reward.to_sat());
+    }
+    assert!(!rounds.is_empty(), "the run paid blocks");
 
     let miner = address(&setup.workers[0]);
     let paid = setup.store.payout_totals().await.unwrap()[miner];
