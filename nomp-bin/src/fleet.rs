@@ -29,6 +29,7 @@ const LIVE_FOR: Duration = Duration::from_secs(10);
 pub(crate) struct Fleet {
     instance_id: u8,
     owner: String,
+    host: String,
     started_ms: u64,
     registries: Vec<(String, Arc<RedisStore>)>,
     lost: Arc<AtomicBool>,
@@ -74,6 +75,8 @@ impl Fleet {
         let mut fleet = Fleet {
             instance_id: config.portal.instance_id.unwrap_or(0),
             owner: owner.to_owned(),
+            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map_or_else(|_| "unknown".into(), |h| h.trim().to_owned()),
             started_ms: now_ms(),
             registries,
             lost: Arc::default(),
@@ -144,7 +147,7 @@ impl Fleet {
                 Ok(Ok(())) => {}
                 Ok(Err(holder)) => {
                     for (_, taken) in &self.registries[..index] {
-                        let _ = taken.release_instance(self.instance_id, &self.owner).await;
+                        self.give_up(taken).await;
                     }
                     return Claim::HeldBy(holder);
                 }
@@ -154,6 +157,20 @@ impl Fleet {
         match unchecked {
             Some(error) => Claim::Unchecked(error),
             None => Claim::Taken,
+        }
+    }
+
+    /// Releases the id's claim in `registry`; one that cannot be released expires by itself.
+    async fn give_up(&self, registry: &RedisStore) {
+        if let Err(error) = registry
+            .release_instance(self.instance_id, &self.owner)
+            .await
+        {
+            tracing::warn!(
+                instance_id = self.instance_id,
+                %error,
+                "cannot release the instance id claim; it expires within 15 s"
+            );
         }
     }
 
@@ -228,11 +245,11 @@ impl Fleet {
                     }
                 }
             }
-            for (_, registry) in &self.registries {
-                let _ = registry.withdraw(self.instance_id).await;
-                let _ = registry
-                    .release_instance(self.instance_id, &self.owner)
-                    .await;
+            for (name, registry) in &self.registries {
+                if let Err(error) = registry.withdraw(self.instance_id).await {
+                    tracing::warn!(redis = name, %error, "cannot withdraw this front-end's state; others see it gone once it is silent");
+                }
+                self.give_up(registry).await;
             }
         })
     }
@@ -244,13 +261,12 @@ impl Fleet {
         FrontEnd {
             instance_id: self.instance_id,
             owner: self.owner.clone(),
-            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map_or_else(|_| "unknown".into(), |h| h.trim().to_owned()),
+            host: self.host.clone(),
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").into(),
             started_ms: self.started_ms,
             seen_ms: now_ms(),
-            ready: !readiness.is_empty() && readiness.iter().all(|p| p.ready),
+            ready: portal::all_ready(&readiness),
             problems: readiness
                 .iter()
                 .flat_map(|p| {

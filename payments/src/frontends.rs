@@ -3,6 +3,7 @@
 //! shows them all.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use redis::Script;
@@ -99,6 +100,10 @@ if redis.call('GET', ARGV[1]) == ARGV[2] then redis.call('DEL', ARGV[1]) end
 return 1
 ";
 
+/// The scripts, hashed once.
+static CLAIM_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CLAIM));
+static UNCLAIM_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(UNCLAIM));
+
 #[async_trait]
 impl FrontEndRegistry for RedisStore {
     async fn claim_instance(
@@ -107,10 +112,9 @@ impl FrontEndRegistry for RedisStore {
         owner: &str,
         ttl_ms: u64,
     ) -> Result<Result<(), String>, StoreError> {
-        let script = Script::new(CLAIM);
-        let mut eval = evalsha(&script);
+        let mut eval = evalsha(&CLAIM_SCRIPT);
         eval.arg(instance_key(id)).arg(owner).arg(ttl_ms.max(1));
-        let holder: String = self.write(&script, &eval).await?;
+        let holder: String = self.write(&CLAIM_SCRIPT, &eval).await?;
         Ok(if holder.is_empty() {
             Ok(())
         } else {
@@ -119,10 +123,9 @@ impl FrontEndRegistry for RedisStore {
     }
 
     async fn release_instance(&self, id: u8, owner: &str) -> Result<(), StoreError> {
-        let script = Script::new(UNCLAIM);
-        let mut eval = evalsha(&script);
+        let mut eval = evalsha(&UNCLAIM_SCRIPT);
         eval.arg(instance_key(id)).arg(owner);
-        let _: i64 = self.write(&script, &eval).await?;
+        let _: i64 = self.write(&UNCLAIM_SCRIPT, &eval).await?;
         Ok(())
     }
 

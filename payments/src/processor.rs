@@ -630,7 +630,7 @@ impl PaymentProcessor {
             Scheme::Solo if !block.worker.is_empty() => {
                 let credits = solo_split(reward, &block.worker);
                 let shares = BTreeMap::from([(block.worker.clone(), rust_decimal::Decimal::ONE)]);
-                return Ok(statement(block, reward, shares, None, credits));
+                return self.statement(block, reward, shares, None, credits);
             }
             // Blocks NOMP recorded carry no time: their round stands in.
             Scheme::Pplns { window } if block.time_ms > 0 => {
@@ -664,7 +664,32 @@ impl PaymentProcessor {
             Some(size) => pplns_split(reward, &shares, size),
             None => prop_split(reward, &shares),
         };
-        Ok(statement(block, reward, shares, window, credits))
+        self.statement(block, reward, shares, window, credits)
+    }
+
+    /// A block's statement: its reward, what it was split over, and what was credited.
+    fn statement(
+        &self,
+        block: &BlockEntry,
+        reward: Amount,
+        shares: BTreeMap<String, rust_decimal::Decimal>,
+        window: Option<rust_decimal::Decimal>,
+        credits: BTreeMap<String, Amount>,
+    ) -> Result<RoundStatement, PaymentError> {
+        let kept = credits
+            .values()
+            .try_fold(Amount::ZERO, |sum, credit| sum.checked_add(*credit))
+            .and_then(|credited| reward.checked_sub(credited))
+            .ok_or_else(|| self.overflow("a block's credits"))?;
+        Ok(RoundStatement {
+            height: block.height,
+            hash: block.hash.clone(),
+            reward,
+            shares,
+            window,
+            credits,
+            kept,
+        })
     }
 
     async fn round(
@@ -756,29 +781,6 @@ impl PaymentProcessor {
             total_paid: settled.total_paid,
             transaction: None,
         }))
-    }
-}
-
-/// A block's statement: its reward, what it was split over, and what was credited.
-fn statement(
-    block: &BlockEntry,
-    reward: Amount,
-    shares: BTreeMap<String, rust_decimal::Decimal>,
-    window: Option<rust_decimal::Decimal>,
-    credits: BTreeMap<String, Amount>,
-) -> RoundStatement {
-    // The splits credit at most the reward, so this neither overflows nor goes negative.
-    let credited = credits.values().fold(Amount::ZERO, |sum, credit| {
-        sum.checked_add(*credit).unwrap_or(sum)
-    });
-    RoundStatement {
-        height: block.height,
-        hash: block.hash.clone(),
-        reward,
-        shares,
-        window,
-        kept: reward.checked_sub(credited).unwrap_or(Amount::ZERO),
-        credits,
     }
 }
 

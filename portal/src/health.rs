@@ -34,7 +34,7 @@ pub struct PoolReadiness {
 /// fault).
 pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let pools = readiness(&state.directory.pools().await);
-    let ready = !pools.is_empty() && pools.iter().all(|p| p.ready);
+    let ready = all_ready(&pools);
     let status = if ready {
         StatusCode::OK
     } else {
@@ -92,4 +92,9 @@ pub fn readiness(portal_pools: &[PortalPool]) -> Vec<PoolReadiness> {
         });
     }
     pools
+}
+
+/// The process's verdict from its pools': ready when it runs a pool and every one is.
+pub fn all_ready(pools: &[PoolReadiness]) -> bool {
+    !pools.is_empty() && pools.iter().all(|p| p.ready)
 }

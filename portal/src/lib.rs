@@ -50,7 +50,7 @@ mod views;
 
 pub use admin::{check_password_hash, hash_password};
 pub use error::PortalError;
-pub use health::{PoolReadiness, readiness};
+pub use health::{PoolReadiness, all_ready, readiness};
 pub use options::{AdminOptions, FrontEnds, PortalOptions};
 pub use server::{RunningPortal, start_portal};
 pub use source::{

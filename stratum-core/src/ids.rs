@@ -44,11 +44,6 @@ impl IdAllocator {
         self.extranonce1.allocate()
     }
 
-    /// The instance id.
-    pub fn instance_id(&self) -> u8 {
-        self.instance_id
-    }
-
     /// A fresh job id: the instance id above a 32-bit counter.
     pub fn next_job_id(&self) -> JobId {
         let counter = self.job.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
@@ -112,11 +107,6 @@ impl Extranonce1Space {
             .unwrap_or_else(|p| p.into_inner())
             .held
             .len()
-    }
-
-    /// How many values there are.
-    pub fn capacity(&self) -> u64 {
-        self.capacity
     }
 }
 
